@@ -1,0 +1,504 @@
+//! Building an image through the Engine API and pushing it.
+//!
+//! The build context is packed here (honouring `.dockerignore`) and hashed: the hash of the
+//! build inputs becomes the image tag, so an unchanged workspace maps to a tag the registry
+//! already has and the build can be skipped.
+
+use std::path::{Path, PathBuf};
+
+use bollard::query_parameters::{BuildImageOptionsBuilder, PushImageOptionsBuilder};
+use futures::StreamExt;
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
+use sha2::{Digest, Sha256};
+
+use super::{DockerError, Engine};
+use crate::error::exit;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("cannot read the build context {path}")]
+    Context {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid .dockerignore in {dir}: {message}")]
+    DockerIgnore { dir: PathBuf, message: String },
+    #[error("building {image} failed at {step}: {message}")]
+    StepFailed {
+        image: String,
+        step: String,
+        message: String,
+        log: Vec<String>,
+    },
+    #[error("pushing {reference} failed: {message}")]
+    Push { reference: String, message: String },
+    #[error(
+        "the registry holds {registry_digest} for {reference}, but the engine pushed {engine_digest}"
+    )]
+    DigestMismatch {
+        reference: String,
+        registry_digest: String,
+        engine_digest: String,
+    },
+    #[error(transparent)]
+    Docker(#[from] DockerError),
+}
+
+impl BuildError {
+    pub fn fix(&self) -> Option<String> {
+        match self {
+            BuildError::Context { .. } => Some("check images[].context in kindlab.yaml".into()),
+            BuildError::DockerIgnore { .. } => Some("fix the pattern in .dockerignore".into()),
+            BuildError::StepFailed { .. } => {
+                Some("fix that Dockerfile step (its output is above), then run the command again".into())
+            }
+            BuildError::Push { .. } => {
+                Some("check the registry with `kindlab registry status`; `kindlab registry up` repairs it".into())
+            }
+            BuildError::DigestMismatch { .. } => Some(
+                "another push raced this one; run the command again".into(),
+            ),
+            BuildError::Docker(e) => e.fix(),
+        }
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            BuildError::Docker(e) => e.exit_code(),
+            BuildError::Context { .. } | BuildError::DockerIgnore { .. } => exit::BAD_INPUT,
+            _ => exit::FAILED,
+        }
+    }
+
+    /// Lines to show under the error (the build log's tail).
+    pub fn details(&self) -> &[String] {
+        match self {
+            BuildError::StepFailed { log, .. } => log,
+            _ => &[],
+        }
+    }
+}
+
+/// A packed build context and the hash of everything that goes into the build.
+pub struct BuildRequest {
+    pub context_tar: Vec<u8>,
+    /// Hex SHA-256 over every file's path, mode and content, and the Dockerfile's name.
+    pub input_hash: String,
+    pub dockerfile: String,
+}
+
+impl BuildRequest {
+    /// Packs `context` as `docker build` would send it. Entries are sorted and timestamps
+    /// fixed, so the same inputs give the same tar and the same hash on every machine.
+    pub fn pack(context: &Path, dockerfile: &str) -> Result<BuildRequest, BuildError> {
+        let ignore = load_dockerignore(context)?;
+        let mut files = Vec::new();
+        walk(context, context, &ignore, dockerfile, &mut files)?;
+        files.sort();
+
+        let mut hasher = Sha256::new();
+        hasher.update(format!("dockerfile={dockerfile}\0"));
+        let mut tar = tar::Builder::new(Vec::new());
+        for rel in &files {
+            let path = context.join(rel);
+            let read_err = |source| BuildError::Context {
+                path: path.clone(),
+                source,
+            };
+            let meta = std::fs::symlink_metadata(&path).map_err(read_err)?;
+            let rel_str = rel.to_string_lossy().replace('\\', "/");
+            let mut header = tar::Header::new_gnu();
+            header.set_mtime(0);
+            header.set_uid(0);
+            header.set_gid(0);
+            if meta.file_type().is_symlink() {
+                let target = std::fs::read_link(&path).map_err(read_err)?;
+                header.set_entry_type(tar::EntryType::Symlink);
+                header.set_size(0);
+                header.set_mode(0o777);
+                hasher.update(format!("link {rel_str} -> {}\0", target.display()));
+                tar.append_link(&mut header, &rel_str, &target)
+                    .map_err(read_err)?;
+            } else {
+                let content = std::fs::read(&path).map_err(read_err)?;
+                let mode = file_mode(&meta);
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_size(content.len() as u64);
+                header.set_mode(mode);
+                hasher.update(format!("file {rel_str} {mode:o} {}\0", content.len()));
+                hasher.update(&content);
+                tar.append_data(&mut header, &rel_str, content.as_slice())
+                    .map_err(read_err)?;
+            }
+        }
+        let context_tar = tar.into_inner().map_err(|source| BuildError::Context {
+            path: context.to_path_buf(),
+            source,
+        })?;
+        let input_hash = hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Ok(BuildRequest {
+            context_tar,
+            input_hash,
+            dockerfile: dockerfile.to_string(),
+        })
+    }
+
+    /// The tag kindlab gives the image: the first 12 hex digits of the input hash.
+    pub fn tag(&self) -> &str {
+        &self.input_hash[..12]
+    }
+}
+
+#[cfg(unix)]
+fn file_mode(meta: &std::fs::Metadata) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    // Only the executable bit matters to a build; normalise the rest (umask differs).
+    if meta.permissions().mode() & 0o111 != 0 {
+        0o755
+    } else {
+        0o644
+    }
+}
+
+#[cfg(not(unix))]
+fn file_mode(_meta: &std::fs::Metadata) -> u32 {
+    0o644
+}
+
+/// `.dockerignore` patterns are relative to the context root (unlike `.gitignore`, where a
+/// bare `foo` matches at any depth), so each pattern is anchored with a leading `/` before it
+/// goes to the gitignore matcher, which shares the rest of the syntax (`*`, `**`, `!`).
+fn load_dockerignore(context: &Path) -> Result<Gitignore, BuildError> {
+    let mut builder = GitignoreBuilder::new(context);
+    let path = context.join(".dockerignore");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        for line in text.lines() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (negate, pattern) = match line.strip_prefix('!') {
+                Some(p) => ("!", p.trim()),
+                None => ("", line),
+            };
+            let pattern = pattern.trim_start_matches("./").trim_start_matches('/');
+            builder
+                .add_line(None, &format!("{negate}/{pattern}"))
+                .map_err(|e| BuildError::DockerIgnore {
+                    dir: context.to_path_buf(),
+                    message: e.to_string(),
+                })?;
+        }
+    }
+    builder.build().map_err(|e| BuildError::DockerIgnore {
+        dir: context.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+fn walk(
+    root: &Path,
+    dir: &Path,
+    ignore: &Gitignore,
+    dockerfile: &str,
+    out: &mut Vec<PathBuf>,
+) -> Result<(), BuildError> {
+    let read_err = |source| BuildError::Context {
+        path: dir.to_path_buf(),
+        source,
+    };
+    for entry in std::fs::read_dir(dir).map_err(read_err)? {
+        let entry = entry.map_err(read_err)?;
+        let path = entry.path();
+        let rel = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
+        let file_type = entry.file_type().map_err(read_err)?;
+        let is_dir = file_type.is_dir();
+        if is_dir {
+            // Unlike git, Docker lets `!pattern` bring back a file inside an excluded
+            // directory, so an excluded directory is pruned only when no exception exists.
+            let excluded = ignore.matched_path_or_any_parents(&rel, true).is_ignore();
+            if !excluded || ignore.num_whitelists() > 0 {
+                walk(root, &path, ignore, dockerfile, out)?;
+            }
+            continue;
+        }
+        // Docker always sends the Dockerfile and .dockerignore, even when ignored.
+        let always = rel == Path::new(dockerfile) || rel == Path::new(".dockerignore");
+        if always || !is_ignored_file(ignore, &rel) {
+            out.push(rel);
+        }
+    }
+    Ok(())
+}
+
+/// Docker's rule: the last pattern matching the file or any of its parent directories wins.
+fn is_ignored_file(ignore: &Gitignore, rel: &Path) -> bool {
+    let mut verdict = false;
+    let mut decided_depth = None;
+    // Check the file first, then its ancestors; the deepest explicit match decides, which
+    // is what "last matching pattern wins" means for these anchored patterns.
+    for (depth, candidate) in rel
+        .ancestors()
+        .filter(|p| !p.as_os_str().is_empty())
+        .enumerate()
+    {
+        let m = ignore.matched(candidate, depth > 0);
+        if !m.is_none() && decided_depth.is_none() {
+            verdict = m.is_ignore();
+            decided_depth = Some(depth);
+        }
+    }
+    verdict
+}
+
+/// What a build reports while it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildEvent {
+    /// The legacy builder's `Step 2/5 : COPY ...` line.
+    Step {
+        index: u64,
+        total: u64,
+        text: String,
+    },
+    /// Any other output line.
+    Output(String),
+}
+
+/// Builds `request` as `reference` and returns the image ID.
+pub async fn build_image(
+    engine: &Engine,
+    image_name: &str,
+    reference: &str,
+    request: BuildRequest,
+    mut on_event: impl FnMut(BuildEvent),
+) -> Result<String, BuildError> {
+    // The classic builder: it works on every engine through the API without a BuildKit
+    // session, and its `Step N/M` lines give an honest progress bar.
+    let options = BuildImageOptionsBuilder::default()
+        .dockerfile(&request.dockerfile)
+        .t(reference)
+        .rm(true)
+        .forcerm(true)
+        .build();
+    let body = bollard::body_full(request.context_tar.into());
+    let mut stream = engine.docker.build_image(options, None, Some(body));
+    let mut log: Vec<String> = Vec::new();
+    let mut current_step = String::from("the first step");
+    let mut image_id = None;
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(info) => {
+                if let Some(text) = info.stream {
+                    for line in text.lines().map(str::trim_end).filter(|l| !l.is_empty()) {
+                        log.push(line.to_string());
+                        if let Some(step) = parse_step(line) {
+                            current_step = line.to_string();
+                            on_event(step);
+                        } else {
+                            on_event(BuildEvent::Output(line.to_string()));
+                        }
+                    }
+                }
+                if let Some(aux) = info.aux.and_then(|a| a.id) {
+                    image_id = Some(aux);
+                }
+            }
+            Err(bollard::errors::Error::DockerStreamError { error }) => {
+                return Err(BuildError::StepFailed {
+                    image: image_name.to_string(),
+                    step: current_step,
+                    message: error.trim().to_string(),
+                    log: tail(log, 20),
+                });
+            }
+            Err(source) => {
+                return Err(BuildError::Docker(DockerError::Api {
+                    action: format!("build {image_name}"),
+                    source,
+                }));
+            }
+        }
+    }
+    match image_id {
+        Some(id) => Ok(id),
+        // Older engines print "Successfully built <id>" instead of an aux message.
+        None => log
+            .iter()
+            .rev()
+            .find_map(|l| l.strip_prefix("Successfully built "))
+            .map(str::to_string)
+            .ok_or_else(|| BuildError::StepFailed {
+                image: image_name.to_string(),
+                step: current_step,
+                message: "the engine reported no image".into(),
+                log: tail(log, 20),
+            }),
+    }
+}
+
+/// The failing step's own output: from its `Step N/M` line on, without the builder's
+/// bookkeeping lines, at most `n` lines.
+fn tail(log: Vec<String>, n: usize) -> Vec<String> {
+    let step_start = log
+        .iter()
+        .rposition(|l| parse_step(l).is_some())
+        .unwrap_or(0);
+    let mut lines: Vec<String> = log
+        .into_iter()
+        .skip(step_start)
+        .filter(|l| !l.starts_with(" ---> ") && !l.starts_with("Removing intermediate container"))
+        .collect();
+    let start = lines.len().saturating_sub(n);
+    lines.drain(..start);
+    lines
+}
+
+/// `Step 2/5 : COPY www/ /www/` -> Step { 2, 5, "COPY www/ /www/" }.
+fn parse_step(line: &str) -> Option<BuildEvent> {
+    let rest = line.strip_prefix("Step ")?;
+    let (counts, text) = rest.split_once(" : ")?;
+    let (index, total) = counts.split_once('/')?;
+    Some(BuildEvent::Step {
+        index: index.trim().parse().ok()?,
+        total: total.trim().parse().ok()?,
+        text: text.trim().to_string(),
+    })
+}
+
+/// Pushes `repository:tag` and returns the digest the engine now lists for it.
+pub async fn push_image(
+    engine: &Engine,
+    repository: &str,
+    tag: &str,
+    mut on_progress: impl FnMut(String),
+) -> Result<Option<String>, BuildError> {
+    let reference = format!("{repository}:{tag}");
+    let options = PushImageOptionsBuilder::default().tag(tag).build();
+    let mut stream = engine.docker.push_image(repository, Some(options), None);
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(info) => {
+                if let Some(status) = info.status {
+                    on_progress(status);
+                }
+            }
+            Err(bollard::errors::Error::DockerStreamError { error }) => {
+                return Err(BuildError::Push {
+                    reference,
+                    message: error,
+                });
+            }
+            Err(source) => {
+                return Err(BuildError::Docker(DockerError::Api {
+                    action: format!("push {reference}"),
+                    source,
+                }));
+            }
+        }
+    }
+    let inspect = engine
+        .docker
+        .inspect_image(&reference)
+        .await
+        .map_err(DockerError::api(format!("inspect {reference}")))?;
+    let prefix = format!("{repository}@");
+    Ok(inspect
+        .repo_digests
+        .unwrap_or_default()
+        .into_iter()
+        .find_map(|d| d.strip_prefix(&prefix).map(str::to_string)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn context() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        std::fs::create_dir_all(p.join("www/sub")).unwrap();
+        std::fs::write(p.join("Dockerfile"), "FROM busybox:1.36\n").unwrap();
+        std::fs::write(p.join("www/index.html"), "hi").unwrap();
+        std::fs::write(p.join("www/sub/README.md"), "nested readme").unwrap();
+        std::fs::write(p.join("README.md"), "top readme").unwrap();
+        std::fs::write(p.join("notes.swp"), "x").unwrap();
+        dir
+    }
+
+    fn tar_paths(tar_bytes: &[u8]) -> Vec<String> {
+        let mut archive = tar::Archive::new(tar_bytes);
+        let mut paths: Vec<String> = archive
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        paths.sort();
+        paths
+    }
+
+    #[test]
+    fn dockerignore_patterns_are_anchored_at_the_context_root() {
+        let dir = context();
+        std::fs::write(
+            dir.path().join(".dockerignore"),
+            "README.md\n*.swp\nDockerfile\n",
+        )
+        .unwrap();
+        let req = BuildRequest::pack(dir.path(), "Dockerfile").unwrap();
+        assert_eq!(
+            tar_paths(&req.context_tar),
+            vec![
+                ".dockerignore",
+                "Dockerfile",
+                "www/index.html",
+                "www/sub/README.md"
+            ]
+        );
+    }
+
+    #[test]
+    fn negation_brings_a_file_back() {
+        let dir = context();
+        std::fs::write(dir.path().join(".dockerignore"), "www\n!www/index.html\n").unwrap();
+        let req = BuildRequest::pack(dir.path(), "Dockerfile").unwrap();
+        let paths = tar_paths(&req.context_tar);
+        assert!(paths.contains(&"www/index.html".to_string()), "{paths:?}");
+        assert!(
+            !paths.contains(&"www/sub/README.md".to_string()),
+            "{paths:?}"
+        );
+    }
+
+    #[test]
+    fn hash_follows_content_not_ignored_files() {
+        let dir = context();
+        std::fs::write(dir.path().join(".dockerignore"), "README.md\n").unwrap();
+        let first = BuildRequest::pack(dir.path(), "Dockerfile").unwrap();
+        std::fs::write(dir.path().join("README.md"), "edited").unwrap();
+        let same = BuildRequest::pack(dir.path(), "Dockerfile").unwrap();
+        assert_eq!(first.input_hash, same.input_hash);
+        assert_eq!(first.context_tar, same.context_tar);
+        std::fs::write(dir.path().join("www/index.html"), "changed").unwrap();
+        let changed = BuildRequest::pack(dir.path(), "Dockerfile").unwrap();
+        assert_ne!(first.input_hash, changed.input_hash);
+        assert_eq!(changed.tag().len(), 12);
+    }
+
+    #[test]
+    fn step_lines_parse() {
+        assert_eq!(
+            parse_step("Step 2/5 : COPY www/ /www/"),
+            Some(BuildEvent::Step {
+                index: 2,
+                total: 5,
+                text: "COPY www/ /www/".into()
+            })
+        );
+        assert_eq!(parse_step(" ---> Running in abc"), None);
+    }
+}

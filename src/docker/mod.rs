@@ -1,0 +1,8 @@
+//! The Docker Engine API (bollard): connection, labels, containers, image build and push.
+
+mod build;
+mod engine;
+pub mod labels;
+
+pub use build::{BuildError, BuildEvent, BuildRequest, build_image, push_image};
+pub use engine::{DockerError, Engine, resolve_host};

@@ -1,0 +1,162 @@
+//! Build and push of the workspace's images: content-hash tags, a warm path that asks the
+//! registry before building, and a digest check against what the registry actually serves.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::docker::{self, BuildError, BuildEvent, BuildRequest, Engine};
+use crate::registry::{RegistryClient, RegistryError};
+use crate::ui::Ui;
+use crate::workspace::ImageSpec;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageResult {
+    pub name: String,
+    /// `localhost:5001/orders-api:<content hash>`.
+    pub reference: String,
+    pub tag: String,
+    /// The manifest digest the registry serves for `reference`.
+    pub digest: String,
+    /// False when the registry already had this tag and nothing was built.
+    pub built: bool,
+    #[serde(serialize_with = "crate::images::serialize_secs")]
+    pub duration: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+}
+
+impl From<ImageError> for crate::error::Error {
+    fn from(e: ImageError) -> Self {
+        match e {
+            ImageError::Build(b) => b.into(),
+            ImageError::Registry(r) => r.into(),
+        }
+    }
+}
+
+pub fn serialize_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((d.as_secs_f64() * 1000.0).round() / 1000.0)
+}
+
+/// Builds (or finds already pushed) every image in `images`, concurrently, each with its own
+/// status line. `registry_host` is where to push (`localhost:5001`).
+pub async fn build_and_push(
+    engine: &Engine,
+    registry_host: &str,
+    images: &[ImageSpec],
+    ui: &Ui,
+) -> Result<Vec<ImageResult>, ImageError> {
+    let registry = RegistryClient::new(registry_host);
+    let jobs = images
+        .iter()
+        .map(|image| build_one(engine, &registry, image, ui));
+    futures::future::try_join_all(jobs).await
+}
+
+async fn build_one(
+    engine: &Engine,
+    registry: &RegistryClient,
+    image: &ImageSpec,
+    ui: &Ui,
+) -> Result<ImageResult, ImageError> {
+    let started = Instant::now();
+    let step = ui.step(format!("Image {}", image.name));
+    step.detail("hashing the build context");
+    let context = image.context.clone();
+    let dockerfile = image.dockerfile.clone();
+    let request = tokio::task::spawn_blocking(move || BuildRequest::pack(&context, &dockerfile))
+        .await
+        .map_err(|e| BuildError::Context {
+            path: image.context.clone(),
+            source: std::io::Error::other(e),
+        })??;
+    let tag = request.tag().to_string();
+    let repository = format!("{}/{}", registry.host(), image.name);
+    let reference = format!("{repository}:{tag}");
+
+    // Warm path: the registry already serves this exact content.
+    if let Some(digest) = registry.manifest_digest(&image.name, &tag).await? {
+        step.ok(format!(
+            "{reference} already in the registry, build skipped"
+        ));
+        return Ok(ImageResult {
+            name: image.name.clone(),
+            reference,
+            tag,
+            digest,
+            built: false,
+            duration: started.elapsed(),
+        });
+    }
+
+    // The engine may still have the image though the registry lost it (registry container
+    // deleted): pushing again is the whole repair.
+    if engine.docker.inspect_image(&reference).await.is_err() {
+        build(engine, image, &reference, request, &step, ui).await?;
+    }
+
+    step.detail(format!("pushing {reference}"));
+    let engine_digest =
+        docker::push_image(engine, &repository, &tag, |status| step.detail(status)).await?;
+    // The registry's Docker-Content-Digest is the truth clusters pull by; the engine's
+    // RepoDigest must agree with it.
+    let registry_digest = registry
+        .manifest_digest(&image.name, &tag)
+        .await?
+        .ok_or_else(|| BuildError::Push {
+            reference: reference.clone(),
+            message: "the registry does not list the tag after the push".into(),
+        })?;
+    if let Some(engine_digest) = engine_digest
+        && engine_digest != registry_digest
+    {
+        return Err(BuildError::DigestMismatch {
+            reference,
+            registry_digest,
+            engine_digest,
+        }
+        .into());
+    }
+    step.ok(format!("built and pushed {reference}"));
+    Ok(ImageResult {
+        name: image.name.clone(),
+        reference,
+        tag,
+        digest: registry_digest,
+        built: true,
+        duration: started.elapsed(),
+    })
+}
+
+async fn build(
+    engine: &Engine,
+    image: &ImageSpec,
+    reference: &str,
+    request: BuildRequest,
+    step: &crate::ui::Step,
+    ui: &Ui,
+) -> Result<(), ImageError> {
+    step.detail("building");
+    let built = docker::build_image(engine, &image.name, reference, request, |event| {
+        if let BuildEvent::Step { index, total, text } = event {
+            step.progress(index, total);
+            step.detail(text);
+        }
+    })
+    .await;
+    if let Err(e) = built {
+        // The failing step's output, where the user looks: right under the step line.
+        for line in e.details() {
+            ui.note(format!("    | {line}"));
+        }
+        return Err(e.into());
+    }
+    Ok(())
+}

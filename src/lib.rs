@@ -1,0 +1,24 @@
+//! kindlab: from nothing to a working local Kubernetes lab in one command.
+//!
+//! The modules mirror the pipeline: `docker` (Engine API) and `registry` (the registry
+//! container and an OCI client), `cluster` (kind CLI and node wiring), `k8s` (apply, watch,
+//! rollout), `workspace` (kindlab.yaml and the overlay), `up` (the ordered actions), and `ui`
+//! (everything printed). `app` turns the command line into calls.
+
+pub mod app;
+pub mod cli;
+pub mod cluster;
+pub mod docker;
+pub mod doctor;
+pub mod down;
+pub mod error;
+pub mod images;
+pub mod k8s;
+pub mod registry;
+pub mod status;
+pub mod tls;
+pub mod ui;
+pub mod up;
+pub mod workspace;
+
+pub use app::run;

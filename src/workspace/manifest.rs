@@ -1,0 +1,568 @@
+//! `kindlab.yaml`: parsed strictly (unknown keys are errors), validated with the line of the
+//! offending value, and resolved against the workspace directory.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+pub const MANIFEST_FILE: &str = "kindlab.yaml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkspaceError {
+    #[error("no {MANIFEST_FILE} in {dir} or any parent directory")]
+    NotFound { dir: PathBuf },
+    #[error("cannot read {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}:{column}: {message}")]
+    Invalid {
+        file: PathBuf,
+        line: u64,
+        column: u64,
+        message: String,
+        fix: String,
+    },
+    #[error("{path} already exists")]
+    ScaffoldExists { path: PathBuf },
+    #[error("cannot write {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no image named {name:?} in {file}")]
+    UnknownImage {
+        name: String,
+        file: PathBuf,
+        known: Vec<String>,
+    },
+    #[error("neither kustomize nor kubectl was found on PATH")]
+    NoRenderer,
+    #[error("kubectl's embedded kustomize is {version}, older than v5")]
+    OldKustomize { version: String },
+    #[error("rendering the overlay {overlay} failed: {stderr}")]
+    Render { overlay: PathBuf, stderr: String },
+    #[error("cannot run {program}")]
+    Spawn {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the rendered overlay is not valid YAML")]
+    RenderedYaml {
+        #[source]
+        source: serde_saphyr::Error,
+    },
+}
+
+impl WorkspaceError {
+    pub fn fix(&self) -> Option<String> {
+        Some(match self {
+            WorkspaceError::NotFound { .. } => {
+                "run kindlab in a workspace, pass --workspace DIR, or create one with `kindlab init`".into()
+            }
+            WorkspaceError::Read { .. } | WorkspaceError::Write { .. } => {
+                "check the path and its permissions".into()
+            }
+            WorkspaceError::Invalid { fix, .. } => fix.clone(),
+            WorkspaceError::ScaffoldExists { .. } => {
+                "choose an empty or new directory: `kindlab init DIR`".into()
+            }
+            WorkspaceError::UnknownImage { known, .. } => {
+                format!("use one of: {}", known.join(", "))
+            }
+            WorkspaceError::NoRenderer => {
+                "install kustomize (`go install sigs.k8s.io/kustomize/kustomize/v5@latest`) or kubectl".into()
+            }
+            WorkspaceError::OldKustomize { .. } => {
+                "install kustomize v5 (`go install sigs.k8s.io/kustomize/kustomize/v5@latest`) or a kubectl of v1.27 or newer".into()
+            }
+            WorkspaceError::Render { overlay, .. } => format!(
+                "check the overlay with `kustomize build {}`",
+                overlay.display()
+            ),
+            WorkspaceError::Spawn { program, .. } => format!("check that {program} runs"),
+            WorkspaceError::RenderedYaml { .. } => return None,
+        })
+    }
+}
+
+/// `kindlab.yaml` as written. Field names follow Kubernetes style (camelCase).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawManifest {
+    cluster: Option<RawCluster>,
+    registry: Option<RawRegistry>,
+    #[serde(default)]
+    images: Vec<RawImage>,
+    deploy: Option<RawDeploy>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawCluster {
+    name: Option<Spanned<String>>,
+    node_image: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawRegistry {
+    name: Option<Spanned<String>>,
+    port: Option<Spanned<i64>>,
+    image: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawImage {
+    name: Spanned<String>,
+    context: Spanned<String>,
+    dockerfile: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawDeploy {
+    overlay: Spanned<String>,
+}
+
+/// A loaded, validated workspace. Paths are absolute.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    pub root: PathBuf,
+    pub manifest_path: PathBuf,
+    pub cluster: ClusterSpec,
+    pub registry: RegistrySettings,
+    pub images: Vec<ImageSpec>,
+    pub deploy: Option<DeploySpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterSpec {
+    pub name: String,
+    /// None: kind's own default node image.
+    pub node_image: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistrySettings {
+    pub name: String,
+    pub port: u16,
+    pub image: String,
+}
+
+impl Default for RegistrySettings {
+    fn default() -> Self {
+        // The names kind's local-registry guide uses, so a registry made by its script is
+        // found and adopted.
+        RegistrySettings {
+            name: "kind-registry".into(),
+            port: 5001,
+            image: "registry:3".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageSpec {
+    pub name: String,
+    pub context: PathBuf,
+    /// Relative to `context`.
+    pub dockerfile: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploySpec {
+    pub overlay: PathBuf,
+}
+
+impl Workspace {
+    /// Finds `kindlab.yaml` in `start` or the nearest parent, as git and just find theirs.
+    pub fn discover(start: &Path) -> Result<Workspace, WorkspaceError> {
+        let start = std::path::absolute(start).unwrap_or_else(|_| start.to_path_buf());
+        let mut dir = Some(start.as_path());
+        while let Some(d) = dir {
+            let candidate = d.join(MANIFEST_FILE);
+            if candidate.is_file() {
+                return Workspace::load(&candidate);
+            }
+            dir = d.parent();
+        }
+        Err(WorkspaceError::NotFound { dir: start })
+    }
+
+    pub fn load(manifest_path: &Path) -> Result<Workspace, WorkspaceError> {
+        let text =
+            std::fs::read_to_string(manifest_path).map_err(|source| WorkspaceError::Read {
+                path: manifest_path.to_path_buf(),
+                source,
+            })?;
+        let root = manifest_path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        Workspace::parse(&text, manifest_path, &root)
+    }
+
+    /// Parses and validates; `file` is only used in messages, `root` resolves paths.
+    pub fn parse(text: &str, file: &Path, root: &Path) -> Result<Workspace, WorkspaceError> {
+        let raw: RawManifest = serde_saphyr::from_str(text).map_err(|e| {
+            let (line, column) = e
+                .location()
+                .map(|l| (l.line(), l.column()))
+                .unwrap_or((1, 1));
+            let message = first_line(&e.without_snippet().to_string());
+            WorkspaceError::Invalid {
+                file: file.to_path_buf(),
+                line,
+                column,
+                fix: syntax_fix(&message),
+                message,
+            }
+        })?;
+        Validator { file, root }.validate(raw)
+    }
+
+    pub fn image(&self, name: &str) -> Result<&ImageSpec, WorkspaceError> {
+        self.images
+            .iter()
+            .find(|i| i.name == name)
+            .ok_or_else(|| WorkspaceError::UnknownImage {
+                name: name.to_string(),
+                file: self.manifest_path.clone(),
+                known: self.images.iter().map(|i| i.name.clone()).collect(),
+            })
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or(s).trim().to_string()
+}
+
+fn syntax_fix(message: &str) -> String {
+    if message.contains("unknown field") {
+        format!(
+            "remove or rename the key; {MANIFEST_FILE} accepts cluster.{{name,nodeImage}}, registry.{{name,port,image}}, images[].{{name,context,dockerfile}}, deploy.overlay"
+        )
+    } else {
+        format!("fix the YAML at that position; `kindlab init` shows a valid {MANIFEST_FILE}")
+    }
+}
+
+struct Validator<'a> {
+    file: &'a Path,
+    root: &'a Path,
+}
+
+impl Validator<'_> {
+    fn invalid<T>(&self, at: &Spanned<T>, message: String, fix: String) -> WorkspaceError {
+        WorkspaceError::Invalid {
+            file: self.file.to_path_buf(),
+            line: at.referenced.line(),
+            column: at.referenced.column(),
+            message,
+            fix,
+        }
+    }
+
+    fn validate(&self, raw: RawManifest) -> Result<Workspace, WorkspaceError> {
+        let cluster = raw.cluster.unwrap_or(RawCluster {
+            name: None,
+            node_image: None,
+        });
+        let name = match cluster.name {
+            Some(n) => {
+                self.dns_label(&n, "cluster.name")?;
+                n.value
+            }
+            None => "kindlab".into(),
+        };
+        let node_image = match cluster.node_image {
+            Some(i) if i.value.trim().is_empty() => {
+                return Err(self.invalid(
+                    &i,
+                    "cluster.nodeImage is empty".into(),
+                    "remove the key to use kind's default node image, or name an image".into(),
+                ));
+            }
+            Some(i) => Some(i.value),
+            None => None,
+        };
+
+        let defaults = RegistrySettings::default();
+        let registry = match raw.registry {
+            None => defaults,
+            Some(r) => RegistrySettings {
+                name: match r.name {
+                    Some(n) => {
+                        self.dns_label(&n, "registry.name")?;
+                        n.value
+                    }
+                    None => defaults.name,
+                },
+                port: match r.port {
+                    Some(p) => u16::try_from(p.value)
+                        .ok()
+                        .filter(|p| *p > 0)
+                        .ok_or_else(|| {
+                            self.invalid(
+                                &p,
+                                format!("registry.port {} is not a TCP port", p.value),
+                                "use a port from 1 to 65535, e.g. 5001".into(),
+                            )
+                        })?,
+                    None => defaults.port,
+                },
+                image: match r.image {
+                    Some(i) if i.value.trim().is_empty() => {
+                        return Err(self.invalid(
+                            &i,
+                            "registry.image is empty".into(),
+                            "remove the key to use registry:3".into(),
+                        ));
+                    }
+                    Some(i) => i.value,
+                    None => defaults.image,
+                },
+            },
+        };
+
+        let mut images: Vec<ImageSpec> = Vec::new();
+        for image in raw.images {
+            self.dns_label(&image.name, "images[].name")?;
+            if images.iter().any(|i| i.name == image.name.value) {
+                return Err(self.invalid(
+                    &image.name,
+                    format!("image {:?} is listed twice", image.name.value),
+                    "give each image a unique name".into(),
+                ));
+            }
+            let context = self.root.join(&image.context.value);
+            if !context.is_dir() {
+                return Err(self.invalid(
+                    &image.context,
+                    format!("build context {:?} is not a directory", image.context.value),
+                    format!(
+                        "set images[].context to a directory relative to {}",
+                        self.root.display()
+                    ),
+                ));
+            }
+            let dockerfile = match image.dockerfile {
+                Some(d) => {
+                    if !context.join(&d.value).is_file() {
+                        return Err(self.invalid(
+                            &d,
+                            format!("no Dockerfile {:?} in {}", d.value, image.context.value),
+                            "set images[].dockerfile to a file inside the build context".into(),
+                        ));
+                    }
+                    d.value
+                }
+                None => {
+                    if !context.join("Dockerfile").is_file() {
+                        return Err(self.invalid(
+                            &image.context,
+                            format!("no Dockerfile in {}", image.context.value),
+                            "add a Dockerfile there or set images[].dockerfile".into(),
+                        ));
+                    }
+                    "Dockerfile".into()
+                }
+            };
+            images.push(ImageSpec {
+                name: image.name.value,
+                context,
+                dockerfile,
+            });
+        }
+
+        let deploy = match raw.deploy {
+            None => None,
+            Some(d) => {
+                let overlay = self.root.join(&d.overlay.value);
+                let has_kustomization =
+                    ["kustomization.yaml", "kustomization.yml", "Kustomization"]
+                        .iter()
+                        .any(|f| overlay.join(f).is_file());
+                if !has_kustomization {
+                    return Err(self.invalid(
+                        &d.overlay,
+                        format!("{:?} has no kustomization.yaml", d.overlay.value),
+                        "set deploy.overlay to a kustomize directory, e.g. deploy/overlays/dev"
+                            .into(),
+                    ));
+                }
+                Some(DeploySpec { overlay })
+            }
+        };
+
+        Ok(Workspace {
+            root: self.root.to_path_buf(),
+            manifest_path: self.file.to_path_buf(),
+            cluster: ClusterSpec { name, node_image },
+            registry,
+            images,
+            deploy,
+        })
+    }
+
+    /// Names that become container, cluster or repository names: lower-case DNS labels.
+    fn dns_label(&self, value: &Spanned<String>, key: &str) -> Result<(), WorkspaceError> {
+        let v = &value.value;
+        let ok = !v.is_empty()
+            && v.len() <= 63
+            && v.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && !v.starts_with('-')
+            && !v.ends_with('-');
+        if ok {
+            Ok(())
+        } else {
+            Err(self.invalid(
+                value,
+                format!("{key} {v:?} is not a valid name"),
+                "use lower-case letters, digits and '-', at most 63 characters".into(),
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn workspace_dir() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("apps/api")).unwrap();
+        std::fs::write(
+            dir.path().join("apps/api/Dockerfile"),
+            "FROM busybox:1.36\n",
+        )
+        .unwrap();
+        std::fs::create_dir_all(dir.path().join("deploy/dev")).unwrap();
+        std::fs::write(
+            dir.path().join("deploy/dev/kustomization.yaml"),
+            "resources: []\n",
+        )
+        .unwrap();
+        dir
+    }
+
+    fn parse(dir: &Path, text: &str) -> Result<Workspace, WorkspaceError> {
+        Workspace::parse(text, Path::new("kindlab.yaml"), dir)
+    }
+
+    fn invalid_at(err: WorkspaceError) -> (u64, String, String) {
+        match err {
+            WorkspaceError::Invalid {
+                line, message, fix, ..
+            } => (line, message, fix),
+            other => panic!("expected Invalid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn full_manifest_resolves_paths_and_defaults() {
+        let dir = workspace_dir();
+        let ws = parse(
+            dir.path(),
+            "cluster:\n  name: lab\nimages:\n  - name: api\n    context: apps/api\ndeploy:\n  overlay: deploy/dev\n",
+        )
+        .unwrap();
+        assert_eq!(ws.cluster.name, "lab");
+        assert_eq!(ws.cluster.node_image, None);
+        assert_eq!(ws.registry, RegistrySettings::default());
+        assert_eq!(ws.images[0].context, dir.path().join("apps/api"));
+        assert_eq!(ws.images[0].dockerfile, "Dockerfile");
+        assert_eq!(ws.deploy.unwrap().overlay, dir.path().join("deploy/dev"));
+    }
+
+    #[test]
+    fn unknown_key_names_its_line_and_the_accepted_keys() {
+        let dir = workspace_dir();
+        let err = parse(dir.path(), "cluster:\n  name: lab\n  nodes: 3\n").unwrap_err();
+        let text = err.to_string();
+        let (line, message, fix) = invalid_at(err);
+        assert_eq!(line, 3, "{text}");
+        assert!(message.contains("nodes"), "{message}");
+        assert!(fix.contains("cluster.{name,nodeImage}"), "{fix}");
+        assert!(text.starts_with("kindlab.yaml:3:"), "{text}");
+    }
+
+    #[test]
+    fn bad_port_is_reported_on_its_line() {
+        let dir = workspace_dir();
+        let err = parse(dir.path(), "registry:\n  port: 70000\n").unwrap_err();
+        let (line, message, _) = invalid_at(err);
+        assert_eq!(line, 2);
+        assert!(message.contains("70000"), "{message}");
+    }
+
+    #[test]
+    fn missing_context_and_dockerfile_are_rejected() {
+        let dir = workspace_dir();
+        let err = parse(
+            dir.path(),
+            "images:\n  - name: api\n    context: apps/nope\n",
+        )
+        .unwrap_err();
+        let (line, message, _) = invalid_at(err);
+        assert_eq!(line, 3);
+        assert!(message.contains("apps/nope"));
+
+        let err = parse(
+            dir.path(),
+            "images:\n  - name: api\n    context: apps/api\n    dockerfile: Other.Dockerfile\n",
+        )
+        .unwrap_err();
+        assert_eq!(invalid_at(err).0, 4);
+    }
+
+    #[test]
+    fn names_must_be_dns_labels_and_unique() {
+        let dir = workspace_dir();
+        let err = parse(dir.path(), "cluster:\n  name: My_Lab\n").unwrap_err();
+        assert_eq!(invalid_at(err).0, 2);
+        let err = parse(
+            dir.path(),
+            "images:\n  - name: api\n    context: apps/api\n  - name: api\n    context: apps/api\n",
+        )
+        .unwrap_err();
+        let (line, message, _) = invalid_at(err);
+        assert_eq!(line, 4);
+        assert!(message.contains("twice"));
+    }
+
+    #[test]
+    fn overlay_without_kustomization_is_rejected() {
+        let dir = workspace_dir();
+        let err = parse(dir.path(), "deploy:\n  overlay: apps\n").unwrap_err();
+        assert!(invalid_at(err).1.contains("no kustomization.yaml"));
+    }
+
+    #[test]
+    fn syntax_error_has_a_position() {
+        let dir = workspace_dir();
+        let err = parse(dir.path(), "cluster: [unclosed\n").unwrap_err();
+        assert!(matches!(err, WorkspaceError::Invalid { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn discover_walks_up_to_the_manifest() {
+        let dir = workspace_dir();
+        std::fs::write(dir.path().join(MANIFEST_FILE), "cluster:\n  name: up\n").unwrap();
+        let ws = Workspace::discover(&dir.path().join("apps/api")).unwrap();
+        assert_eq!(ws.cluster.name, "up");
+        let empty = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            Workspace::discover(empty.path()),
+            Err(WorkspaceError::NotFound { .. })
+        ));
+    }
+}

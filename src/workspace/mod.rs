@@ -1,0 +1,12 @@
+//! The user's workspace: `kindlab.yaml`, the images it builds, the overlay it deploys, and
+//! `kindlab init`, which scaffolds one from `templates/workspace/`.
+
+mod manifest;
+mod overlay;
+mod scaffold;
+
+pub use manifest::{
+    ClusterSpec, DeploySpec, ImageSpec, MANIFEST_FILE, RegistrySettings, Workspace, WorkspaceError,
+};
+pub use overlay::{Renderer, find_renderer, parse_documents, render_overlay, set_images};
+pub use scaffold::scaffold;
