@@ -1,0 +1,310 @@
+//! From a parsed command line to calls into the modules, and from their results to output
+//! and an exit code. Nothing here knows how Docker or kind work.
+
+use serde::Serialize;
+
+use crate::cli::{Cli, Command, RegistryAction, UpArgs};
+use crate::docker::Engine;
+use crate::error::{Error, Result, exit};
+use crate::ui::{self, Output, Ui, print_json};
+use crate::up::{UpContext, UpOptions};
+use crate::workspace::{self, RegistrySettings, Workspace};
+use crate::{doctor, down, images, registry, status, up};
+
+/// Runs one command and returns the process exit code.
+pub fn run(cli: Cli) -> u8 {
+    init_tracing(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::FAILED;
+        }
+    };
+    let output = cli.output;
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            ui::render_error(&e, output);
+            e.exit_code()
+        }
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "kindlab=info",
+        2 => "kindlab=debug",
+        _ => "kindlab=trace,kube=debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KINDLAB_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+async fn dispatch(cli: Cli) -> Result<u8> {
+    let output = cli.output;
+    let ui = Ui::new();
+    match cli.command {
+        Command::Init { dir } => init(&dir, output),
+        Command::Doctor => {
+            // Doctor works outside a workspace too, with the default registry settings.
+            let settings = Workspace::discover(&cli.workspace)
+                .map(|w| w.registry)
+                .unwrap_or_default();
+            let (report, _) = doctor::run(&settings, true).await;
+            print_doctor(&report, output);
+            Ok(if report.ok { exit::OK } else { exit::UNHEALTHY })
+        }
+        Command::Registry { action } => {
+            let settings = Workspace::discover(&cli.workspace)
+                .map(|w| w.registry)
+                .unwrap_or_default();
+            let engine = Engine::connect().await?;
+            registry_command(&engine, &settings, action, output, &ui).await
+        }
+        Command::Build { images: names } => {
+            let ws = Workspace::discover(&cli.workspace)?;
+            let selected = match names.is_empty() {
+                true => ws.images.clone(),
+                false => names
+                    .iter()
+                    .map(|n| ws.image(n).cloned())
+                    .collect::<Result<Vec<_>, _>>()?,
+            };
+            let engine = Engine::connect().await?;
+            let host = format!("localhost:{}", ws.registry.port);
+            let results = images::build_and_push(&engine, &host, &selected, &ui).await?;
+            match output {
+                Output::Json => print_json(&serde_json::json!({ "images": results })),
+                Output::Text => {
+                    for r in &results {
+                        println!("{}  {}", r.reference, r.digest);
+                    }
+                }
+            }
+            Ok(exit::OK)
+        }
+        Command::Up(args) => {
+            let ws = Workspace::discover(&cli.workspace)?;
+            up_command(ws, args, output, ui).await
+        }
+        Command::Down { keep_registry } => {
+            let ws = Workspace::discover(&cli.workspace)?;
+            let engine = Engine::connect().await?;
+            let report = down::run(&engine, &ws, keep_registry, &ui).await?;
+            match output {
+                Output::Json => print_json(&report),
+                Output::Text => {
+                    for line in &report.lines {
+                        println!("{line}");
+                    }
+                }
+            }
+            Ok(exit::OK)
+        }
+        Command::Status(target) => {
+            let ws = Workspace::discover(&cli.workspace)?;
+            let engine = Engine::connect().await?;
+            let report = status::run(&engine, &ws, &target).await;
+            match output {
+                Output::Json => print_json(&report),
+                Output::Text => print!("{}", status::table(&report)),
+            }
+            Ok(if report.ok { exit::OK } else { exit::UNHEALTHY })
+        }
+    }
+}
+
+fn init(dir: &std::path::Path, output: Output) -> Result<u8> {
+    let written = workspace::scaffold(dir)?;
+    match output {
+        Output::Json => print_json(&serde_json::json!({
+            "workspace": dir.display().to_string(),
+            "files": written,
+        })),
+        Output::Text => {
+            for f in &written {
+                println!("wrote {}", dir.join(f).display());
+            }
+            println!("\nNext: `cd {} && kindlab up`", dir.display());
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn print_doctor(report: &doctor::Report, output: Output) {
+    match output {
+        Output::Json => print_json(report),
+        Output::Text => {
+            for check in &report.checks {
+                let mark = if check.ok { "✓" } else { "✗" };
+                println!("{mark} {:<14} {}", check.name, check.detail);
+                if let Some(fix) = &check.fix {
+                    println!("  {:<14} fix: {fix}", "");
+                }
+            }
+            if report.ok {
+                println!("\nReady for `kindlab up`.");
+            }
+        }
+    }
+}
+
+async fn registry_command(
+    engine: &Engine,
+    settings: &RegistrySettings,
+    action: RegistryAction,
+    output: Output,
+    ui: &Ui,
+) -> Result<u8> {
+    #[derive(Serialize)]
+    struct RegistryDoc<'a> {
+        name: &'a str,
+        state: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        container: Option<registry::RegistrySeen>,
+        answers: Option<bool>,
+    }
+    match action {
+        RegistryAction::Up => {
+            let step = ui.step(format!("Registry {}", settings.name));
+            let (state, seen) =
+                match registry::reconcile(engine, settings, |d| step.detail(d)).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        step.fail("");
+                        return Err(e.into());
+                    }
+                };
+            let summary = match state {
+                registry::RegistryState::Reused => "already running; nothing to do".to_string(),
+                other => other.describe().to_string(),
+            };
+            step.ok(&summary);
+            match output {
+                Output::Json => print_json(&RegistryDoc {
+                    name: &settings.name,
+                    state: serde_json::to_value(state)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default(),
+                    container: Some(seen),
+                    answers: Some(true),
+                }),
+                Output::Text => println!(
+                    "registry {} at localhost:{}: {summary}",
+                    settings.name, settings.port
+                ),
+            }
+            Ok(exit::OK)
+        }
+        RegistryAction::Down => {
+            let what = registry::remove(engine, &settings.name).await?;
+            match output {
+                Output::Json => print_json(&RegistryDoc {
+                    name: &settings.name,
+                    state: what.to_string(),
+                    container: None,
+                    answers: None,
+                }),
+                Output::Text => println!("registry {}: {what}", settings.name),
+            }
+            Ok(exit::OK)
+        }
+        RegistryAction::Status => {
+            let seen = registry::observe(engine, &settings.name)
+                .await
+                .map_err(Error::from)?;
+            let answers = match &seen {
+                Some(s) if s.running => Some(
+                    registry::RegistryClient::new(&format!("localhost:{}", settings.port))
+                        .tags("kindlab-readiness-probe")
+                        .await
+                        .is_ok(),
+                ),
+                _ => None,
+            };
+            let state = match &seen {
+                None => "missing",
+                Some(s) if !s.running => "stopped",
+                Some(_) if answers == Some(true) => "running",
+                Some(_) => "not answering",
+            };
+            let healthy = state == "running";
+            match output {
+                Output::Json => print_json(&RegistryDoc {
+                    name: &settings.name,
+                    state: state.to_string(),
+                    container: seen.clone(),
+                    answers,
+                }),
+                Output::Text => {
+                    println!("registry {}: {state}", settings.name);
+                    if let Some(s) = &seen {
+                        println!("  image    {}", s.image);
+                        println!(
+                            "  port     {}:{} -> 5000",
+                            s.host_ip.as_deref().unwrap_or("0.0.0.0"),
+                            s.host_port.map_or("-".to_string(), |p| p.to_string())
+                        );
+                        println!(
+                            "  owner    {}",
+                            if s.owned {
+                                "kindlab"
+                            } else {
+                                "not kindlab (adopted, never deleted)"
+                            }
+                        );
+                        println!("  networks {}", s.networks.join(", "));
+                    }
+                }
+            }
+            Ok(if healthy { exit::OK } else { exit::UNHEALTHY })
+        }
+    }
+}
+
+async fn up_command(ws: Workspace, args: UpArgs, output: Output, ui: Ui) -> Result<u8> {
+    let engine = Engine::connect().await?;
+    let ctx = UpContext {
+        workspace: ws,
+        options: UpOptions {
+            node_image: args.node_image,
+            context: args.target.context,
+            registry: args.target.registry,
+            rollout_timeout: args.timeout,
+        },
+        engine,
+        ui,
+    };
+    let summary = up::run(&ctx).await?;
+    match output {
+        Output::Json => print_json(&summary),
+        Output::Text => {
+            let verdict = if summary.is_noop() {
+                "already up; nothing changed"
+            } else {
+                "up"
+            };
+            println!(
+                "Lab {verdict} in {}. Context: {}",
+                ui::format_duration(summary.duration),
+                summary.context
+            );
+            println!(
+                "Next: `kubectl --context {} get pods -A` or `kindlab status`",
+                summary.context
+            );
+        }
+    }
+    Ok(exit::OK)
+}

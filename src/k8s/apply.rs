@@ -1,0 +1,629 @@
+//! Server-side apply of the documents `kustomize build` prints.
+//!
+//! Each distinct apiVersion/kind is resolved once with `pinned_kind` (one request to its API
+//! group) instead of a full discovery run, which would walk every group the cluster serves.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::core::GroupVersionKind;
+use kube::discovery::{ApiCapabilities, ApiResource, Scope, pinned_kind};
+use kube::runtime::wait::{await_condition, conditions};
+use serde_json::Value;
+
+use super::{FIELD_MANAGER, K8sError, MANAGED_BY_LABEL};
+
+/// How long a CustomResourceDefinition gets to be served before its custom resources are applied.
+const CRD_ESTABLISH_TIMEOUT: Duration = Duration::from_secs(60);
+/// A freshly established CRD can take a moment to show up in discovery.
+const CRD_DISCOVERY_ATTEMPTS: u32 = 5;
+const CRD_DISCOVERY_PAUSE: Duration = Duration::from_secs(1);
+
+/// One object kindlab applied, and what the apply did to it.
+#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
+pub struct Applied {
+    pub api_version: String,
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub outcome: ApplyOutcome,
+}
+
+#[derive(Debug, Clone, Copy, serde::Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ApplyOutcome {
+    Created,
+    Configured,
+    Unchanged,
+}
+
+/// Server-side apply of every object, field manager [`FIELD_MANAGER`], force=true.
+///
+/// Namespaces and CustomResourceDefinitions go first (they are what later objects live in or
+/// are instances of), then the rest in input order. Before the first object after the CRDs,
+/// kindlab waits for the CRDs to be established. Every document is checked before anything is
+/// applied, so a malformed document changes nothing in the cluster. `null` documents (an empty
+/// `---` section) are skipped.
+pub async fn apply_all(client: &kube::Client, docs: &[Value]) -> Result<Vec<Applied>, K8sError> {
+    let targets = docs
+        .iter()
+        .enumerate()
+        .filter(|(_, doc)| !doc.is_null())
+        .map(|(index, doc)| Target::parse(index, doc))
+        .collect::<Result<Vec<_>, _>>()?;
+    let crd_kinds = crd_kinds(docs);
+
+    let mut discovered: HashMap<GroupVersionKind, (ApiResource, ApiCapabilities)> = HashMap::new();
+    let mut unestablished_crds: Vec<String> = Vec::new();
+    let mut applied = Vec::with_capacity(targets.len());
+
+    for position in apply_order(targets.iter().map(|t| t.doc)) {
+        let Some(target) = targets.get(position) else {
+            continue;
+        };
+        let priority = priority(target.doc);
+        if priority == Priority::Rest && !unestablished_crds.is_empty() {
+            await_crds_established(client, &unestablished_crds).await?;
+            unestablished_crds.clear();
+        }
+
+        let retry_discovery =
+            crd_kinds.contains(&(target.gvk.group.clone(), target.gvk.kind.clone()));
+        let (resource, caps) = match discovered.get(&target.gvk) {
+            Some(found) => found.clone(),
+            None => {
+                let found = discover(client, target, retry_discovery).await?;
+                discovered.insert(target.gvk.clone(), found.clone());
+                found
+            }
+        };
+
+        let result = apply_one(client, target, &resource, &caps.scope).await?;
+        if priority == Priority::CustomResourceDefinition {
+            unestablished_crds.push(result.name.clone());
+        }
+        applied.push(result);
+    }
+    // CRDs with no custom resources in this batch still have to be served before the caller
+    // moves on (it may apply their instances next).
+    if !unestablished_crds.is_empty() {
+        await_crds_established(client, &unestablished_crds).await?;
+    }
+    Ok(applied)
+}
+
+/// A document checked enough to address it in the API.
+#[derive(Debug)]
+struct Target<'a> {
+    doc: &'a Value,
+    gvk: GroupVersionKind,
+    api_version: String,
+    name: String,
+    namespace: Option<String>,
+}
+
+impl<'a> Target<'a> {
+    fn parse(index: usize, doc: &'a Value) -> Result<Target<'a>, K8sError> {
+        let invalid = |problem: &str| K8sError::InvalidObject {
+            index,
+            problem: problem.to_string(),
+        };
+        if !doc.is_object() {
+            return Err(invalid("it is not a mapping"));
+        }
+        let api_version =
+            str_at(doc, &["apiVersion"]).ok_or_else(|| invalid("apiVersion is missing"))?;
+        let kind = str_at(doc, &["kind"]).ok_or_else(|| invalid("kind is missing"))?;
+        let name = str_at(doc, &["metadata", "name"]).ok_or_else(|| {
+            invalid(&format!(
+                "{kind} has no metadata.name (generateName cannot be applied)"
+            ))
+        })?;
+        let (group, version) = split_api_version(api_version).ok_or_else(|| {
+            invalid(&format!(
+                "apiVersion {api_version:?} is not GROUP/VERSION or VERSION"
+            ))
+        })?;
+        Ok(Target {
+            doc,
+            gvk: GroupVersionKind::gvk(group, version, kind),
+            api_version: api_version.to_string(),
+            name: name.to_string(),
+            namespace: str_at(doc, &["metadata", "namespace"]).map(str::to_string),
+        })
+    }
+
+    fn kind(&self) -> &str {
+        &self.gvk.kind
+    }
+}
+
+async fn discover(
+    client: &kube::Client,
+    target: &Target<'_>,
+    defined_in_batch: bool,
+) -> Result<(ApiResource, ApiCapabilities), K8sError> {
+    let attempts = if defined_in_batch {
+        CRD_DISCOVERY_ATTEMPTS
+    } else {
+        1
+    };
+    let mut attempt = 1;
+    loop {
+        match pinned_kind(client, &target.gvk).await {
+            Ok(found) => return Ok(found),
+            Err(source) if is_unknown_kind(&source) => {
+                if attempt >= attempts {
+                    return Err(K8sError::UnknownKind {
+                        api_version: target.api_version.clone(),
+                        kind: target.kind().to_string(),
+                        source,
+                    });
+                }
+                tracing::debug!(
+                    kind = target.kind(),
+                    attempt,
+                    "kind not in discovery yet, its CRD was just established"
+                );
+                attempt += 1;
+                tokio::time::sleep(CRD_DISCOVERY_PAUSE).await;
+            }
+            Err(source) => {
+                return Err(K8sError::request(
+                    format!("look up {} {}", target.api_version, target.kind()),
+                    source,
+                ));
+            }
+        }
+    }
+}
+
+/// A group/version the server does not serve answers 404; a served group without the kind
+/// is kube's `MissingKind`.
+fn is_unknown_kind(err: &kube::Error) -> bool {
+    match err {
+        kube::Error::Api(status) => status.is_not_found(),
+        kube::Error::Discovery(_) => true,
+        _ => false,
+    }
+}
+
+async fn apply_one(
+    client: &kube::Client,
+    target: &Target<'_>,
+    resource: &ApiResource,
+    scope: &Scope,
+) -> Result<Applied, K8sError> {
+    let namespace = match scope {
+        Scope::Namespaced => Some(
+            target
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "default".to_string()),
+        ),
+        Scope::Cluster => None,
+    };
+    let api: Api<DynamicObject> = match &namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, resource),
+        None => Api::all_with(client.clone(), resource),
+    };
+    let body = prepare(target.doc, namespace.as_deref());
+    let what = describe(target.kind(), namespace.as_deref(), &target.name);
+
+    let before = api
+        .get_metadata_opt(&target.name)
+        .await
+        .map_err(|source| K8sError::request(format!("read {what}"), source))?;
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let after = api
+        .patch(&target.name, &params, &Patch::Apply(&body))
+        .await
+        .map_err(|source| match source {
+            kube::Error::Api(status) => K8sError::Apply {
+                kind: target.kind().to_string(),
+                namespace: namespace.clone(),
+                name: target.name.clone(),
+                code: status.code,
+                message: status.message.clone(),
+            },
+            other => K8sError::request(format!("apply {what}"), other),
+        })?;
+
+    let outcome = decide_outcome(
+        before
+            .as_ref()
+            .and_then(|meta| meta.metadata.resource_version.as_deref()),
+        before.is_some(),
+        after.metadata.resource_version.as_deref(),
+    );
+    tracing::debug!(object = %what, ?outcome, "applied");
+    Ok(Applied {
+        api_version: target.api_version.clone(),
+        kind: target.kind().to_string(),
+        namespace,
+        name: target.name.clone(),
+        outcome,
+    })
+}
+
+async fn await_crds_established(client: &kube::Client, names: &[String]) -> Result<(), K8sError> {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for name in names {
+        let wait = await_condition(api.clone(), name, conditions::is_crd_established());
+        match tokio::time::timeout(CRD_ESTABLISH_TIMEOUT, wait).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(kube::runtime::wait::Error::ProbeFailed(source))) => {
+                return Err(K8sError::Watch {
+                    what: format!("CustomResourceDefinition {name}"),
+                    source,
+                });
+            }
+            Err(_elapsed) => {
+                return Err(K8sError::CrdNotEstablished {
+                    name: name.clone(),
+                    waited: CRD_ESTABLISH_TIMEOUT,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Created when the object did not exist; otherwise an unchanged resourceVersion means the
+/// apply was a no-op.
+fn decide_outcome(before: Option<&str>, existed: bool, after: Option<&str>) -> ApplyOutcome {
+    if !existed {
+        ApplyOutcome::Created
+    } else if before.is_some() && before == after {
+        ApplyOutcome::Unchanged
+    } else {
+        ApplyOutcome::Configured
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Priority {
+    Namespace,
+    CustomResourceDefinition,
+    Rest,
+}
+
+fn priority(doc: &Value) -> Priority {
+    let api_version = str_at(doc, &["apiVersion"]).unwrap_or_default();
+    let kind = str_at(doc, &["kind"]).unwrap_or_default();
+    let group = split_api_version(api_version)
+        .map(|(g, _)| g)
+        .unwrap_or_default();
+    match (group, kind) {
+        ("", "Namespace") => Priority::Namespace,
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => Priority::CustomResourceDefinition,
+        _ => Priority::Rest,
+    }
+}
+
+/// Positions of `docs` in apply order: Namespaces, then CRDs, then everything else, each group
+/// in input order.
+fn apply_order<'a>(docs: impl IntoIterator<Item = &'a Value>) -> Vec<usize> {
+    let mut order: Vec<(Priority, usize)> = docs
+        .into_iter()
+        .enumerate()
+        .map(|(i, doc)| (priority(doc), i))
+        .collect();
+    // Sorting by (priority, position) keeps input order within a priority.
+    order.sort();
+    order.into_iter().map(|(_, i)| i).collect()
+}
+
+/// (group, kind) of every CRD in the batch, so discovery of their kinds may wait a moment.
+fn crd_kinds(docs: &[Value]) -> HashSet<(String, String)> {
+    docs.iter()
+        .filter(|doc| priority(doc) == Priority::CustomResourceDefinition)
+        .filter_map(|doc| {
+            let group = str_at(doc, &["spec", "group"])?;
+            let kind = str_at(doc, &["spec", "names", "kind"])?;
+            Some((group.to_string(), kind.to_string()))
+        })
+        .collect()
+}
+
+/// The body to apply: the document with kindlab's label, and the namespace the object is
+/// addressed in (set for namespaced kinds, removed for cluster-scoped ones, which reject it).
+fn prepare(doc: &Value, namespace: Option<&str>) -> Value {
+    let mut body = with_managed_label(doc);
+    if let Some(metadata) = body.get_mut("metadata").and_then(Value::as_object_mut) {
+        match namespace {
+            Some(ns) => {
+                metadata.insert("namespace".into(), Value::String(ns.to_string()));
+            }
+            None => {
+                metadata.remove("namespace");
+            }
+        }
+    }
+    body
+}
+
+/// A copy of `doc` with [`MANAGED_BY_LABEL`] in metadata.labels (created if missing or null).
+fn with_managed_label(doc: &Value) -> Value {
+    let mut body = doc.clone();
+    let Some(object) = body.as_object_mut() else {
+        return body;
+    };
+    let metadata = object
+        .entry("metadata")
+        .or_insert_with(|| Value::Object(Default::default()));
+    if !metadata.is_object() {
+        *metadata = Value::Object(Default::default());
+    }
+    if let Some(metadata) = metadata.as_object_mut() {
+        let labels = metadata
+            .entry("labels")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if !labels.is_object() {
+            *labels = Value::Object(Default::default());
+        }
+        if let Some(labels) = labels.as_object_mut() {
+            let (key, value) = MANAGED_BY_LABEL;
+            labels.insert(key.to_string(), Value::String(value.to_string()));
+        }
+    }
+    body
+}
+
+/// "apps/v1" -> ("apps", "v1"); "v1" -> ("", "v1").
+fn split_api_version(api_version: &str) -> Option<(&str, &str)> {
+    let (group, version) = match api_version.split_once('/') {
+        Some((group, version)) => (group, version),
+        None => ("", api_version),
+    };
+    if version.is_empty()
+        || version.contains('/')
+        || (api_version.contains('/') && group.is_empty())
+    {
+        return None;
+    }
+    Some((group, version))
+}
+
+fn str_at<'a>(doc: &'a Value, path: &[&str]) -> Option<&'a str> {
+    path.iter()
+        .try_fold(doc, |value, key| value.get(key))?
+        .as_str()
+        .filter(|s| !s.is_empty())
+}
+
+fn describe(kind: &str, namespace: Option<&str>, name: &str) -> String {
+    match namespace {
+        Some(ns) => format!("{kind} {ns}/{name}"),
+        None => format!("{kind} {name}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn obj(api_version: &str, kind: &str, name: &str) -> Value {
+        json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": name}})
+    }
+
+    #[test]
+    fn namespaces_then_crds_then_input_order() {
+        let docs = [
+            obj("apps/v1", "Deployment", "web"),
+            obj(
+                "apiextensions.k8s.io/v1",
+                "CustomResourceDefinition",
+                "widgets.example.com",
+            ),
+            obj("v1", "Service", "web"),
+            obj("v1", "Namespace", "shop"),
+            obj("example.com/v1", "Widget", "w"),
+            obj("v1", "Namespace", "tools"),
+            obj(
+                "apiextensions.k8s.io/v1",
+                "CustomResourceDefinition",
+                "gadgets.example.com",
+            ),
+            obj("v1", "ConfigMap", "cfg"),
+        ];
+        assert_eq!(apply_order(&docs), vec![3, 5, 1, 6, 0, 2, 4, 7]);
+    }
+
+    #[test]
+    fn lookalike_kinds_keep_their_place() {
+        // Only the core Namespace and apiextensions' CRD are hoisted; a custom kind that
+        // happens to be called Namespace is not.
+        let docs = [
+            obj("v1", "ConfigMap", "a"),
+            obj("example.com/v1", "Namespace", "fake"),
+            obj(
+                "apiextensions.k8s.io/v1beta1",
+                "CustomResourceDefinition",
+                "old.example.com",
+            ),
+        ];
+        assert_eq!(apply_order(&docs), vec![2, 0, 1]);
+    }
+
+    #[test]
+    fn empty_input_has_empty_order() {
+        assert!(apply_order(&[] as &[Value]).is_empty());
+    }
+
+    #[test]
+    fn label_is_added_next_to_existing_labels() {
+        let doc = json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "cfg", "labels": {"app": "web"}},
+            "data": {"k": "v"}
+        });
+        let labelled = with_managed_label(&doc);
+        assert_eq!(
+            labelled["metadata"]["labels"],
+            json!({"app": "web", "app.kubernetes.io/managed-by": "kindlab"})
+        );
+        assert_eq!(labelled["data"], json!({"k": "v"}));
+        // The input is left alone: the caller's documents are not mutated.
+        assert_eq!(doc["metadata"]["labels"], json!({"app": "web"}));
+    }
+
+    #[test]
+    fn label_map_is_created_when_missing_or_null() {
+        let missing = with_managed_label(&obj("v1", "ConfigMap", "cfg"));
+        assert_eq!(
+            missing["metadata"]["labels"],
+            json!({"app.kubernetes.io/managed-by": "kindlab"})
+        );
+        let null = with_managed_label(
+            &json!({"kind": "ConfigMap", "metadata": {"name": "x", "labels": null}}),
+        );
+        assert_eq!(
+            null["metadata"]["labels"],
+            json!({"app.kubernetes.io/managed-by": "kindlab"})
+        );
+        assert_eq!(null["metadata"]["name"], json!("x"));
+    }
+
+    #[test]
+    fn label_overrides_a_different_managed_by() {
+        let doc =
+            json!({"metadata": {"name": "x", "labels": {"app.kubernetes.io/managed-by": "helm"}}});
+        assert_eq!(
+            with_managed_label(&doc)["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+            json!("kindlab")
+        );
+    }
+
+    #[test]
+    fn prepare_sets_or_drops_namespace() {
+        let doc = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}});
+        let namespaced = prepare(&doc, Some("default"));
+        assert_eq!(namespaced["metadata"]["namespace"], json!("default"));
+        assert_eq!(
+            namespaced["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+            json!("kindlab")
+        );
+
+        let doc = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                         "metadata": {"name": "r", "namespace": "oops"}});
+        let cluster = prepare(&doc, None);
+        assert!(cluster["metadata"].get("namespace").is_none());
+    }
+
+    #[test]
+    fn parse_target_reads_gvk_and_namespace() {
+        let doc = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                         "metadata": {"name": "web", "namespace": "shop"}});
+        let t = Target::parse(0, &doc).unwrap();
+        assert_eq!(t.gvk, GroupVersionKind::gvk("apps", "v1", "Deployment"));
+        assert_eq!(t.api_version, "apps/v1");
+        assert_eq!(t.name, "web");
+        assert_eq!(t.namespace.as_deref(), Some("shop"));
+
+        let core = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"}});
+        let t = Target::parse(1, &core).unwrap();
+        assert_eq!(t.gvk, GroupVersionKind::gvk("", "v1", "Service"));
+        assert_eq!(t.namespace, None);
+    }
+
+    #[test]
+    fn parse_target_rejects_unaddressable_documents() {
+        let cases = [
+            (
+                json!({"kind": "Service", "metadata": {"name": "x"}}),
+                "apiVersion is missing",
+            ),
+            (
+                json!({"apiVersion": "v1", "metadata": {"name": "x"}}),
+                "kind is missing",
+            ),
+            (
+                json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"generateName": "x-"}}),
+                "Pod has no metadata.name",
+            ),
+            (
+                json!({"apiVersion": "a/b/c", "kind": "Pod", "metadata": {"name": "x"}}),
+                "is not GROUP/VERSION",
+            ),
+            (json!(["not", "a", "map"]), "not a mapping"),
+        ];
+        for (index, (doc, expected)) in cases.iter().enumerate() {
+            match Target::parse(index, doc) {
+                Err(K8sError::InvalidObject {
+                    index: got,
+                    problem,
+                }) => {
+                    assert_eq!(got, index);
+                    assert!(
+                        problem.contains(expected),
+                        "{problem:?} should contain {expected:?}"
+                    );
+                }
+                other => panic!("document {index}: expected InvalidObject, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn api_version_split() {
+        assert_eq!(split_api_version("v1"), Some(("", "v1")));
+        assert_eq!(split_api_version("apps/v1"), Some(("apps", "v1")));
+        assert_eq!(split_api_version("/v1"), None);
+        assert_eq!(split_api_version("apps/"), None);
+        assert_eq!(split_api_version(""), None);
+    }
+
+    #[test]
+    fn outcome_from_resource_versions() {
+        assert_eq!(
+            decide_outcome(None, false, Some("5")),
+            ApplyOutcome::Created
+        );
+        assert_eq!(
+            decide_outcome(Some("5"), true, Some("5")),
+            ApplyOutcome::Unchanged
+        );
+        assert_eq!(
+            decide_outcome(Some("5"), true, Some("6")),
+            ApplyOutcome::Configured
+        );
+        // Without a version to compare, claiming "unchanged" would be a guess.
+        assert_eq!(decide_outcome(None, true, None), ApplyOutcome::Configured);
+    }
+
+    #[test]
+    fn crd_kinds_come_from_spec() {
+        let docs = [
+            json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                   "metadata": {"name": "widgets.example.com"},
+                   "spec": {"group": "example.com", "names": {"kind": "Widget", "plural": "widgets"}}}),
+            obj("v1", "ConfigMap", "cfg"),
+        ];
+        let kinds = crd_kinds(&docs);
+        assert_eq!(kinds.len(), 1);
+        assert!(kinds.contains(&("example.com".to_string(), "Widget".to_string())));
+    }
+
+    #[test]
+    fn applied_serializes_outcome_lowercase() {
+        let applied = Applied {
+            api_version: "v1".into(),
+            kind: "Service".into(),
+            namespace: Some("default".into()),
+            name: "web".into(),
+            outcome: ApplyOutcome::Created,
+        };
+        assert_eq!(
+            serde_json::to_value(&applied).unwrap(),
+            json!({"api_version": "v1", "kind": "Service", "namespace": "default",
+                   "name": "web", "outcome": "created"})
+        );
+    }
+}

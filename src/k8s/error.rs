@@ -1,0 +1,442 @@
+//! What can go wrong between kindlab and the Kubernetes API, with the fix and exit code.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::error::exit;
+
+/// What kindlab found out about why a rollout is stuck: the pod that is not ready and why,
+/// or (when no pod exists at all) the Deployment condition that says why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Diagnosis {
+    /// The stuck pod; `None` when the Deployment could not create pods at all.
+    pub pod: Option<String>,
+    /// The kubelet's or controller's reason, e.g. `ImagePullBackOff`, `CrashLoopBackOff`.
+    pub reason: String,
+    /// The message that goes with the reason (may be empty).
+    pub message: String,
+    /// The newest Warning event about the pod.
+    pub last_warning: Option<String>,
+}
+
+impl fmt::Display for Diagnosis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.pod {
+            Some(pod) => write!(f, "pod {pod} is {}", self.reason)?,
+            None => write!(f, "{}", self.reason)?,
+        }
+        if !self.message.is_empty() {
+            write!(f, ": {}", self.message)?;
+        }
+        if let Some(warning) = &self.last_warning {
+            write!(f, "; last warning: {warning}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum K8sError {
+    #[error("cannot load the kubeconfig from {origin}")]
+    Kubeconfig {
+        origin: String,
+        #[source]
+        source: kube::config::KubeconfigError,
+    },
+    #[error("the kubeconfig from {origin} has no context named {context:?}")]
+    ContextNotFound {
+        context: String,
+        origin: String,
+        available: Vec<String>,
+    },
+    #[error("cannot set up a Kubernetes client for the cluster")]
+    Client {
+        #[source]
+        source: kube::Error,
+    },
+    #[error("cannot reach the Kubernetes API server while trying to {action}")]
+    Unreachable {
+        action: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("manifest document {} cannot be applied: {problem}", .index + 1)]
+    InvalidObject {
+        /// 0-based position in the input (the message counts from 1, as people do).
+        index: usize,
+        problem: String,
+    },
+    #[error("the cluster does not know kind {kind} in apiVersion {api_version}")]
+    UnknownKind {
+        api_version: String,
+        kind: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("cannot apply {kind} {}: {message}", qualified(.namespace, .name))]
+    Apply {
+        kind: String,
+        namespace: Option<String>,
+        name: String,
+        /// HTTP status code the API server answered with.
+        code: u16,
+        /// The API status message (what the server said was wrong).
+        message: String,
+    },
+    #[error("CustomResourceDefinition {name} was not established within {}", human(*.waited))]
+    CrdNotEstablished { name: String, waited: Duration },
+    #[error("Deployment {namespace}/{name} does not exist")]
+    DeploymentNotFound { namespace: String, name: String },
+    #[error("watching {what} failed")]
+    Watch {
+        what: String,
+        #[source]
+        source: kube::runtime::watcher::Error,
+    },
+    #[error("deployment {name:?} in namespace {namespace:?} failed to roll out: {message}{}", with_diagnosis(.diagnosis))]
+    RolloutFailed {
+        namespace: String,
+        name: String,
+        message: String,
+        /// Boxed: it is the bulk of the error, which travels up every `Result`.
+        diagnosis: Option<Box<Diagnosis>>,
+    },
+    #[error("deployment {name:?} in namespace {namespace:?} did not finish rolling out within {} ({last_status}){}", human(*.waited), with_diagnosis(.diagnosis))]
+    RolloutTimeout {
+        namespace: String,
+        name: String,
+        waited: Duration,
+        /// The last progress message, e.g. "0 of 1 updated replicas are available".
+        last_status: String,
+        /// Boxed: it is the bulk of the error, which travels up every `Result`.
+        diagnosis: Option<Box<Diagnosis>>,
+    },
+    #[error("Kubernetes API request failed while trying to {action}")]
+    Api {
+        action: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+impl K8sError {
+    /// One line telling the user what to do next, if kindlab knows it.
+    pub fn fix(&self) -> Option<String> {
+        match self {
+            K8sError::Kubeconfig {
+                source:
+                    kube::config::KubeconfigError::ReadConfig(..)
+                    | kube::config::KubeconfigError::FindPath,
+                ..
+            } => Some(
+                "point KUBECONFIG at your kubeconfig file, or leave out --context to use the lab's own cluster".into(),
+            ),
+            K8sError::Kubeconfig { .. } => Some(
+                "check that the kubeconfig is valid YAML with the cluster, user and context it names (`kubectl config view`)".into(),
+            ),
+            K8sError::ContextNotFound { available, .. } => Some(if available.is_empty() {
+                "the kubeconfig has no contexts; create the lab with `kindlab up`".into()
+            } else {
+                format!("use one of: {}", available.join(", "))
+            }),
+            K8sError::Client { .. } => None,
+            K8sError::Unreachable { .. } => Some(
+                "check that the cluster is running (`kind get clusters`, `docker ps`); `kindlab up` starts the lab".into(),
+            ),
+            K8sError::InvalidObject { .. } => Some(
+                "every manifest needs apiVersion, kind and metadata.name; check the output of `kustomize build`".into(),
+            ),
+            K8sError::UnknownKind { .. } => Some(
+                "check the apiVersion and kind spelling, or install the CustomResourceDefinition that defines it".into(),
+            ),
+            K8sError::Apply { code, kind, .. } => match code {
+                400 | 422 => Some("fix the field the API server names in the manifest, then run again".into()),
+                401 | 403 => Some(format!(
+                    "the kubeconfig user may not apply {kind}; check with `kubectl auth can-i patch {}`",
+                    kind.to_lowercase()
+                )),
+                409 => Some("another controller changed the object at the same time; run again".into()),
+                _ => None,
+            },
+            K8sError::CrdNotEstablished { name, .. } => Some(format!(
+                "check the CustomResourceDefinition's conditions with `kubectl get crd {name} -o yaml`"
+            )),
+            K8sError::DeploymentNotFound { .. } => Some(
+                "check that the manifests define this Deployment and that nothing deletes it".into(),
+            ),
+            K8sError::Watch { .. } => Some("check that the cluster is running, then run again".into()),
+            K8sError::RolloutFailed {
+                namespace,
+                name,
+                diagnosis,
+                ..
+            }
+            | K8sError::RolloutTimeout {
+                namespace,
+                name,
+                diagnosis,
+                ..
+            } => Some(rollout_fix(namespace, name, diagnosis.as_deref())),
+            K8sError::Api { .. } => None,
+        }
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            K8sError::Kubeconfig { .. } | K8sError::Unreachable { .. } => {
+                exit::MISSING_PREREQUISITE
+            }
+            K8sError::ContextNotFound { .. }
+            | K8sError::InvalidObject { .. }
+            | K8sError::UnknownKind { .. } => exit::BAD_INPUT,
+            K8sError::Apply {
+                code: 400 | 422, ..
+            } => exit::BAD_INPUT,
+            K8sError::CrdNotEstablished { .. } | K8sError::RolloutTimeout { .. } => exit::TIMEOUT,
+            K8sError::Client { .. }
+            | K8sError::Apply { .. }
+            | K8sError::DeploymentNotFound { .. }
+            | K8sError::Watch { .. }
+            | K8sError::RolloutFailed { .. }
+            | K8sError::Api { .. } => exit::FAILED,
+        }
+    }
+
+    /// Classifies a kube error from a request: transport failures mean the cluster is not
+    /// reachable (a missing prerequisite), everything else is a failed request.
+    pub(crate) fn request(action: impl Into<String>, source: kube::Error) -> K8sError {
+        let action = action.into();
+        if is_transport(&source) {
+            K8sError::Unreachable { action, source }
+        } else {
+            K8sError::Api { action, source }
+        }
+    }
+}
+
+/// Errors that say the API server could not be talked to at all, as opposed to an answer.
+fn is_transport(err: &kube::Error) -> bool {
+    matches!(
+        err,
+        kube::Error::HyperError(_)
+            | kube::Error::Service(_)
+            | kube::Error::RustlsTls(_)
+            | kube::Error::TlsRequired
+            | kube::Error::ReadEvents(_)
+    )
+}
+
+/// The fix for a stuck rollout depends on why the pod is stuck, which the diagnosis says.
+fn rollout_fix(namespace: &str, name: &str, diagnosis: Option<&Diagnosis>) -> String {
+    let describe_deployment =
+        format!("inspect it with `kubectl describe deployment -n {namespace} {name}`");
+    let Some(diagnosis) = diagnosis else {
+        return describe_deployment;
+    };
+    let Some(pod) = &diagnosis.pod else {
+        return describe_deployment;
+    };
+    match diagnosis.reason.as_str() {
+        "ErrImagePull" | "ImagePullBackOff" | "InvalidImageName" | "ErrImageNeverPull" => {
+            "check the image reference; `kindlab status` lists what the registry holds".into()
+        }
+        "OOMKilled" => format!(
+            "the container ran out of memory; raise resources.limits.memory (`kubectl describe pod -n {namespace} {pod}`)"
+        ),
+        "CrashLoopBackOff" | "Error" | "Completed" | "ContainerCannotRun" | "RunContainerError" => {
+            format!(
+                "the container keeps exiting; its log says why: `kubectl logs -n {namespace} {pod} --previous`"
+            )
+        }
+        "CreateContainerConfigError" | "CreateContainerError" => format!(
+            "a ConfigMap, Secret or key the pod references is missing; `kubectl describe pod -n {namespace} {pod}` names it"
+        ),
+        "Unschedulable" => format!(
+            "no node can run the pod (resources, taints, node selectors); `kubectl describe pod -n {namespace} {pod}` says which"
+        ),
+        "ContainersNotReady" | "ReadinessGatesNotReady" => format!(
+            "the container runs but is not ready; check its readiness probe and `kubectl logs -n {namespace} {pod}`"
+        ),
+        _ => format!("inspect the pod with `kubectl describe pod -n {namespace} {pod}`"),
+    }
+}
+
+fn qualified(namespace: &Option<String>, name: &str) -> String {
+    match namespace {
+        Some(ns) => format!("{ns}/{name}"),
+        None => name.to_string(),
+    }
+}
+
+fn with_diagnosis(diagnosis: &Option<Box<Diagnosis>>) -> String {
+    match diagnosis {
+        Some(d) => format!("; {d}"),
+        None => String::new(),
+    }
+}
+
+/// Durations as people write them in flags: "90s", "5m", "250ms".
+pub(crate) fn human(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs == 0 {
+        format!("{}ms", d.as_millis())
+    } else if secs % 60 == 0 {
+        format!("{}m", secs / 60)
+    } else {
+        format!("{secs}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image_pull_diagnosis() -> Diagnosis {
+        Diagnosis {
+            pod: Some("web-7d9f-abcde".into()),
+            reason: "ImagePullBackOff".into(),
+            message: "Back-off pulling image \"localhost:5001/web:dev\"".into(),
+            last_warning: Some("Failed to pull image \"localhost:5001/web:dev\": not found".into()),
+        }
+    }
+
+    #[test]
+    fn timeout_names_pod_reason_message_and_warning() {
+        let err = K8sError::RolloutTimeout {
+            namespace: "default".into(),
+            name: "web".into(),
+            waited: Duration::from_secs(120),
+            last_status: "0 of 1 updated replicas are available".into(),
+            diagnosis: Some(Box::new(image_pull_diagnosis())),
+        };
+        assert_eq!(
+            err.to_string(),
+            "deployment \"web\" in namespace \"default\" did not finish rolling out within 2m \
+             (0 of 1 updated replicas are available); pod web-7d9f-abcde is ImagePullBackOff: \
+             Back-off pulling image \"localhost:5001/web:dev\"; last warning: Failed to pull image \
+             \"localhost:5001/web:dev\": not found"
+        );
+        assert_eq!(
+            err.fix().as_deref(),
+            Some("check the image reference; `kindlab status` lists what the registry holds")
+        );
+        assert_eq!(err.exit_code(), exit::TIMEOUT);
+    }
+
+    #[test]
+    fn failed_rollout_is_a_failure_with_pod_specific_fix() {
+        let err = K8sError::RolloutFailed {
+            namespace: "shop".into(),
+            name: "api".into(),
+            message: "deployment \"api\" exceeded its progress deadline".into(),
+            diagnosis: Some(Box::new(Diagnosis {
+                pod: Some("api-1".into()),
+                reason: "CrashLoopBackOff".into(),
+                message: String::new(),
+                last_warning: None,
+            })),
+        };
+        assert_eq!(
+            err.to_string(),
+            "deployment \"api\" in namespace \"shop\" failed to roll out: deployment \"api\" \
+             exceeded its progress deadline; pod api-1 is CrashLoopBackOff"
+        );
+        assert_eq!(err.exit_code(), exit::FAILED);
+        assert_eq!(
+            err.fix().as_deref(),
+            Some(
+                "the container keeps exiting; its log says why: `kubectl logs -n shop api-1 --previous`"
+            )
+        );
+    }
+
+    #[test]
+    fn rollout_without_diagnosis_points_at_the_deployment() {
+        let err = K8sError::RolloutTimeout {
+            namespace: "default".into(),
+            name: "web".into(),
+            waited: Duration::from_secs(90),
+            last_status: "waiting".into(),
+            diagnosis: None,
+        };
+        assert!(err.to_string().ends_with("within 90s (waiting)"));
+        assert_eq!(
+            err.fix().as_deref(),
+            Some("inspect it with `kubectl describe deployment -n default web`")
+        );
+    }
+
+    #[test]
+    fn apply_error_names_object_and_status_message() {
+        let err = K8sError::Apply {
+            kind: "Deployment".into(),
+            namespace: Some("default".into()),
+            name: "web".into(),
+            code: 422,
+            message: "Deployment.apps \"web\" is invalid: spec.replicas: Invalid value: -1".into(),
+        };
+        assert_eq!(
+            err.to_string(),
+            "cannot apply Deployment default/web: Deployment.apps \"web\" is invalid: spec.replicas: Invalid value: -1"
+        );
+        assert_eq!(err.exit_code(), exit::BAD_INPUT);
+        let cluster_scoped = K8sError::Apply {
+            kind: "ClusterRole".into(),
+            namespace: None,
+            name: "reader".into(),
+            code: 500,
+            message: "boom".into(),
+        };
+        assert_eq!(
+            cluster_scoped.to_string(),
+            "cannot apply ClusterRole reader: boom"
+        );
+        assert_eq!(cluster_scoped.exit_code(), exit::FAILED);
+        assert_eq!(cluster_scoped.fix(), None);
+    }
+
+    #[test]
+    fn context_not_found_lists_alternatives() {
+        let err = K8sError::ContextNotFound {
+            context: "kind-lab".into(),
+            origin: "~/.kube/config".into(),
+            available: vec!["kind-kindlab".into(), "prod".into()],
+        };
+        assert_eq!(
+            err.to_string(),
+            "the kubeconfig from ~/.kube/config has no context named \"kind-lab\""
+        );
+        assert_eq!(err.fix().as_deref(), Some("use one of: kind-kindlab, prod"));
+        assert_eq!(err.exit_code(), exit::BAD_INPUT);
+    }
+
+    #[test]
+    fn invalid_object_counts_documents_from_one() {
+        let err = K8sError::InvalidObject {
+            index: 0,
+            problem: "kind is missing".into(),
+        };
+        assert_eq!(
+            err.to_string(),
+            "manifest document 1 cannot be applied: kind is missing"
+        );
+        assert_eq!(err.exit_code(), exit::BAD_INPUT);
+    }
+
+    #[test]
+    fn human_durations() {
+        assert_eq!(human(Duration::from_secs(300)), "5m");
+        assert_eq!(human(Duration::from_secs(45)), "45s");
+        assert_eq!(human(Duration::from_millis(250)), "250ms");
+    }
+
+    #[test]
+    fn error_stays_small() {
+        // Every Result in the crate carries this; clippy's large-error limit is 128 bytes.
+        assert!(
+            std::mem::size_of::<K8sError>() <= 128,
+            "{}",
+            std::mem::size_of::<K8sError>()
+        );
+    }
+}

@@ -1,0 +1,21 @@
+//! Talking to the lab's Kubernetes API: clients from kubeconfig, server-side apply of what
+//! `kustomize build` prints, and waiting for Deployments the way `kubectl rollout status` does,
+//! with a diagnosis of the stuck pod when a rollout does not finish.
+//!
+//! The module is called `k8s` (not `kube`) so the `kube` crate is never shadowed.
+
+mod apply;
+mod client;
+mod error;
+mod rollout;
+
+pub use apply::{Applied, ApplyOutcome, apply_all};
+pub use client::{client_for_context, client_from_kubeconfig_yaml};
+pub use error::{Diagnosis, K8sError};
+pub use rollout::{Rollout, judge, pod_not_ready_reason, wait_rollout};
+
+/// The field manager kindlab's server-side applies are recorded under.
+pub const FIELD_MANAGER: &str = "kindlab";
+
+/// Label kindlab adds to every object it applies, so its objects can be told apart.
+pub const MANAGED_BY_LABEL: (&str, &str) = ("app.kubernetes.io/managed-by", "kindlab");
