@@ -1,0 +1,102 @@
+//! Bad input and missing tools: one-line errors with their fix, and exit codes scripts trust.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::support::*;
+
+#[test]
+fn an_invalid_manifest_names_file_line_and_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    kindlab(&["init", dir.path().to_str().unwrap()]).assert_code(0);
+    let manifest = dir.path().join("kindlab.yaml");
+    std::fs::write(&manifest, "cluster:\n  name: lab\n  workers: 3\n").unwrap();
+    let run = kindlab(&["--workspace", dir.path().to_str().unwrap(), "build"]);
+    run.assert_code(3);
+    let first = run.stderr.lines().next().unwrap_or_default().to_string();
+    assert!(
+        first.starts_with(&format!("error: {}:3:", manifest.display())),
+        "{}",
+        run.stderr
+    );
+    assert!(first.contains("workers"), "{first}");
+    assert!(
+        run.stderr.contains("help: remove or rename the key"),
+        "{}",
+        run.stderr
+    );
+
+    std::fs::write(&manifest, "registry:\n  port: 0\n").unwrap();
+    let run = kindlab(&[
+        "--workspace",
+        dir.path().to_str().unwrap(),
+        "build",
+        "-o",
+        "json",
+    ]);
+    run.assert_code(3);
+    let doc = run.json();
+    assert!(doc["error"].as_str().unwrap().contains(":2:"), "{doc}");
+    assert_eq!(doc["exit_code"], 3);
+    assert!(doc["fix"].as_str().unwrap().contains("1 to 65535"), "{doc}");
+}
+
+#[test]
+fn outside_a_workspace_the_error_says_how_to_make_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = kindlab(&["--workspace", dir.path().to_str().unwrap(), "up"]);
+    run.assert_code(3);
+    assert!(run.stderr.contains("no kindlab.yaml in"), "{}", run.stderr);
+    assert!(run.stderr.contains("kindlab init"), "{}", run.stderr);
+}
+
+#[test]
+fn init_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    kindlab(&["init", dir.path().to_str().unwrap()]).assert_code(0);
+    let again = kindlab(&["init", dir.path().to_str().unwrap()]);
+    again.assert_code(3);
+    assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+}
+
+#[test]
+fn doctor_reports_each_check_and_fails_when_kind_is_missing() {
+    require_docker();
+    // A PATH with docker's CLI dir but no kind, kubectl or kustomize.
+    let empty = tempfile::tempdir().unwrap();
+    let run = kindlab_env(
+        &["doctor", "-o", "json"],
+        &[("PATH", empty.path().to_str().unwrap())],
+    );
+    run.assert_code(10);
+    let doc = run.json();
+    let check = |name: &str| {
+        doc["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} check in {doc}"))
+    };
+    assert_eq!(check("docker")["ok"], true, "{doc}");
+    assert_eq!(check("kind")["ok"], false);
+    assert!(
+        check("kind")["fix"]
+            .as_str()
+            .unwrap()
+            .contains("go install sigs.k8s.io/kind@")
+    );
+    assert_eq!(check("kustomize")["ok"], false);
+    assert_eq!(doc["ok"], false);
+}
+
+#[test]
+fn doctor_names_an_unreachable_docker_host() {
+    let run = kindlab_env(
+        &["doctor"],
+        &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
+    );
+    run.assert_code(10);
+    assert!(run.stdout.contains("✗ docker"), "{}", run.stdout);
+    assert!(run.stdout.contains("fix: start Docker"), "{}", run.stdout);
+}

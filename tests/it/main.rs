@@ -1,0 +1,8 @@
+//! kindlab's integration tests: the real binary against a real Docker engine, a real
+//! registry and (in `lab`) a real kind cluster. They fail, never skip, when Docker is missing.
+
+mod build;
+mod cli;
+mod cluster;
+mod registry;
+mod support;

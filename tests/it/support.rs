@@ -1,0 +1,209 @@
+//! Running the kindlab binary in a scratch workspace, and looking at Docker independently of
+//! kindlab's own code (through the docker CLI) to check what it did.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+
+    #[track_caller]
+    pub fn assert_code(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code, code,
+            "exit code {} (wanted {code})\nstdout:\n{}\nstderr:\n{}",
+            self.code, self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// Runs `kindlab ARGS` with extra environment.
+pub fn kindlab_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kindlab"));
+    cmd.args(args).env_remove("KINDLAB_WORKSPACE");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run kindlab");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+pub fn kindlab(args: &[&str]) -> Run {
+    kindlab_env(args, &[])
+}
+
+/// `docker ARGS`; panics with its stderr when it fails.
+pub fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("run docker");
+    assert!(
+        out.status.success(),
+        "docker {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// `docker ARGS`, ignoring failure (cleanup).
+pub fn docker_quiet(args: &[&str]) {
+    let _ = Command::new("docker").args(args).output();
+}
+
+/// Tests that need Docker fail loudly without it.
+pub fn require_docker() {
+    let ok = Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "these tests need a running Docker engine: start one (CI: bash .ci/docker-engine.sh)"
+    );
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// A unique, DNS-safe name for this test run.
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// A scaffolded sample workspace with its own registry name and port, so tests run in
+/// parallel. Removes the registry container when dropped, even after a failed assertion.
+pub struct TestWorkspace {
+    pub dir: tempfile::TempDir,
+    pub registry: String,
+    pub port: u16,
+    pub cluster: String,
+}
+
+impl TestWorkspace {
+    pub fn new() -> TestWorkspace {
+        Self::with_cluster(&unique("kl"))
+    }
+
+    pub fn with_cluster(cluster: &str) -> TestWorkspace {
+        require_docker();
+        let dir = tempfile::tempdir().unwrap();
+        kindlab(&["init", dir.path().to_str().unwrap()]).assert_code(0);
+        let ws = TestWorkspace {
+            dir,
+            registry: unique("kl-registry"),
+            port: free_port(),
+            cluster: cluster.to_string(),
+        };
+        ws.write_manifest(&format!(
+            "cluster:\n  name: {}\nregistry:\n  name: {}\n  port: {}\n  image: registry:3\nimages:\n  - name: orders-api\n    context: apps/orders-api\n    dockerfile: Dockerfile\ndeploy:\n  overlay: deploy/overlays/dev\n",
+            ws.cluster, ws.registry, ws.port
+        ));
+        // The overlay names the registry by port; keep it in step with this workspace's port.
+        let kustomization = ws.path().join("deploy/overlays/dev/kustomization.yaml");
+        let text = std::fs::read_to_string(&kustomization).unwrap();
+        std::fs::write(
+            &kustomization,
+            text.replace("localhost:5001", &format!("localhost:{}", ws.port)),
+        )
+        .unwrap();
+        ws
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write_manifest(&self, text: &str) {
+        std::fs::write(self.path().join("kindlab.yaml"), text).unwrap();
+    }
+
+    /// Runs kindlab with `--workspace` set to this workspace.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_env(args, &[])
+    }
+
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut full = vec!["--workspace", self.path().to_str().unwrap()];
+        full.extend_from_slice(args);
+        kindlab_env(&full, env)
+    }
+
+    pub fn app_dir(&self) -> PathBuf {
+        self.path().join("apps/orders-api")
+    }
+}
+
+impl Drop for TestWorkspace {
+    fn drop(&mut self) {
+        docker_quiet(&["rm", "-f", "-v", &self.registry]);
+        // The images this workspace built are tagged with its private port. Untag by name,
+        // not by ID: other tests' tags may share the same image ID.
+        let out = Command::new("docker")
+            .args([
+                "images",
+                "--format",
+                "{{.Repository}}:{{.Tag}}",
+                "--filter",
+                &format!("reference=localhost:{}/*", self.port),
+            ])
+            .output();
+        if let Ok(out) = out {
+            let tags = String::from_utf8_lossy(&out.stdout).to_string();
+            let tags: Vec<&str> = tags.split_whitespace().collect();
+            if !tags.is_empty() {
+                let mut args = vec!["rmi"];
+                args.extend(tags);
+                docker_quiet(&args);
+            }
+        }
+    }
+}
+
+/// Containers (all states) with exactly this name.
+pub fn containers_named(name: &str) -> Vec<String> {
+    docker(&[
+        "ps",
+        "-a",
+        "--filter",
+        &format!("name=^/{name}$"),
+        "--format",
+        "{{.ID}}",
+    ])
+    .lines()
+    .map(str::to_string)
+    .filter(|l| !l.is_empty())
+    .collect()
+}
