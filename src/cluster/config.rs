@@ -41,8 +41,12 @@ mod tests {
 
     #[test]
     fn hosts_toml_points_at_the_registry_container() {
+        let hosts = render_hosts_toml("kind-registry");
+        assert!(hosts.contains(r#"[host."http://kind-registry:5000"]"#));
+        // Without `server`, containerd falls back to the registry name itself.
         assert!(
-            render_hosts_toml("kind-registry").contains(r#"[host."http://kind-registry:5000"]"#)
+            hosts.contains("server = \"http://kind-registry:5000\""),
+            "{hosts}"
         );
     }
 
