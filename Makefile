@@ -20,7 +20,7 @@ export PATH := $(BIN_DIR):$(if $(KINDLAB_CI_BIN),$(KINDLAB_CI_BIN):)$(PATH)
 
 .PHONY: help
 help:
-	@echo "make lab             build kindlab, install kind/kustomize if missing, bring the sample lab up"
+	@echo "make lab             build kindlab, install kind/kustomize if missing, lab up, run the bad-image-tag lab"
 	@echo "make test            fmt + clippy + every test (needs a running Docker engine)"
 	@echo "make bench           kindlab up vs the shell-script way, same machine, same run"
 	@echo "make offline-images  build kind + an offline kind node image (air-gapped machines, CI)"
@@ -49,8 +49,7 @@ tools:
 lab: tools build
 	./target/release/kindlab doctor
 	./target/release/kindlab --workspace templates/workspace up
-	./target/release/kindlab --workspace templates/workspace status
-	@echo "The bad-image-tag lab (kindlab lab run bad-image-tag) is not built yet: 'make lab' stops at a running lab."
+	./target/release/kindlab --workspace templates/workspace lab run bad-image-tag
 
 .PHONY: test
 test:

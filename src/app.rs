@@ -3,13 +3,13 @@
 
 use serde::Serialize;
 
-use crate::cli::{Cli, Command, RegistryAction, UpArgs};
+use crate::cli::{Cli, Command, LabAction, RegistryAction, TargetArgs, UpArgs};
 use crate::docker::Engine;
 use crate::error::{Error, Result, exit};
 use crate::ui::{self, Output, Ui, print_json};
 use crate::up::{UpContext, UpOptions};
 use crate::workspace::{self, RegistrySettings, Workspace};
-use crate::{doctor, down, images, registry, status, up};
+use crate::{cluster, doctor, down, images, k8s, lab, registry, report, status, up};
 
 /// Runs one command and returns the process exit code.
 pub fn run(cli: Cli) -> u8 {
@@ -111,6 +111,7 @@ async fn dispatch(cli: Cli) -> Result<u8> {
             }
             Ok(exit::OK)
         }
+        Command::Lab { action } => lab_command(&cli.workspace, action, output, &ui).await,
         Command::Status(target) => {
             let ws = Workspace::discover(&cli.workspace)?;
             let engine = Engine::connect().await?;
@@ -307,4 +308,64 @@ async fn up_command(ws: Workspace, args: UpArgs, output: Output, ui: Ui) -> Resu
         }
     }
     Ok(exit::OK)
+}
+
+async fn lab_command(
+    workspace: &std::path::Path,
+    action: LabAction,
+    output: Output,
+    ui: &Ui,
+) -> Result<u8> {
+    match action {
+        LabAction::List => {
+            let labs = lab::builtin_labs();
+            match output {
+                Output::Json => print_json(
+                    &labs
+                        .iter()
+                        .map(|l| serde_json::json!({"name": l.name, "title": l.title}))
+                        .collect::<Vec<_>>(),
+                ),
+                Output::Text => {
+                    for l in &labs {
+                        println!("{:<20} {}", l.name, l.title);
+                    }
+                }
+            }
+            Ok(exit::OK)
+        }
+        LabAction::Run { lab: name, target } => {
+            let spec = lab::load_lab(&name)?;
+            let ws = Workspace::discover(workspace)?;
+            let client = cluster_client(&ws, &target).await?;
+            let renderer = workspace::find_renderer().await?;
+            let registry_host = target
+                .registry
+                .clone()
+                .unwrap_or_else(|| format!("localhost:{}", ws.registry.port));
+            let ctx = lab::LabContext {
+                workspace: &ws,
+                client,
+                renderer,
+                registry_host,
+                ui,
+            };
+            let report = lab::run(&ctx, &spec).await?;
+            match output {
+                Output::Json => print_json(&report),
+                Output::Text => print!("{}", report::table(&report)),
+            }
+            Ok(exit::OK)
+        }
+    }
+}
+
+/// A client for the lab's cluster: `--context`, else kindlab's kind cluster.
+async fn cluster_client(ws: &Workspace, target: &TargetArgs) -> Result<kube::Client> {
+    if let Some(context) = &target.context {
+        return Ok(k8s::client_for_context(context).await?);
+    }
+    let kind = cluster::Kind::find()?;
+    let kubeconfig = kind.kubeconfig(&ws.cluster.name).await?;
+    Ok(k8s::client_from_kubeconfig_yaml(&kubeconfig, None).await?)
 }

@@ -62,6 +62,11 @@ pub enum Command {
         /// Images to build (names from kindlab.yaml); all when none are given.
         images: Vec<String>,
     },
+    /// Break/fix troubleshooting labs in the running lab.
+    Lab {
+        #[command(subcommand)]
+        action: LabAction,
+    },
     /// Manage the local registry container on its own.
     Registry {
         #[command(subcommand)]
@@ -77,6 +82,19 @@ pub enum RegistryAction {
     Down,
     /// Show the registry container and whether it answers.
     Status,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LabAction {
+    /// List the built-in labs.
+    List,
+    /// Run a lab: break, detect, diagnose, fix (GitOps), verify, and report the timings.
+    Run {
+        /// A built-in lab's name (`kindlab lab list`) or a lab file's path.
+        lab: String,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
 }
 
 /// Where the lab lives when it is not kindlab's own kind cluster and registry.

@@ -3,7 +3,7 @@
 //! Modules return their own typed errors; this enum gathers them at the binary edge, where
 //! `ui::render` prints `error:` / `caused by:` / `help:` (or the same fields as JSON).
 
-use crate::{cluster, docker, k8s, registry, workspace};
+use crate::{cluster, docker, k8s, lab, registry, workspace};
 
 /// Exit codes, stable for scripts. 2 is clap's usage error.
 pub mod exit {
@@ -36,6 +36,8 @@ pub enum Error {
     Cluster(#[from] cluster::ClusterError),
     #[error(transparent)]
     K8s(#[from] k8s::K8sError),
+    #[error(transparent)]
+    Lab(#[from] lab::LabError),
     #[error("{what}")]
     Unhealthy { what: String },
     #[error("cannot write {path}: {source}")]
@@ -56,6 +58,7 @@ impl Error {
             Error::Workspace(e) => e.fix(),
             Error::Cluster(e) => e.fix(),
             Error::K8s(e) => e.fix(),
+            Error::Lab(e) => e.fix(),
             Error::Unhealthy { .. } => Some("run `kindlab up` to repair the lab".into()),
             Error::Output { .. } => None,
         }
@@ -69,6 +72,7 @@ impl Error {
             Error::Workspace(_) => exit::BAD_INPUT,
             Error::Cluster(e) => e.exit_code(),
             Error::K8s(e) => e.exit_code(),
+            Error::Lab(e) => e.exit_code(),
             Error::Unhealthy { .. } => exit::UNHEALTHY,
             Error::Output { .. } => exit::FAILED,
         }

@@ -8,13 +8,16 @@
 pub mod app;
 pub mod cli;
 pub mod cluster;
+pub mod desired;
 pub mod docker;
 pub mod doctor;
 pub mod down;
 pub mod error;
 pub mod images;
 pub mod k8s;
+pub mod lab;
 pub mod registry;
+pub mod report;
 pub mod status;
 pub mod tls;
 pub mod ui;

@@ -5,10 +5,10 @@ use serde::Serialize;
 
 use crate::cli::TargetArgs;
 use crate::cluster::{self, Kind};
-use crate::docker::{BuildRequest, Engine};
+use crate::docker::Engine;
 use crate::k8s::{self, Rollout};
 use crate::registry::{self, RegistryClient};
-use crate::workspace::{Workspace, find_renderer, render_overlay, set_images};
+use crate::workspace::{Workspace, find_renderer};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
@@ -89,37 +89,30 @@ pub async fn run(engine: &Engine, ws: &Workspace, target: &TargetArgs) -> Status
 
     // Images: what the workspace would build now, and whether the registry has it.
     let client_registry = RegistryClient::new(&registry_host);
-    let mut desired_images = std::collections::BTreeMap::new();
-    for image in &ws.images {
-        let packed = BuildRequest::pack(&image.context, &image.dockerfile);
-        match packed {
-            Ok(req) => {
-                let reference = format!("{registry_host}/{}:{}", image.name, req.tag());
-                let present = client_registry
-                    .manifest_digest(&image.name, req.tag())
-                    .await
-                    .ok()
-                    .flatten();
-                rows.push(row(
-                    format!("image {}", image.name),
-                    present.is_some(),
-                    if present.is_some() {
-                        "pushed"
-                    } else {
-                        "not pushed"
-                    },
-                    reference.clone(),
-                ));
-                desired_images.insert(format!("{registry_host}/{}", image.name), reference.clone());
-                desired_images.insert(image.name.clone(), reference);
-            }
-            Err(e) => rows.push(row(
-                format!("image {}", image.name),
-                false,
-                "unreadable",
-                e.to_string(),
-            )),
+    let references = match crate::desired::image_references(ws, &registry_host) {
+        Ok(r) => r,
+        Err(e) => {
+            rows.push(row("images", false, "unreadable", e.to_string()));
+            Vec::new()
         }
+    };
+    for (name, reference) in &references {
+        let tag = reference.rsplit(':').next().unwrap_or_default();
+        let present = client_registry
+            .manifest_digest(name, tag)
+            .await
+            .ok()
+            .flatten();
+        rows.push(row(
+            format!("image {name}"),
+            present.is_some(),
+            if present.is_some() {
+                "pushed"
+            } else {
+                "not pushed"
+            },
+            reference.clone(),
+        ));
     }
 
     // Cluster and nodes.
@@ -138,14 +131,13 @@ pub async fn run(engine: &Engine, ws: &Workspace, target: &TargetArgs) -> Status
     };
 
     // Workloads: the rendered overlay's Deployments against the live ones.
-    if let (Some(client), Some(deploy)) = (&client, &ws.deploy) {
+    if let (Some(client), Some(_)) = (&client, &ws.deploy) {
         let rendered = match find_renderer().await {
-            Ok(r) => render_overlay(&r, &deploy.overlay).await,
+            Ok(r) => crate::desired::desired_objects(ws, &r, &registry_host, &references).await,
             Err(e) => Err(e),
         };
         match rendered {
-            Ok(mut docs) => {
-                set_images(&mut docs, &desired_images);
+            Ok(docs) => {
                 for doc in docs.iter().filter(|d| d["kind"] == "Deployment") {
                     rows.push(deployment_row(client, doc).await);
                 }

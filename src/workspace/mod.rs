@@ -8,5 +8,7 @@ mod scaffold;
 pub use manifest::{
     ClusterSpec, DeploySpec, ImageSpec, MANIFEST_FILE, RegistrySettings, Workspace, WorkspaceError,
 };
-pub use overlay::{Renderer, find_renderer, parse_documents, render_overlay, set_images};
+pub use overlay::{
+    Renderer, find_renderer, parse_documents, render_overlay, repository, set_images,
+};
 pub use scaffold::scaffold;

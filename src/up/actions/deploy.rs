@@ -1,14 +1,13 @@
 //! Deploy: render the overlay, point it at the pushed images, apply every object with
 //! server-side apply, and wait for each Deployment's rollout (judged as kubectl does).
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 use crate::error::Result;
 use crate::images::ImageResult;
 use crate::k8s::{self, Applied, ApplyOutcome};
 use crate::up::{ActionReport, Outcome, UpContext};
-use crate::workspace::{Renderer, render_overlay, set_images};
+use crate::workspace::Renderer;
 
 pub async fn execute(
     ctx: &UpContext,
@@ -31,8 +30,17 @@ pub async fn execute(
     };
     let step = ctx.ui.step("Deploy");
     step.detail(format!("rendering {}", deploy.overlay.display()));
-    let mut docs = render_overlay(renderer, &deploy.overlay).await?;
-    set_images(&mut docs, &image_map(&ctx.registry_host(), images));
+    let references: Vec<(String, String)> = images
+        .iter()
+        .map(|i| (i.name.clone(), i.reference.clone()))
+        .collect();
+    let docs = crate::desired::desired_objects(
+        &ctx.workspace,
+        renderer,
+        &ctx.registry_host(),
+        &references,
+    )
+    .await?;
 
     step.detail("server-side apply");
     let applied = k8s::apply_all(client, &docs).await?;
@@ -87,20 +95,6 @@ pub async fn execute(
     let report = ActionReport::new("deploy", outcome, details, started.elapsed());
     step.ok(report.summary());
     Ok((report, applied))
-}
-
-/// The overlay may name an image as `localhost:5001/<name>` (kustomize `images:` renamed it)
-/// or as the bare `<name>`: both point at the pushed reference.
-fn image_map(registry_host: &str, images: &[ImageResult]) -> BTreeMap<String, String> {
-    images
-        .iter()
-        .flat_map(|i| {
-            [
-                (format!("{registry_host}/{}", i.name), i.reference.clone()),
-                (i.name.clone(), i.reference.clone()),
-            ]
-        })
-        .collect()
 }
 
 fn deployments(applied: &[Applied]) -> Vec<(String, String)> {
