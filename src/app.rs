@@ -60,7 +60,7 @@ async fn dispatch(cli: Cli) -> Result<u8> {
             let settings = Workspace::discover(&cli.workspace)
                 .map(|w| w.registry)
                 .unwrap_or_default();
-            let (report, _) = doctor::run(&settings, true).await;
+            let report = doctor::run(&settings).await;
             print_doctor(&report, output);
             Ok(if report.ok { exit::OK } else { exit::UNHEALTHY })
         }
@@ -228,9 +228,8 @@ async fn registry_command(
             let answers = match &seen {
                 Some(s) if s.running => Some(
                     registry::RegistryClient::new(&format!("localhost:{}", settings.port))
-                        .tags("kindlab-readiness-probe")
-                        .await
-                        .is_ok(),
+                        .ping()
+                        .await,
                 ),
                 _ => None,
             };

@@ -1,5 +1,5 @@
 //! `kindlab doctor`: can this machine run `kindlab up`? One line per check, each problem
-//! with its fix. The same checks, fast ones only, are `up`'s preflight.
+//! with its fix.
 
 use std::path::Path;
 
@@ -50,7 +50,7 @@ pub struct Report {
 }
 
 /// Runs every check; never fails itself — a failure is a failed check.
-pub async fn run(registry: &RegistrySettings, need_kind: bool) -> (Report, Option<Engine>) {
+pub async fn run(registry: &RegistrySettings) -> Report {
     let mut checks = Vec::new();
     let engine = match Engine::connect().await {
         Ok(engine) => {
@@ -80,15 +80,13 @@ pub async fn run(registry: &RegistrySettings, need_kind: bool) -> (Report, Optio
         }
     };
 
-    if need_kind {
-        checks.push(match Kind::find() {
-            Ok(kind) => match kind.version().await {
-                Ok(v) => Check::pass("kind", format!("{v} at {}", kind.path.display())),
-                Err(e) => Check::fail("kind", e.to_string(), e.fix()),
-            },
+    checks.push(match Kind::find() {
+        Ok(kind) => match kind.version().await {
+            Ok(v) => Check::pass("kind", format!("{v} at {}", kind.path.display())),
             Err(e) => Check::fail("kind", e.to_string(), e.fix()),
-        });
-    }
+        },
+        Err(e) => Check::fail("kind", e.to_string(), e.fix()),
+    });
 
     checks.push(match find_renderer().await {
         Ok(r) => Check::pass("kustomize", r.describe()),
@@ -101,7 +99,7 @@ pub async fn run(registry: &RegistrySettings, need_kind: bool) -> (Report, Optio
     }
 
     let ok = checks.iter().all(|c| c.ok);
-    (Report { ok, checks }, engine)
+    Report { ok, checks }
 }
 
 async fn port_check(engine: &Engine, registry: &RegistrySettings) -> Check {

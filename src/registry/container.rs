@@ -304,8 +304,7 @@ async fn ensure_image(
 async fn wait_ready(client: &RegistryClient) -> Result<(), RegistryError> {
     let started = Instant::now();
     loop {
-        // Any answer from /v2/ (even "no such repository") means it serves the API.
-        if client.tags("kindlab-readiness-probe").await.is_ok() {
+        if client.ping().await {
             return Ok(());
         }
         if started.elapsed() > READY_TIMEOUT {

@@ -64,6 +64,12 @@ impl RegistryClient {
         }
     }
 
+    /// True when the registry serves the distribution API (any answer to a tag listing, even
+    /// "no such repository", means it does).
+    pub async fn ping(&self) -> bool {
+        self.tags("kindlab-readiness-probe").await.is_ok()
+    }
+
     /// Every tag of `repository`, sorted; empty when the repository does not exist.
     pub async fn tags(&self, repository: &str) -> Result<Vec<String>, RegistryError> {
         let reference = self.reference(repository, "latest")?;
