@@ -26,7 +26,8 @@ up_to_date() {
 }
 
 build_registry() {
-  local source="docker-registry=$(pkg_version docker-registry)"
+  local source
+  source="docker-registry=$(pkg_version docker-registry)"
   if up_to_date registry:3 "$source" && up_to_date registry:2 "$source"; then
     log "registry:3 and registry:2 up to date ($source)"
     return
@@ -79,7 +80,8 @@ DOCKERFILE
 }
 
 build_busybox() {
-  local source="busybox-static=$(pkg_version busybox-static)"
+  local source
+  source="busybox-static=$(pkg_version busybox-static)"
   if up_to_date busybox:1.36 "$source"; then
     log "busybox:1.36 up to date ($source)"
     return
