@@ -145,21 +145,12 @@ fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error
 
 pub fn parse(text: &str, file: &str) -> Result<LabSpec, LabError> {
     serde_saphyr::from_str(text).map_err(|e| {
-        let (line, column) = e
-            .location()
-            .map(|l| (l.line(), l.column()))
-            .unwrap_or((1, 1));
+        let (line, column, message) = crate::workspace::yaml_error_position(&e);
         LabError::Invalid {
             file: file.to_string(),
             line,
             column,
-            message: e
-                .without_snippet()
-                .to_string()
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .to_string(),
+            message,
         }
     })
 }

@@ -212,11 +212,7 @@ impl Workspace {
     /// Parses and validates; `file` is only used in messages, `root` resolves paths.
     pub fn parse(text: &str, file: &Path, root: &Path) -> Result<Workspace, WorkspaceError> {
         let raw: RawManifest = serde_saphyr::from_str(text).map_err(|e| {
-            let (line, column) = e
-                .location()
-                .map(|l| (l.line(), l.column()))
-                .unwrap_or((1, 1));
-            let message = first_line(&e.without_snippet().to_string());
+            let (line, column, message) = yaml_error_position(&e);
             WorkspaceError::Invalid {
                 file: file.to_path_buf(),
                 line,
@@ -240,8 +236,15 @@ impl Workspace {
     }
 }
 
-fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or(s).trim().to_string()
+/// Where a YAML document went wrong, and the one-line message, for `file:line:col: msg`.
+pub fn yaml_error_position(e: &serde_saphyr::Error) -> (u64, u64, String) {
+    let (line, column) = e
+        .location()
+        .map(|l| (l.line(), l.column()))
+        .unwrap_or((1, 1));
+    let text = e.without_snippet().to_string();
+    let message = text.lines().next().unwrap_or(&text).trim().to_string();
+    (line, column, message)
 }
 
 fn syntax_fix(message: &str) -> String {

@@ -7,6 +7,7 @@ mod scaffold;
 
 pub use manifest::{
     ClusterSpec, DeploySpec, ImageSpec, MANIFEST_FILE, RegistrySettings, Workspace, WorkspaceError,
+    yaml_error_position,
 };
 pub use overlay::{
     Renderer, find_renderer, parse_documents, render_overlay, repository, set_images,

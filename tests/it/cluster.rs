@@ -40,6 +40,22 @@ fn kubectl(context: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// The image the orders-api Deployment's pod template asks for.
+fn deployed_image(context: &str) -> String {
+    kubectl(
+        context,
+        &[
+            "-n",
+            "dev",
+            "get",
+            "deployment",
+            "orders-api",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}",
+        ],
+    )
+}
+
 fn kubectl_json(context: &str, args: &[&str]) -> Value {
     let mut full = args.to_vec();
     full.extend(["-o", "json"]);
@@ -280,18 +296,7 @@ fn the_lab_comes_up_fails_for_real_and_is_repaired() {
     let detect = report["time_to_detect_s"].as_f64().unwrap();
     let recover = report["time_to_recover_s"].as_f64().unwrap();
     assert!(detect > 0.0 && recover > detect, "{report}");
-    let image = kubectl(
-        &context,
-        &[
-            "-n",
-            "dev",
-            "get",
-            "deployment",
-            "orders-api",
-            "-o",
-            "jsonpath={.spec.template.spec.containers[0].image}",
-        ],
-    );
+    let image = deployed_image(&context);
     assert_eq!(image, reference, "the lab's fix restores the desired image");
     assert_eq!(
         action(&up(&ws, &[]), "deploy")["outcome"],
@@ -350,18 +355,7 @@ fn the_lab_comes_up_fails_for_real_and_is_repaired() {
         "repaired",
         "configured Deployment dev/orders-api",
     );
-    let image = kubectl(
-        &context,
-        &[
-            "-n",
-            "dev",
-            "get",
-            "deployment",
-            "orders-api",
-            "-o",
-            "jsonpath={.spec.template.spec.containers[0].image}",
-        ],
-    );
+    let image = deployed_image(&context);
     assert_eq!(image, reference);
 
     // --- Repair: the Deployment deleted.
