@@ -35,7 +35,8 @@ pub fn table(report: &LabReport) -> String {
     for phase in &report.phases {
         table.add_row(vec![
             phase.name.clone(),
-            format!("+{:.1}s", phase.at_s),
+            // Marks a hair before the break (the baseline) would print as "-0.0s".
+            format!("{:+.1}s", if phase.at_s.abs() < 0.05 { 0.0 } else { phase.at_s }),
             format!("{:.1}s", phase.took_s),
             phase.detail.clone(),
         ]);
