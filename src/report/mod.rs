@@ -26,6 +26,12 @@ pub struct LabReport {
     pub time_to_recover_s: f64,
 }
 
+/// `+13.2s`; a mark a hair before the break (the baseline) prints as `+0.0s`, not `-0.0s`.
+fn signed_seconds(s: f64) -> String {
+    let s = if s.abs() < 0.05 { 0.0 } else { s };
+    format!("{s:+.1}s")
+}
+
 /// The report as people read it: what happened, when, and what was wrong.
 pub fn table(report: &LabReport) -> String {
     let mut table = comfy_table::Table::new();
@@ -35,8 +41,7 @@ pub fn table(report: &LabReport) -> String {
     for phase in &report.phases {
         table.add_row(vec![
             phase.name.clone(),
-            // Marks a hair before the break (the baseline) would print as "-0.0s".
-            format!("{:+.1}s", if phase.at_s.abs() < 0.05 { 0.0 } else { phase.at_s }),
+            signed_seconds(phase.at_s),
             format!("{:.1}s", phase.took_s),
             phase.detail.clone(),
         ]);
