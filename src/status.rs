@@ -194,7 +194,9 @@ async fn kind_cluster_rows(
     let hosts = cluster::render_hosts_toml(&ws.registry.name);
     let host = format!("localhost:{}", ws.registry.port);
     for node in nodes.iter().filter(|n| n.running) {
-        let wired = node_has_hosts_toml(engine, &node.name, &host, &hosts).await;
+        let wired = cluster::hosts_toml_matches(engine, &node.name, &host, &hosts)
+            .await
+            .unwrap_or(false);
         rows.push(row(
             format!("node {}", node.name),
             wired,
@@ -242,13 +244,6 @@ async fn kind_cluster_rows(
         "ConfigMap kube-public/local-registry-hosting (KEP-1755)",
     ));
     Some(client)
-}
-
-/// True when the node has kindlab's hosts.toml for `host` (the write is a no-op then).
-async fn node_has_hosts_toml(engine: &Engine, node: &str, host: &str, content: &str) -> bool {
-    cluster::hosts_toml_matches(engine, node, host, content)
-        .await
-        .unwrap_or(false)
 }
 
 async fn deployment_row(client: &kube::Client, desired: &serde_json::Value) -> Row {

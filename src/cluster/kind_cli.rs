@@ -133,8 +133,6 @@ fn clean_status_line(line: &str) -> String {
         .filter(|c| c.is_ascii() || c.is_alphanumeric())
         .collect::<String>()
         .trim()
-        .trim_start_matches(['•', '✓', '✗'])
-        .trim()
         .to_string()
 }
 

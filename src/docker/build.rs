@@ -238,22 +238,14 @@ fn walk(
 
 /// Docker's rule: the last pattern matching the file or any of its parent directories wins.
 fn is_ignored_file(ignore: &Gitignore, rel: &Path) -> bool {
-    let mut verdict = false;
-    let mut decided_depth = None;
-    // Check the file first, then its ancestors; the deepest explicit match decides, which
-    // is what "last matching pattern wins" means for these anchored patterns.
-    for (depth, candidate) in rel
-        .ancestors()
+    // The file first, then its ancestors: the deepest explicit match decides, which is what
+    // "last matching pattern wins" means for these anchored patterns.
+    rel.ancestors()
         .filter(|p| !p.as_os_str().is_empty())
         .enumerate()
-    {
-        let m = ignore.matched(candidate, depth > 0);
-        if !m.is_none() && decided_depth.is_none() {
-            verdict = m.is_ignore();
-            decided_depth = Some(depth);
-        }
-    }
-    verdict
+        .map(|(depth, candidate)| ignore.matched(candidate, depth > 0))
+        .find(|m| !m.is_none())
+        .is_some_and(|m| m.is_ignore())
 }
 
 /// What a build reports while it runs.

@@ -224,6 +224,13 @@ fn context_endpoint(config_dir: &Path, context: &str) -> Result<String, DockerEr
 mod tests {
     use super::*;
 
+    /// A docker config dir whose config.json holds `config`.
+    fn config_dir(config: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("config.json"), config).unwrap();
+        dir
+    }
+
     fn write_context(dir: &Path, name: &str, host: &str) {
         let digest = Sha256::digest(name.as_bytes());
         let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
@@ -248,12 +255,7 @@ mod tests {
 
     #[test]
     fn current_context_from_config_json() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("config.json"),
-            r#"{"currentContext":"colima"}"#,
-        )
-        .unwrap();
+        let dir = config_dir(r#"{"currentContext":"colima"}"#);
         write_context(
             dir.path(),
             "colima",
@@ -270,12 +272,7 @@ mod tests {
 
     #[test]
     fn docker_context_env_overrides_config_json() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("config.json"),
-            r#"{"currentContext":"colima"}"#,
-        )
-        .unwrap();
+        let dir = config_dir(r#"{"currentContext":"colima"}"#);
         write_context(
             dir.path(),
             "orbstack",
@@ -310,12 +307,7 @@ mod tests {
 
     #[test]
     fn missing_context_metadata_is_an_error_naming_the_context() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("config.json"),
-            r#"{"currentContext":"gone"}"#,
-        )
-        .unwrap();
+        let dir = config_dir(r#"{"currentContext":"gone"}"#);
         let env = DockerEnv {
             config_dir: Some(dir.path().to_path_buf()),
             ..Default::default()
