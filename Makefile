@@ -52,10 +52,16 @@ lab: tools build
 	./target/release/kindlab --workspace templates/workspace lab run bad-image-tag
 
 .PHONY: test
+# The integration tests share one lab (tests/it/support.rs: shared_lab); it is taken down at
+# the end unless KEEP_TEST_LAB=1 (a warm re-run then reuses it).
 test:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets --locked -- -D warnings
-	$(CARGO) test --locked -- --nocapture
+	@status=0; $(CARGO) test --locked -- --nocapture || status=$$?; \
+	if [ "$${KEEP_TEST_LAB:-}" != 1 ] && [ -f target/tmp/shared-lab/kindlab.yaml ]; then \
+	  ./target/debug/kindlab --workspace target/tmp/shared-lab down || true; \
+	fi; \
+	exit $$status
 
 .PHONY: offline-images
 offline-images:

@@ -6,6 +6,7 @@ use serde::Serialize;
 use crate::cli::{Cli, Command, LabAction, RegistryAction, TargetArgs, UpArgs};
 use crate::docker::Engine;
 use crate::error::{Error, Result, exit};
+use crate::interrupt::Interrupt;
 use crate::ui::{self, Output, Ui, print_json};
 use crate::up::{UpContext, UpOptions};
 use crate::workspace::{self, RegistrySettings, Workspace};
@@ -25,13 +26,26 @@ pub fn run(cli: Cli) -> u8 {
         }
     };
     let output = cli.output;
-    match runtime.block_on(dispatch(cli)) {
-        Ok(code) => code,
-        Err(e) => {
-            ui::render_error(&e, output);
-            e.exit_code()
+    runtime.block_on(async {
+        let interrupt = Interrupt::install();
+        tokio::select! {
+            result = dispatch(cli, interrupt.clone()) => match result {
+                Ok(code) => code,
+                Err(e) => {
+                    ui::render_error(&e, output);
+                    e.exit_code()
+                }
+            },
+            _ = interrupt.must_stop() => {
+                // The command did not stop at a safe point (or was asked twice): whatever
+                // it was doing is left as it is, and `up` converges from there.
+                eprintln!(
+                    "\ninterrupted; the lab may be half-changed: `kindlab status` shows it, `kindlab up` repairs it"
+                );
+                exit::INTERRUPTED
+            }
         }
-    }
+    })
 }
 
 fn init_tracing(verbose: u8) {
@@ -50,7 +64,9 @@ fn init_tracing(verbose: u8) {
         .try_init();
 }
 
-async fn dispatch(cli: Cli) -> Result<u8> {
+async fn dispatch(cli: Cli, interrupt: Interrupt) -> Result<u8> {
+    // Commands that stop at their own safe points take `interrupt` over (`handle()`).
+    let _ = &interrupt;
     let output = cli.output;
     let ui = Ui::new();
     match cli.command {

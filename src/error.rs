@@ -3,6 +3,7 @@
 //! Modules return their own typed errors; this enum gathers them at the binary edge, where
 //! `ui::render` prints `error:` / `caused by:` / `help:` (or the same fields as JSON).
 
+use crate::interrupt::Interrupted;
 use crate::{cluster, docker, k8s, lab, registry, workspace};
 
 /// Exit codes, stable for scripts. 2 is clap's usage error.
@@ -20,6 +21,8 @@ pub mod exit {
     pub const TIMEOUT: u8 = 6;
     /// `status` or `doctor` found a problem; nothing failed while looking.
     pub const UNHEALTHY: u8 = 10;
+    /// Stopped by SIGINT or SIGTERM (128 + SIGINT, as shells report it).
+    pub const INTERRUPTED: u8 = 130;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +41,8 @@ pub enum Error {
     K8s(#[from] k8s::K8sError),
     #[error(transparent)]
     Lab(#[from] lab::LabError),
+    #[error(transparent)]
+    Interrupted(#[from] Interrupted),
     #[error("{what}")]
     Unhealthy { what: String },
     #[error("cannot write {path}: {source}")]
@@ -59,6 +64,7 @@ impl Error {
             Error::Cluster(e) => e.fix(),
             Error::K8s(e) => e.fix(),
             Error::Lab(e) => e.fix(),
+            Error::Interrupted(e) => e.fix(),
             Error::Unhealthy { .. } => Some("run `kindlab up` to repair the lab".into()),
             Error::Output { .. } => None,
         }
@@ -73,6 +79,7 @@ impl Error {
             Error::Cluster(e) => e.exit_code(),
             Error::K8s(e) => e.exit_code(),
             Error::Lab(e) => e.exit_code(),
+            Error::Interrupted(e) => e.exit_code(),
             Error::Unhealthy { .. } => exit::UNHEALTHY,
             Error::Output { .. } => exit::FAILED,
         }

@@ -14,6 +14,7 @@ pub mod doctor;
 pub mod down;
 pub mod error;
 pub mod images;
+pub mod interrupt;
 pub mod k8s;
 pub mod lab;
 pub mod registry;

@@ -1,10 +1,12 @@
 //! The user's workspace: `kindlab.yaml`, the images it builds, the overlay it deploys, and
 //! `kindlab init`, which scaffolds one from `templates/workspace/`.
 
+mod files;
 mod manifest;
 mod overlay;
 mod scaffold;
 
+pub use files::{write_atomic, write_json_atomic};
 pub use manifest::{
     ClusterSpec, DeploySpec, ImageSpec, MANIFEST_FILE, RegistrySettings, Workspace, WorkspaceError,
     yaml_error_position,

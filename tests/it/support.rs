@@ -207,3 +207,109 @@ pub fn containers_named(name: &str) -> Vec<String> {
     .filter(|l| !l.is_empty())
     .collect()
 }
+
+/// The kind cluster and registry the integration tests share: one `kindlab up` of a
+/// scaffolded workspace under the target dir, made once per test run and reused by a later
+/// run while it is still there (a warm `up` takes about a second). Its names derive from the
+/// checkout's path, so two checkouts on one machine never share a lab. `make test` removes it
+/// at the end (`kindlab down` of [`shared_lab_dir`]) unless KEEP_TEST_LAB=1.
+///
+/// Tests that change the sample Deployment in `dev` hold [`SharedLab::lock_dev`]; tests that
+/// make their own namespace need no lock.
+pub struct SharedLab {
+    pub dir: PathBuf,
+    pub cluster: String,
+    pub context: String,
+    pub registry: String,
+    pub port: u16,
+    /// `localhost:<port>`, as the overlay and the nodes name the registry.
+    pub registry_host: String,
+    dev: std::sync::Mutex<()>,
+}
+
+impl SharedLab {
+    /// Serialises the tests that change the `dev` namespace of the sample workspace.
+    pub fn lock_dev(&self) -> std::sync::MutexGuard<'_, ()> {
+        // A test that failed while holding the lock leaves the lab as it was; the next
+        // holder's own checks say so, so the poison carries no information.
+        self.dev
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs kindlab with `--workspace` set to the shared workspace.
+    pub fn run(&self, args: &[&str]) -> Run {
+        let mut full = vec!["--workspace", self.dir.to_str().unwrap()];
+        full.extend_from_slice(args);
+        kindlab_env(&full, &node_image_env())
+    }
+}
+
+/// Where the shared workspace lives: `<target>/tmp/shared-lab`.
+pub fn shared_lab_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("shared-lab")
+}
+
+/// `KINDLAB_NODE_IMAGE` from KINDLAB_TEST_NODE_IMAGE when set (machines that cannot pull
+/// kind's node image: see `make offline-images`).
+pub fn node_image_env() -> Vec<(&'static str, &'static str)> {
+    static IMAGE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    IMAGE
+        .get_or_init(|| std::env::var("KINDLAB_TEST_NODE_IMAGE").ok())
+        .as_deref()
+        .map(|image| vec![("KINDLAB_NODE_IMAGE", image)])
+        .unwrap_or_default()
+}
+
+pub fn shared_lab() -> &'static SharedLab {
+    static LAB: std::sync::OnceLock<SharedLab> = std::sync::OnceLock::new();
+    LAB.get_or_init(|| {
+        require_docker();
+        let dir = shared_lab_dir();
+        // A short stable id for this checkout: cluster and registry names, and the port.
+        let id = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            env!("CARGO_MANIFEST_DIR").hash(&mut h);
+            h.finish()
+        };
+        let cluster = format!("kl-it-{:06x}", id & 0xff_ffff);
+        let registry = format!("{cluster}-registry");
+        let port = 5300 + (id % 400) as u16;
+        if !dir.join("kindlab.yaml").is_file() {
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
+            kindlab(&["init", dir.to_str().unwrap()]).assert_code(0);
+        }
+        std::fs::write(
+            dir.join("kindlab.yaml"),
+            format!(
+                "cluster:\n  name: {cluster}\nregistry:\n  name: {registry}\n  port: {port}\n  image: registry:3\nimages:\n  - name: orders-api\n    context: apps/orders-api\n    dockerfile: Dockerfile\ndeploy:\n  overlay: deploy/overlays/dev\n"
+            ),
+        )
+        .unwrap();
+        let kustomization = dir.join("deploy/overlays/dev/kustomization.yaml");
+        let text = std::fs::read_to_string(&kustomization).unwrap();
+        std::fs::write(
+            &kustomization,
+            text.replace("localhost:5001/", &format!("localhost:{port}/")),
+        )
+        .unwrap();
+        let lab = SharedLab {
+            dir,
+            context: format!("kind-{cluster}"),
+            cluster,
+            registry,
+            port,
+            registry_host: format!("localhost:{port}"),
+            dev: std::sync::Mutex::new(()),
+        };
+        let up = lab.run(&["up", "--timeout", "300s"]);
+        assert_eq!(
+            up.code, 0,
+            "the shared lab did not come up\nstdout:\n{}\nstderr:\n{}",
+            up.stdout, up.stderr
+        );
+        lab
+    })
+}
