@@ -3,17 +3,23 @@
 
 mod config;
 mod kind_cli;
+pub mod lifecycle;
 mod nodes;
+pub mod wiring;
 
 pub use config::{render_hosts_toml, render_kind_config, render_registry_hosting};
-pub use kind_cli::Kind;
+pub use kind_cli::{Kind, is_kind_process, kill_group};
+pub use lifecycle::{ClusterSeen, ClusterStep};
 pub use nodes::{
-    Node, OWNER_MARKER, hosts_toml_matches, hosts_toml_path, list_nodes, read_owner_marker,
-    start_stopped, write_hosts_toml, write_owner_marker,
+    Node, OWNER_MARKER, hosts_toml_matches, hosts_toml_path, list_all_nodes, list_nodes,
+    marker_owner, owner_marker, read_owner_marker, registry_users, start_nodes, unpause_nodes,
+    write_hosts_toml, write_owner_marker,
 };
+pub use wiring::{KIND_NETWORK, WiringDesired, WiringSeen, WiringStep};
 
 use crate::docker::DockerError;
 use crate::error::exit;
+use crate::workspace::Owner;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
@@ -29,8 +35,24 @@ pub enum ClusterError {
     },
     #[error("cluster {name:?} has no node containers")]
     NoNodes { name: String },
-    #[error("cluster {name:?} was not created by kindlab")]
-    NotOurs { name: String },
+    #[error("cluster kind-{name} was made by {}", .owner.describe())]
+    NotOurs { name: String, owner: Owner },
+    #[error("cluster kind-{name} was made by {}, not by this workspace", .owner.describe())]
+    NotOursToDelete { name: String, owner: Owner },
+    #[error("`kind create cluster --name {name}` was stopped")]
+    Cancelled { name: String },
+    #[error(
+        "node {node} of cluster kind-{cluster} is {state}; it was running when kindlab started"
+    )]
+    NodeDown {
+        cluster: String,
+        node: String,
+        state: String,
+    },
+    #[error("kind still lists cluster {name:?} after deleting it: {remaining}")]
+    NotDeleted { name: String, remaining: String },
+    #[error("kindlab's {what} template is broken: {message}")]
+    Template { what: String, message: String },
     #[error("the API server of cluster {name:?} did not answer within {seconds}s: {last_error}")]
     ApiNotReady {
         name: String,
@@ -54,9 +76,35 @@ impl ClusterError {
             ClusterError::NoNodes { name } => {
                 format!("delete the broken cluster with `kind delete cluster --name {name}` and run `kindlab up` again")
             }
-            ClusterError::NotOurs { name } => format!(
-                "delete it yourself (`kind delete cluster --name {name}`) or set cluster.name in kindlab.yaml to another name"
-            ),
+            ClusterError::NotOurs { name, owner } => match owner {
+                Owner::OtherWorkspace { .. } => format!(
+                    "give this workspace its own cluster (set cluster.name in kindlab.yaml), run `kindlab down` in the workspace that made kind-{name}, or share it with `kindlab up --adopt`"
+                ),
+                _ => "`kindlab up --adopt` uses it as it is (kindlab never deletes an adopted cluster), or set cluster.name in kindlab.yaml to another name".into(),
+            },
+            ClusterError::NotOursToDelete { name, owner } => match owner {
+                Owner::OtherWorkspace { path: Some(path), .. } => format!(
+                    "run `kindlab down` in {path}; kindlab deletes only what this workspace made"
+                ),
+                Owner::OtherWorkspace { .. } => {
+                    "run `kindlab down` in the workspace that made it; kindlab deletes only what this workspace made".into()
+                }
+                _ => format!(
+                    "kindlab deletes only clusters this workspace made; `kind delete cluster --name {name}` deletes it if you mean to"
+                ),
+            },
+            ClusterError::Cancelled { .. } => "run `kindlab up` again".into(),
+            ClusterError::NodeDown { node, state, .. } => {
+                if state == "paused" {
+                    format!("run `kindlab up` again: it unpauses {node} (or `docker unpause {node}`)")
+                } else {
+                    format!("run `kindlab up` again: it starts {node} (or `docker start {node}`)")
+                }
+            }
+            ClusterError::NotDeleted { name, .. } => {
+                format!("delete it with `kind delete cluster --name {name}`, then run again")
+            }
+            ClusterError::Template { .. } => return None,
             ClusterError::ApiNotReady { name, .. } => format!(
                 "look at the node: `docker logs {name}-control-plane`; if it stays down, `kindlab down` and `kindlab up`"
             ),
@@ -69,7 +117,9 @@ impl ClusterError {
             ClusterError::KindNotFound | ClusterError::KindSpawn { .. } => {
                 exit::MISSING_PREREQUISITE
             }
-            ClusterError::NotOurs { .. } => exit::CONFLICT,
+            ClusterError::NotOurs { .. } | ClusterError::NotOursToDelete { .. } => exit::CONFLICT,
+            ClusterError::NodeDown { .. } => exit::DISRUPTED,
+            ClusterError::Cancelled { .. } => exit::INTERRUPTED,
             ClusterError::ApiNotReady { .. } => exit::TIMEOUT,
             ClusterError::Docker(e) => e.exit_code(),
             _ => exit::FAILED,

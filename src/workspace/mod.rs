@@ -5,6 +5,7 @@ mod files;
 mod manifest;
 mod overlay;
 mod scaffold;
+mod state;
 
 pub use files::{write_atomic, write_json_atomic};
 pub use manifest::{
@@ -15,3 +16,7 @@ pub use overlay::{
     Renderer, find_renderer, parse_documents, render_overlay, repository, set_images,
 };
 pub use scaffold::scaffold;
+pub use state::{
+    AUTO_PORTS, ClusterRecord, Creating, LocalState, Owner, RegistryRecord, STATE_DIR, StateError,
+    WorkspaceIdentity, WorkspaceLock, first_free_port,
+};
