@@ -22,9 +22,13 @@ impl Kind {
     }
 
     async fn output(&self, args: &[&str]) -> Result<String, ClusterError> {
-        let out = tokio::process::Command::new(&self.path)
-            .args(args)
-            .stdin(Stdio::null())
+        let mut command = tokio::process::Command::new(&self.path);
+        command.args(args).stdin(Stdio::null());
+        // A Ctrl-C in the terminal is kindlab's to handle: a short kind command (a delete)
+        // finishes rather than dying half way.
+        #[cfg(unix)]
+        command.process_group(0);
+        let out = command
             .output()
             .await
             .map_err(|source| ClusterError::KindSpawn {

@@ -78,7 +78,8 @@ impl UpContext {
         let identity = workspace.ensure_identity()?;
         let mut state = workspace.read_state()?;
         if workspace.registry.port_auto && options.registry.is_none() {
-            let port = settle_auto_port(&engine, &workspace, &identity, &state).await?;
+            let port =
+                settle_auto_port(&engine, &workspace, &identity, &state, options.adopt).await?;
             workspace.registry.port = port;
             if state.registry.port != Some(port) {
                 state.registry.port = Some(port);
@@ -266,24 +267,26 @@ pub fn interrupted(during: &str, left: &str) -> Interrupted {
     }
 }
 
-/// `registry.port: auto`: the port remembered, else the port this workspace's registry
-/// already publishes, else the first port from 5001 that no listener and no container
-/// (running or not) holds.
+/// `registry.port: auto`: the port remembered, else the port the registry container already
+/// publishes (if it is this workspace's, or being adopted), else the first port from 5001
+/// that no listener and no container (running or not) holds.
 async fn settle_auto_port(
     engine: &Engine,
     workspace: &Workspace,
     identity: &WorkspaceIdentity,
     state: &LocalState,
+    adopt: bool,
 ) -> Result<u16> {
-    if let Some(port) = state.registry.port {
-        return Ok(port);
-    }
     let existing =
         registry::observe_container(engine, &workspace.registry.name, Some(identity)).await?;
+    let adopted = state.registry.adopted.as_deref() == Some(workspace.registry.name.as_str());
     if let Some(seen) = existing
-        && seen.owner == Owner::ThisWorkspace
+        && (seen.owner == Owner::ThisWorkspace || adopt || adopted)
         && let Some(port) = seen.host_port
     {
+        return Ok(port);
+    }
+    if let Some(port) = state.registry.port {
         return Ok(port);
     }
     let published = registry::published_ports(engine).await?;

@@ -116,14 +116,17 @@ pub async fn survey(ctx: &UpContext) -> Survey {
         }
         Err(_) => (Some(Vec::new()), None, false),
     };
-    let images = build_push::observe(ctx, registry_ready).await;
-    let wiring = match &cluster {
-        Ok(_) => wire_nodes::observe(ctx, nodes.as_deref(), client.as_ref()).await,
-        Err(_) => Ok(wire_nodes::View {
-            seen: None,
-            steps: Vec::new(),
-            api_unknown: true,
-        }),
+    // What `up` would refuse to touch stops the survey there, as it stops `up`.
+    let registry_usable = matches!(&registry, Ok(view) if view.plan.is_ok());
+    let cluster_usable = matches!(&cluster, Ok(view) if view.plan.is_ok());
+    let usable = registry_usable && cluster_usable;
+    let images = match registry_usable {
+        true => build_push::observe(ctx, registry_ready).await,
+        false => Ok(build_push::View::default()),
+    };
+    let wiring = match usable {
+        true => wire_nodes::observe(ctx, nodes.as_deref(), client.as_ref()).await,
+        false => Ok(wire_nodes::View::default()),
     };
     let references: Vec<(String, String)> = match &images {
         Ok(view) => view
@@ -133,18 +136,13 @@ pub async fn survey(ctx: &UpContext) -> Survey {
             .collect(),
         Err(_) => Vec::new(),
     };
-    let deploy = match renderer {
-        Ok(renderer) => {
-            deploy::observe(
-                ctx,
-                renderer.as_ref(),
-                &references,
-                client.as_ref(),
-                reachable,
-            )
-            .await
+    let deploy = match (renderer, usable) {
+        (_, false) => Ok(deploy::View::default()),
+        (Ok(renderer), true) => {
+            let client = client.as_ref();
+            deploy::observe(ctx, renderer.as_ref(), &references, client, reachable).await
         }
-        Err(e) => Err(e),
+        (Err(e), true) => Err(e),
     };
     Survey {
         registry,

@@ -4,5 +4,7 @@
 mod build;
 mod cli;
 mod cluster;
+mod interrupt;
+mod lifecycle;
 mod registry;
 mod support;

@@ -69,6 +69,7 @@ pub fn plan(images: &[ImageSeen]) -> Vec<ImageStep> {
         .collect()
 }
 
+#[derive(Default)]
 pub struct View {
     pub images: Vec<ImageSeen>,
     pub steps: Vec<ImageStep>,

@@ -94,16 +94,18 @@ impl View {
         } else {
             "not running"
         };
-        let adopted = if seen.adopted_before { ", adopted" } else { "" };
+        let made_by = if state == "half-made" {
+            "an interrupted `kindlab up` of this workspace was creating it".to_string()
+        } else if seen.adopted_before {
+            format!("made by {}, adopted", seen.owner.describe())
+        } else {
+            format!("made by {}", seen.owner.describe())
+        };
         vec![Row::new(
             component,
             changes.is_empty(),
             state,
-            format!(
-                "{running}/{} nodes running (made by {}{adopted})",
-                seen.nodes.len(),
-                seen.owner.describe()
-            ),
+            format!("{running}/{} nodes running ({made_by})", seen.nodes.len()),
             changes,
         )]
     }

@@ -95,6 +95,7 @@ pub fn plan(objects: &[ObjectSeen]) -> Vec<DeployStep> {
     steps
 }
 
+#[derive(Default)]
 pub struct View {
     /// None when the objects cannot be looked at (no overlay, a stopped cluster).
     pub objects: Option<Vec<ObjectSeen>>,

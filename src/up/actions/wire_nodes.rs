@@ -23,6 +23,7 @@ fn desired(ctx: &UpContext) -> WiringDesired<'_> {
     }
 }
 
+#[derive(Default)]
 pub struct View {
     /// None when wiring is skipped.
     pub seen: Option<WiringSeen>,
