@@ -19,6 +19,7 @@ pub mod k8s;
 pub mod lab;
 pub mod registry;
 pub mod report;
+pub mod reset;
 pub mod status;
 pub mod tls;
 pub mod ui;

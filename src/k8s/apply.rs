@@ -330,7 +330,8 @@ fn crd_kinds(docs: &[Value]) -> HashSet<(String, String)> {
 
 /// The body to apply: the document with kindlab's label, and the namespace the object is
 /// addressed in (set for namespaced kinds, removed for cluster-scoped ones, which reject it).
-fn prepare(doc: &Value, namespace: Option<&str>) -> Value {
+/// Dry runs that compare with the live object must send exactly this.
+pub(crate) fn prepare(doc: &Value, namespace: Option<&str>) -> Value {
     let mut body = with_managed_label(doc);
     if let Some(metadata) = body.get_mut("metadata").and_then(Value::as_object_mut) {
         match namespace {

@@ -7,12 +7,14 @@
 mod apply;
 mod client;
 mod error;
+pub mod object;
 mod rollout;
 
+pub(crate) use apply::prepare;
 pub use apply::{Applied, ApplyOutcome, apply_all};
 pub use client::{client_for_context, client_from_kubeconfig_yaml};
 pub use error::{Diagnosis, K8sError};
-pub use rollout::{Rollout, judge, pod_not_ready_reason, wait_rollout};
+pub use rollout::{Rollout, is_fatal_watch_error, judge, pod_not_ready_reason, wait_rollout};
 
 /// The field manager kindlab's server-side applies are recorded under.
 pub const FIELD_MANAGER: &str = "kindlab";

@@ -64,6 +64,50 @@ impl RegistryClient {
         }
     }
 
+    /// Gives the manifest that `repository:from` names a second tag, registry-side (no image
+    /// needs to be in the engine), and returns its digest.
+    pub async fn retag(
+        &self,
+        repository: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<String, RegistryError> {
+        let source = self.reference(repository, from)?;
+        let target = self.reference(repository, to)?;
+        let accept = [
+            oci_client::manifest::OCI_IMAGE_MEDIA_TYPE,
+            oci_client::manifest::IMAGE_MANIFEST_MEDIA_TYPE,
+            oci_client::manifest::OCI_IMAGE_INDEX_MEDIA_TYPE,
+            oci_client::manifest::IMAGE_MANIFEST_LIST_MEDIA_TYPE,
+        ];
+        let (body, digest) = self
+            .client
+            .pull_manifest_raw(&source, &RegistryAuth::Anonymous, &accept)
+            .await
+            .map_err(|source_err| RegistryError::Oci {
+                action: format!("read the manifest of {source}"),
+                source: source_err,
+            })?;
+        // Every manifest kind carries its media type; the registry wants it as Content-Type.
+        let media_type = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|m| m["mediaType"].as_str().map(str::to_string))
+            .unwrap_or_else(|| oci_client::manifest::IMAGE_MANIFEST_MEDIA_TYPE.to_string());
+        let content_type =
+            http::HeaderValue::from_str(&media_type).map_err(|e| RegistryError::Reference {
+                reference: source.to_string(),
+                message: format!("manifest media type {media_type:?}: {e}"),
+            })?;
+        self.client
+            .push_manifest_raw(&target, body, content_type)
+            .await
+            .map_err(|source_err| RegistryError::Oci {
+                action: format!("tag {source} as {to}"),
+                source: source_err,
+            })?;
+        Ok(digest)
+    }
+
     /// True when the registry serves the distribution API (any answer to a tag listing, even
     /// "no such repository", means it does).
     pub async fn ping(&self) -> bool {

@@ -1,5 +1,5 @@
 //! Images: build each workspace image through the Engine API and push it, or find it
-//! already pushed under its content-hash tag.
+//! already pushed under its content-hash tag; then make the overlay's kustomization name it.
 
 use std::time::Instant;
 
@@ -16,18 +16,21 @@ pub async fn execute(ctx: &UpContext) -> Result<(ActionReport, Vec<ImageResult>)
         &ctx.ui,
     )
     .await?;
-    let built: Vec<String> = results
+    let mut details: Vec<String> = results
         .iter()
         .filter(|r| r.built)
         .map(|r| format!("pushed {}", r.reference))
         .collect();
-    let outcome = if built.is_empty() {
-        Outcome::Reused
-    } else {
-        Outcome::Created
+    let built = !details.is_empty();
+    let published = images::publish(&ctx.workspace, &ctx.registry_host(), &results).await?;
+    let outcome = match (built, published.is_empty()) {
+        (true, _) => Outcome::Created,
+        (false, false) => Outcome::Repaired,
+        (false, true) => Outcome::Reused,
     };
+    details.extend(published);
     Ok((
-        ActionReport::new("images", outcome, built, started.elapsed()),
+        ActionReport::new("images", outcome, details, started.elapsed()),
         results,
     ))
 }
