@@ -159,19 +159,65 @@ fn init(dir: &std::path::Path, output: Output) -> Result<u8> {
     // The overlay names the tag `up` will push, so the first commit already says what runs.
     let ws = Workspace::discover(dir)?;
     images::record_expected_tags(&ws)?;
+    let git = init_git(dir, &written)?;
     match output {
         Output::Json => print_json(&serde_json::json!({
             "workspace": dir.display().to_string(),
             "files": written,
+            "git": git,
         })),
         Output::Text => {
             for f in &written {
                 println!("wrote {}", dir.join(f).display());
             }
+            println!("{}", git.describe());
             println!("\nNext: `cd {} && kindlab up`", dir.display());
         }
     }
     Ok(exit::OK)
+}
+
+/// What `init` did about git.
+#[derive(Debug, Serialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+enum InitGit {
+    /// A new repository with the sample as its first commit.
+    Committed { commit: String },
+    /// The directory is inside the user's own repository: kindlab commits nothing there.
+    InsideRepository,
+    /// git is not installed.
+    NoGit,
+}
+
+impl InitGit {
+    fn describe(&self) -> String {
+        match self {
+            InitGit::Committed { commit } => format!(
+                "git: a new repository, first commit {} (the GitOps labs commit and revert in it)",
+                &commit[..commit.len().min(12)]
+            ),
+            InitGit::InsideRepository => {
+                "git: inside an existing repository; commit the new files yourself".into()
+            }
+            InitGit::NoGit => {
+                "git: not installed, so the workspace is not a repository (the git labs need one)"
+                    .into()
+            }
+        }
+    }
+}
+
+/// A workspace is a git repository, as GitOps wants: `init` makes one with a first commit,
+/// unless it is already inside one (never committing in the user's own repository).
+fn init_git(dir: &std::path::Path, files: &[std::path::PathBuf]) -> Result<InitGit> {
+    let Some(git) = workspace::Git::find(dir) else {
+        return Ok(InitGit::NoGit);
+    };
+    if git.is_repository() {
+        return Ok(InitGit::InsideRepository);
+    }
+    let commit = git.init_with_first_commit(files, "kindlab init: the sample workspace")?;
+    Ok(InitGit::Committed { commit })
 }
 
 fn print_doctor(report: &doctor::Report, output: Output) {

@@ -224,12 +224,9 @@ fn commit_image_tag(
     let ws = env.workspace;
     let git = Git::find(&ws.root)
         .filter(Git::is_repository)
-        .ok_or_else(|| LabError::CannotApply {
-            action: "commit the lab's change".into(),
-            why: format!(
-                "{} is not a git repository (`git init && git add -A && git commit -m init` makes it one; `kindlab init` does it for new workspaces)",
-                ws.root.display()
-            ),
+        .ok_or_else(|| LabError::Needs {
+            what: format!("{} to be a git repository", ws.root.display()),
+            fix: "make it one: `git init && git add -A && git commit -m init` (`kindlab init` does it for new workspaces)".into(),
         })?;
     let overlay = ws
         .deploy

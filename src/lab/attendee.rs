@@ -73,10 +73,12 @@ pub async fn start(
     };
     if wait {
         step.detail("waiting for the break to take effect");
+        // The first symptom proves the break is live; the rest are the attendee's to see.
+        let first = &lab.symptoms.all[..lab.symptoms.all.len().min(1)];
         let seen = observe::wait_for_symptoms(
             &env.client,
             &resolved,
-            &lab.symptoms.all,
+            first,
             lab.symptoms.within.0,
             &env.interrupt,
             |_| {},

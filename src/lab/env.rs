@@ -141,19 +141,24 @@ impl LabEnv<'_> {
             let body = k8s::prepare(doc, key.namespace.as_deref());
             let applied =
                 object::apply(&self.client, &key, &body, FIELD_MANAGER, true, true).await?;
-            let released = if changes.patched.contains(&key) {
-                Some(
-                    object::apply(&self.client, &key, &key.identity(), LAB_MANAGER, true, true)
-                        .await?,
-                )
-            } else {
-                None
-            };
             let same = |other: &kube::api::DynamicObject| {
                 object::content(&serde_json::to_value(other).unwrap_or_default())
                     == object::content(&live)
             };
-            if !same(&applied) || released.as_ref().is_some_and(|r| !same(r)) {
+            // Releasing the lab's fields must change nothing. The server refusing the release
+            // (422) means the lab alone still holds a required field, such as the image.
+            let lab_fields_left = if changes.patched.contains(&key) {
+                match object::apply(&self.client, &key, &key.identity(), LAB_MANAGER, true, true)
+                    .await
+                {
+                    Ok(released) => !same(&released),
+                    Err(k8s::K8sError::Apply { code: 422, .. }) => true,
+                    Err(e) => return Err(e.into()),
+                }
+            } else {
+                false
+            };
+            if !same(&applied) || lab_fields_left {
                 differences.push(format!(
                     "{} differs from the workspace (`kubectl diff -k {overlay}` shows how)",
                     key.describe()

@@ -86,7 +86,7 @@ async fn break_detect_fix(
         lab.symptoms
             .all
             .iter()
-            .map(observe::describe)
+            .map(|s| target.render(&observe::describe(s)))
             .collect::<Vec<_>>()
             .join(", ")
     ));
@@ -108,7 +108,11 @@ async fn break_detect_fix(
     };
     session.symptoms_unix = Some(unix_now());
     for s in &seen {
-        timeline.mark(observe::describe(&s.symptom), s.evidence.clone(), s.at);
+        timeline.mark(
+            target.render(&observe::describe(&s.symptom)),
+            s.evidence.clone(),
+            s.at,
+        );
     }
     step.ok(format!("{} symptom(s) seen", seen.len()));
 

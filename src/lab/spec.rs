@@ -51,6 +51,8 @@ pub enum LabError {
     },
     #[error("the lab cannot {action}: {why}")]
     CannotApply { action: String, why: String },
+    #[error("the lab needs {what}")]
+    Needs { what: String, fix: String },
     #[error("no lab is running in {workspace}")]
     NoSession { workspace: PathBuf },
     #[error("lab {lab:?} is already running (started {started})")]
@@ -75,6 +77,7 @@ impl LabError {
             LabError::CannotApply { .. } => {
                 "this lab does not fit the target; pick another (`kindlab lab list`) or another --target".into()
             }
+            LabError::Needs { fix, .. } => fix.clone(),
             LabError::NoSession { .. } => "start one with `kindlab lab start NAME`".into(),
             LabError::SessionRunning { .. } => {
                 "finish it (`kindlab lab check`), or give it up with `kindlab reset`".into()
@@ -93,6 +96,7 @@ impl LabError {
             LabError::NotReady { .. } | LabError::NotRecovered { .. } => exit::UNHEALTHY,
             LabError::NotObserved { .. } => exit::TIMEOUT,
             LabError::CannotApply { .. } => exit::BAD_INPUT,
+            LabError::Needs { .. } => exit::MISSING_PREREQUISITE,
             LabError::NoSession { .. } | LabError::SessionRunning { .. } => exit::CONFLICT,
         }
     }

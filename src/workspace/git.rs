@@ -69,10 +69,18 @@ impl Git {
         }
     }
 
-    /// `git init` and a first commit of everything in the directory.
-    pub fn init_with_first_commit(&self, message: &str) -> Result<String, WorkspaceError> {
+    /// `git init` and a first commit of exactly `files` (relative to the directory): other
+    /// files already there are the user's, and stay uncommitted.
+    pub fn init_with_first_commit(
+        &self,
+        files: &[PathBuf],
+        message: &str,
+    ) -> Result<String, WorkspaceError> {
         self.run(&["init", "-q"])?;
-        self.run(&["add", "-A"])?;
+        let mut add = vec!["add".to_string(), "--".to_string()];
+        add.extend(files.iter().map(|f| f.to_string_lossy().into_owned()));
+        let add: Vec<&str> = add.iter().map(String::as_str).collect();
+        self.run(&add)?;
         let mut args = self.identity();
         args.extend(["commit", "-q", "-m", message]);
         self.run(&args)?;
@@ -150,7 +158,12 @@ mod tests {
         std::fs::write(dir.path().join("b.yaml"), "b: 1\n").unwrap();
         let git = Git::find(dir.path()).expect("git is installed");
         assert!(!git.is_repository());
-        let first = git.init_with_first_commit("first").unwrap();
+        std::fs::write(dir.path().join("mine.txt"), "not kindlab's\n").unwrap();
+        let first = git
+            .init_with_first_commit(&["a.yaml".into(), "b.yaml".into()], "first")
+            .unwrap();
+        // A file that was there before is not committed.
+        assert!(!git.is_clean(Path::new("mine.txt")).unwrap());
         assert!(git.is_repository());
 
         // The user's own edit, not committed: kindlab refuses to touch that file.
