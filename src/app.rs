@@ -137,6 +137,10 @@ async fn dispatch(cli: Cli, interrupt: Interrupt) -> Result<u8> {
         Command::Lab { action } => {
             lab_command(&cli.workspace, action, output, &ui, interrupt).await
         }
+        Command::Pin { check, registry } => {
+            let ws = Workspace::discover(&cli.workspace)?;
+            pin_command(&ws, check, registry, output).await
+        }
         Command::Reset(args) => {
             let ws = Workspace::discover(&cli.workspace)?;
             reset_command(&ws, args, output, &ui, interrupt).await
@@ -557,6 +561,50 @@ async fn lab_command(
             Ok(exit::OK)
         }
     }
+}
+
+async fn pin_command(
+    ws: &Workspace,
+    check: bool,
+    registry: Option<String>,
+    output: Output,
+) -> Result<u8> {
+    if check {
+        let unpinned = crate::pin::unpinned(ws, &workspace::find_renderer().await?).await?;
+        match output {
+            Output::Json => print_json(&serde_json::json!({ "unpinned": unpinned })),
+            Output::Text if unpinned.is_empty() => {
+                println!("Every image reference of the overlay is pinned by digest.")
+            }
+            Output::Text => {
+                println!("Not pinned by digest:");
+                for c in &unpinned {
+                    println!("  {}  ({}, container {})", c.image, c.object, c.container);
+                }
+                println!("`kindlab pin` pins the workspace's own images.");
+            }
+        }
+        return Ok(if unpinned.is_empty() {
+            exit::OK
+        } else {
+            exit::UNHEALTHY
+        });
+    }
+    let host = registry.unwrap_or_else(|| format!("localhost:{}", ws.registry.port));
+    let pinned = crate::pin::pin(ws, &host).await?;
+    match output {
+        Output::Json => print_json(&pinned),
+        Output::Text if pinned.changes.is_empty() => {
+            println!("{}: already pinned.", pinned.file)
+        }
+        Output::Text => {
+            for c in &pinned.changes {
+                println!("{}: {} -> {}", pinned.file, c.image, c.after);
+            }
+            println!("`kubectl apply -k` (or `kindlab up`) now deploys by digest.");
+        }
+    }
+    Ok(exit::OK)
 }
 
 async fn reset_command(

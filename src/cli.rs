@@ -70,6 +70,15 @@ pub enum Command {
     },
     /// Put the lab back to the workspace's desired state after a lab or a hand-made mess.
     Reset(ResetArgs),
+    /// Pin each image of the overlay to the digest the registry serves for it.
+    Pin {
+        /// Only list the references that are not pinned; write nothing (exit 10 if any).
+        #[arg(long)]
+        check: bool,
+        /// The registry the images were pushed to (default: the workspace's own).
+        #[arg(long, value_name = "HOST:PORT")]
+        registry: Option<String>,
+    },
     /// Manage the local registry container on its own.
     Registry {
         #[command(subcommand)]

@@ -17,6 +17,7 @@ pub mod images;
 pub mod interrupt;
 pub mod k8s;
 pub mod lab;
+pub mod pin;
 pub mod registry;
 pub mod report;
 pub mod reset;

@@ -184,8 +184,12 @@ impl LabEnv<'_> {
             let Some(path) = repository(&used.image).strip_prefix(&prefix) else {
                 continue;
             };
-            let reference = &used.image[prefix.len() + path.len()..];
-            let tag_or_digest = reference.trim_start_matches([':', '@']);
+            // `name:tag@digest` pulls by digest; `name:tag` by tag.
+            let rest = &used.image[prefix.len() + path.len()..];
+            let tag_or_digest = match rest.split_once('@') {
+                Some((_, digest)) => digest,
+                None => rest.trim_start_matches(':'),
+            };
             if tag_or_digest.is_empty() {
                 continue;
             }

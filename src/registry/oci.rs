@@ -32,8 +32,10 @@ impl RegistryClient {
         &self.host
     }
 
+    /// `host/repository:tag`, or `host/repository@sha256:...` when given a digest.
     fn reference(&self, repository: &str, tag: &str) -> Result<Reference, RegistryError> {
-        let text = format!("{}/{repository}:{tag}", self.host);
+        let separator = if tag.contains(':') { '@' } else { ':' };
+        let text = format!("{}/{repository}{separator}{tag}", self.host);
         text.parse::<Reference>()
             .map_err(|e| RegistryError::Reference {
                 reference: text.clone(),

@@ -39,15 +39,21 @@ pub struct ImageEntry {
 }
 
 impl ImageEntry {
-    /// The reference kustomize renders for this entry: `newName` (or `name`), then
-    /// `@digest` when pinned (kustomize drops the tag then), else `:newTag`.
+    /// The reference kustomize (v5) renders for this entry: `newName` (or `name`), then
+    /// `:newTag`, then `@digest` when pinned (the digest decides what is pulled).
     pub fn reference(&self) -> String {
         let repository = self.new_name.as_deref().unwrap_or(&self.name);
-        match (&self.digest, &self.new_tag) {
-            (Some(digest), _) => format!("{repository}@{digest}"),
-            (None, Some(tag)) => format!("{repository}:{tag}"),
-            (None, None) => repository.to_string(),
-        }
+        let tag = self
+            .new_tag
+            .as_ref()
+            .map(|t| format!(":{t}"))
+            .unwrap_or_default();
+        let digest = self
+            .digest
+            .as_ref()
+            .map(|d| format!("@{d}"))
+            .unwrap_or_default();
+        format!("{repository}{tag}{digest}")
     }
 }
 
@@ -418,7 +424,7 @@ mod tests {
         let (new_text, changes) = set_images(text, file(), &[want("new")]).unwrap().unwrap();
         assert!(new_text.contains("digest: sha256:aaa"), "{new_text}");
         assert!(new_text.contains("newTag: new"), "{new_text}");
-        assert_eq!(changes[0].after, "localhost:5001/orders-api@sha256:aaa");
+        assert_eq!(changes[0].after, "localhost:5001/orders-api:new@sha256:aaa");
     }
 
     #[test]
@@ -429,7 +435,7 @@ mod tests {
         let (new_text, changes) = set_images(text, file(), &[w]).unwrap().unwrap();
         let entries = read_images(&new_text, file()).unwrap();
         assert_eq!(entries[0].digest.as_deref(), Some("sha256:bbb"));
-        assert_eq!(changes[0].after, "localhost:5001/orders-api@sha256:bbb");
+        assert_eq!(changes[0].after, "localhost:5001/orders-api:abc@sha256:bbb");
     }
 
     #[test]

@@ -23,6 +23,10 @@ pub async fn execute(ctx: &UpContext) -> Result<(ActionReport, Vec<ImageResult>)
         .collect();
     let built = !details.is_empty();
     let published = images::publish(&ctx.workspace, &ctx.registry_host(), &results).await?;
+    if !published.is_empty() {
+        // The user's file changed: say which, on its own line.
+        ctx.ui.step("Overlay").ok(published.join("; "));
+    }
     let outcome = match (built, published.is_empty()) {
         (true, _) => Outcome::Created,
         (false, false) => Outcome::Repaired,
