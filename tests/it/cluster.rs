@@ -253,56 +253,7 @@ fn the_lab_comes_up_fails_for_real_and_is_repaired() {
         text.stdout
     );
 
-    // --- The bad-image-tag lab: break, detect, diagnose (events + registry tags), fix by
-    // re-applying the workspace, verify; with the timings phase by phase.
-    let lab = ws.run(&["lab", "run", "bad-image-tag", "-o", "json"]);
-    lab.assert_code(0);
-    let report = lab.json();
-    assert_eq!(
-        report["observed"],
-        serde_json::json!(["ErrImagePull", "ImagePullBackOff"]),
-        "{report}"
-    );
-    assert_eq!(report["finding"]["cause"], "tag-not-found", "{report}");
-    let tag = reference.rsplit(':').next().unwrap();
-    assert!(
-        report["finding"]["available"].to_string().contains(tag),
-        "{report}"
-    );
-    assert!(
-        report["finding"]["evidence"]
-            .to_string()
-            .contains("not found"),
-        "{report}"
-    );
-    let phases: Vec<&str> = report["phases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        phases,
-        [
-            "baseline",
-            "break",
-            "ErrImagePull",
-            "ImagePullBackOff",
-            "diagnose",
-            "fix",
-            "verify"
-        ]
-    );
-    let detect = report["time_to_detect_s"].as_f64().unwrap();
-    let recover = report["time_to_recover_s"].as_f64().unwrap();
-    assert!(detect > 0.0 && recover > detect, "{report}");
-    let image = deployed_image(&context);
-    assert_eq!(image, reference, "the lab's fix restores the desired image");
-    assert_eq!(
-        action(&up(&ws, &[]), "deploy")["outcome"],
-        "reused",
-        "nothing left to repair after the lab"
-    );
+    // (The labs run against the shared lab: tests/it/lab.rs.)
 
     // --- A tag that does not exist fails for real: ErrImagePull, then ImagePullBackOff, and
     // the kubelet's event says the reference was not found.

@@ -4,5 +4,6 @@
 mod build;
 mod cli;
 mod cluster;
+mod lab;
 mod registry;
 mod support;
