@@ -57,6 +57,10 @@ pub async fn run(
     let mut report = Vec::new();
     for ns in namespaces {
         let step = env.ui.step(format!("Resetting namespace {ns}"));
+        if let Err(e) = env.refuse_gitops(&ns).await {
+            step.fail("");
+            return Err(e);
+        }
         let session = sessions.iter().find(|s| s.target.target.namespace == ns);
         let done = match session {
             Some(s) => lab::undo(env, s).await,

@@ -7,6 +7,7 @@
 mod apply;
 mod client;
 mod error;
+pub mod gitops;
 pub mod object;
 mod rollout;
 

@@ -65,6 +65,21 @@ impl LabEnv<'_> {
         Ok(in_namespace(docs, namespace))
     }
 
+    /// Refuses when a GitOps controller (Argo CD, Flux) manages an object the workspace
+    /// declares in `namespace`: applying over it would fight the controller.
+    pub async fn refuse_gitops(&self, namespace: &str) -> Result<()> {
+        let docs = self.desired(namespace).await?;
+        match k8s::gitops::first_managed(&self.client, &docs).await? {
+            None => Ok(()),
+            Some((key, owner)) => Err(LabError::ManagedByGitOps {
+                object: key.describe(),
+                controller: owner.describe(),
+                fix: owner.fix(),
+            }
+            .into()),
+        }
+    }
+
     /// Applies the workspace's desired state in `namespace` (kindlab's field manager, taking
     /// every field back), then releases what the lab's manager still holds and deletes what
     /// the lab created. With `verify_images`, refuses first when an image the workspace names

@@ -229,6 +229,7 @@ pub async fn baseline(env: &LabEnv<'_>, target: &TargetRef) -> Result<ResolvedTa
         .await?;
     }
     let resolved = ResolvedTarget::resolve(&env.client, target, &env.overlay()).await?;
+    env.refuse_gitops(&target.namespace).await?;
     let snapshot = Snapshot::list(&env.client, &resolved).await?;
     let not_ready = |why: String| LabError::NotReady {
         what: target.describe(),

@@ -53,6 +53,12 @@ pub enum LabError {
     CannotApply { action: String, why: String },
     #[error("the lab needs {what}")]
     Needs { what: String, fix: String },
+    #[error("{object} is managed by {controller}: kindlab would fight it")]
+    ManagedByGitOps {
+        object: String,
+        controller: String,
+        fix: String,
+    },
     #[error("no lab is running in {workspace}")]
     NoSession { workspace: PathBuf },
     #[error("lab {lab:?} is already running (started {started})")]
@@ -77,7 +83,7 @@ impl LabError {
             LabError::CannotApply { .. } => {
                 "this lab does not fit the target; pick another (`kindlab lab list`) or another --target".into()
             }
-            LabError::Needs { fix, .. } => fix.clone(),
+            LabError::Needs { fix, .. } | LabError::ManagedByGitOps { fix, .. } => fix.clone(),
             LabError::NoSession { .. } => "start one with `kindlab lab start NAME`".into(),
             LabError::SessionRunning { .. } => {
                 "finish it (`kindlab lab check`), or give it up with `kindlab reset`".into()
@@ -97,6 +103,7 @@ impl LabError {
             LabError::NotObserved { .. } => exit::TIMEOUT,
             LabError::CannotApply { .. } => exit::BAD_INPUT,
             LabError::Needs { .. } => exit::MISSING_PREREQUISITE,
+            LabError::ManagedByGitOps { .. } => exit::CONFLICT,
             LabError::NoSession { .. } | LabError::SessionRunning { .. } => exit::CONFLICT,
         }
     }

@@ -695,3 +695,45 @@ fn pin_then_apply_runs_the_pinned_digest() {
     // Back to the shared workspace's own (unpinned) state for the other tests.
     lab.run(&["reset"]).assert_code(0);
 }
+
+/// A Deployment that Argo CD tracks (its tracking annotation, as Argo CD writes it): labs and
+/// `reset` refuse to apply over it, and say how to go through Git instead.
+#[test]
+fn a_gitops_managed_target_is_not_fought() {
+    let lab = shared_lab();
+    let copy = lab.workspace_copy();
+    let ns = "it-gitops";
+    copy.run(&["lab", "start", "service-selector", "-n", ns, "--no-wait"])
+        .assert_code(0);
+    copy.run(&["reset", "-n", ns]).assert_code(0);
+    lab.kubectl(&[
+        "annotate",
+        "deployment/orders-api",
+        "-n",
+        ns,
+        "argocd.argoproj.io/tracking-id=apps-dev:apps/Deployment:it-gitops/orders-api",
+    ]);
+    let start = copy.run(&["lab", "start", "bad-image-tag", "-n", ns]);
+    start.assert_code(5);
+    assert!(
+        start
+            .stderr
+            .contains("is managed by Argo CD (Application apps-dev)"),
+        "{}",
+        start.stderr
+    );
+    assert!(
+        start.stderr.contains("argocd app sync apps-dev"),
+        "{}",
+        start.stderr
+    );
+    copy.run(&["reset", "-n", ns]).assert_code(5);
+    lab.kubectl(&[
+        "annotate",
+        "deployment/orders-api",
+        "-n",
+        ns,
+        "argocd.argoproj.io/tracking-id-",
+    ]);
+    copy.run(&["reset", "-n", ns]).assert_code(0);
+}
