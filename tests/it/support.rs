@@ -358,8 +358,16 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-/// Commits everything in the repository at `dir`, if anything changed.
+/// Commits everything in the repository at `dir`, if anything changed. `dir` must be the
+/// top of its own repository: never the checkout that holds it.
 pub fn commit_all(dir: &Path, message: &str) {
+    let top = git(dir, &["rev-parse", "--show-toplevel"]);
+    assert_eq!(
+        std::fs::canonicalize(&top).unwrap(),
+        std::fs::canonicalize(dir).unwrap(),
+        "{} is not a repository of its own",
+        dir.display()
+    );
     git(dir, &["add", "-A"]);
     if !git(dir, &["status", "--porcelain"]).is_empty() {
         git(dir, &["commit", "-q", "-m", message]);
@@ -401,6 +409,11 @@ pub fn shared_lab() -> &'static SharedLab {
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
             kindlab(&["init", dir.to_str().unwrap()]).assert_code(0);
+            // Under target/ the workspace sits inside this checkout's repository, where
+            // `init` rightly commits nothing: give it a repository of its own.
+            if !dir.join(".git").is_dir() {
+                git(&dir, &["init", "-q"]);
+            }
         }
         std::fs::write(
             dir.join("kindlab.yaml"),
