@@ -57,7 +57,7 @@ lab: tools build
 test:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets --locked -- -D warnings
-	@status=0; $(CARGO) test --locked -- --nocapture || status=$$?; \
+	@status=0; $(CARGO) test --locked -- --nocapture --test-threads=6 || status=$$?; \
 	if [ "$${KEEP_TEST_LAB:-}" != 1 ] && [ -f target/tmp/shared-lab/kindlab.yaml ]; then \
 	  ./target/debug/kindlab --workspace target/tmp/shared-lab down || true; \
 	fi; \

@@ -3,14 +3,16 @@
 
 use serde::Serialize;
 
-use crate::cli::{Cli, Command, LabAction, RegistryAction, TargetArgs, UpArgs};
+use crate::cli::{
+    Cli, Command, LabAction, LabTargetArgs, RegistryAction, ResetArgs, TargetArgs, UpArgs,
+};
 use crate::docker::Engine;
 use crate::error::{Result, exit};
 use crate::interrupt::Interrupt;
 use crate::ui::{self, Output, Ui, print_json};
 use crate::up::{UpContext, UpOptions};
 use crate::workspace::{self, Workspace};
-use crate::{cluster, doctor, down, images, k8s, lab, registry, report, status, up};
+use crate::{cluster, doctor, down, images, k8s, lab, registry, report, reset, status, up};
 
 /// Runs one command and returns the process exit code.
 pub fn run(cli: Cli) -> u8 {
@@ -96,11 +98,18 @@ async fn dispatch(cli: Cli, interrupt: Interrupt) -> Result<u8> {
             let engine = Engine::connect().await?;
             let host = format!("localhost:{}", ws.registry.port);
             let results = images::build_and_push(&engine, &host, &selected, &ui).await?;
+            let published = images::publish(&ws, &host, &results).await?;
             match output {
-                Output::Json => print_json(&serde_json::json!({ "images": results })),
+                Output::Json => print_json(&serde_json::json!({
+                    "images": results,
+                    "workspace_changes": published,
+                })),
                 Output::Text => {
                     for r in &results {
                         println!("{}  {}", r.reference, r.digest);
+                    }
+                    for line in &published {
+                        println!("{line}");
                     }
                 }
             }
@@ -131,7 +140,17 @@ async fn dispatch(cli: Cli, interrupt: Interrupt) -> Result<u8> {
             }
             Ok(exit::OK)
         }
-        Command::Lab { action } => lab_command(&cli.workspace, action, output, &ui).await,
+        Command::Lab { action } => {
+            lab_command(&cli.workspace, action, output, &ui, interrupt).await
+        }
+        Command::Pin { check, registry } => {
+            let ws = Workspace::discover(&cli.workspace)?;
+            pin_command(&ws, check, registry, output).await
+        }
+        Command::Reset(args) => {
+            let ws = Workspace::discover(&cli.workspace)?;
+            reset_command(&ws, args, output, &ui, interrupt).await
+        }
         Command::Status(target) => {
             let ws = Workspace::discover(&cli.workspace)?;
             let engine = Engine::connect().await?;
@@ -153,19 +172,68 @@ async fn dispatch(cli: Cli, interrupt: Interrupt) -> Result<u8> {
 
 fn init(dir: &std::path::Path, output: Output) -> Result<u8> {
     let written = workspace::scaffold(dir)?;
+    // The overlay names the tag `up` will push, so the first commit already says what runs.
+    let ws = Workspace::discover(dir)?;
+    images::record_expected_tags(&ws)?;
+    let git = init_git(dir, &written)?;
     match output {
         Output::Json => print_json(&serde_json::json!({
             "workspace": dir.display().to_string(),
             "files": written,
+            "git": git,
         })),
         Output::Text => {
             for f in &written {
                 println!("wrote {}", dir.join(f).display());
             }
+            println!("{}", git.describe());
             println!("\nNext: `cd {} && kindlab up`", dir.display());
         }
     }
     Ok(exit::OK)
+}
+
+/// What `init` did about git.
+#[derive(Debug, Serialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+enum InitGit {
+    /// A new repository with the sample as its first commit.
+    Committed { commit: String },
+    /// The directory is inside the user's own repository: kindlab commits nothing there.
+    InsideRepository,
+    /// git is not installed.
+    NoGit,
+}
+
+impl InitGit {
+    fn describe(&self) -> String {
+        match self {
+            InitGit::Committed { commit } => format!(
+                "git: a new repository, first commit {} (the GitOps labs commit and revert in it)",
+                &commit[..commit.len().min(12)]
+            ),
+            InitGit::InsideRepository => {
+                "git: inside an existing repository; commit the new files yourself".into()
+            }
+            InitGit::NoGit => {
+                "git: not installed, so the workspace is not a repository (the git labs need one)"
+                    .into()
+            }
+        }
+    }
+}
+
+/// A workspace is a git repository, as GitOps wants: `init` makes one with a first commit,
+/// unless it is already inside one (never committing in the user's own repository).
+fn init_git(dir: &std::path::Path, files: &[std::path::PathBuf]) -> Result<InitGit> {
+    let Some(git) = workspace::Git::find(dir) else {
+        return Ok(InitGit::NoGit);
+    };
+    if git.is_repository() {
+        return Ok(InitGit::InsideRepository);
+    }
+    let commit = git.init_with_first_commit(files, "kindlab init: the sample workspace")?;
+    Ok(InitGit::Committed { commit })
 }
 
 fn print_doctor(report: &doctor::Report, output: Output) {
@@ -378,57 +446,363 @@ async fn lab_command(
     action: LabAction,
     output: Output,
     ui: &Ui,
+    interrupt: Interrupt,
 ) -> Result<u8> {
+    use crate::lab::attendee;
+    use crate::lab::session::SessionStore;
     match action {
         LabAction::List => {
-            let labs = lab::builtin_labs();
+            let labs = lab::builtin_labs()?;
             match output {
                 Output::Json => print_json(
                     &labs
                         .iter()
-                        .map(|l| serde_json::json!({"name": l.name, "title": l.title}))
+                        .map(|l| {
+                            serde_json::json!({"order": l.order, "name": l.name, "title": l.title,
+                                               "level": l.level, "minutes": l.minutes})
+                        })
                         .collect::<Vec<_>>(),
                 ),
-                Output::Text => {
-                    for l in &labs {
-                        println!("{:<20} {}", l.name, l.title);
-                    }
+                Output::Text => print!("{}", report::attendee::catalogue(&labs)),
+            }
+            Ok(exit::OK)
+        }
+        LabAction::Show { lab: name, source } => {
+            let spec = lab::load_lab(&name)?;
+            match (output, source) {
+                (Output::Json, _) => print_json(&spec),
+                (Output::Text, true) => match lab::builtin_source(&spec.name) {
+                    Some(text) if !name.ends_with(".yaml") => print!("{text}"),
+                    _ => print!(
+                        "{}",
+                        std::fs::read_to_string(&name).map_err(|source| lab::LabError::Read {
+                            path: name.clone().into(),
+                            source,
+                        })?
+                    ),
+                },
+                (Output::Text, false) => {
+                    print!("{}", report::attendee::text(&spec.title, &spec.text, true))
                 }
             }
             Ok(exit::OK)
         }
-        LabAction::Run { lab: name, target } => {
+        LabAction::Schema => {
+            print_json(&lab::schema());
+            Ok(exit::OK)
+        }
+        LabAction::Start {
+            lab: name,
+            on,
+            attendee: who,
+            no_wait,
+        } => {
+            interrupt.handle();
             let spec = lab::load_lab(&name)?;
             let ws = Workspace::discover(workspace)?;
-            let client = cluster_client(&ws, &target).await?;
-            let renderer = workspace::find_renderer().await?;
-            let registry_host = target
-                .registry
-                .clone()
-                .unwrap_or_else(|| format!("localhost:{}", ws.registry.port));
-            let ctx = lab::LabContext {
-                workspace: &ws,
-                client,
-                renderer,
-                registry_host,
-                ui,
-            };
-            let report = lab::run(&ctx, &spec).await?;
+            let env = lab_env(&ws, &on.cluster, ui, interrupt).await?;
+            let target = lab_target(&spec, &on)?;
+            let who = who
+                .or_else(|| std::env::var("USER").ok())
+                .unwrap_or_else(|| "attendee".into());
+            let started = attendee::start(&env, &spec, &name, &target, &who, !no_wait).await?;
             match output {
-                Output::Json => print_json(&report),
-                Output::Text => print!("{}", report::table(&report)),
+                Output::Json => print_json(&started),
+                Output::Text => print!("{}", report::attendee::started(&started)),
+            }
+            Ok(exit::OK)
+        }
+        LabAction::Check(args) => {
+            let ws = Workspace::discover(workspace)?;
+            let session = SessionStore::new(&ws).find(&ws, args.namespace.as_deref(), None)?;
+            let spec = lab::load_lab(&session.source_or_name())?;
+            let env = session_env(&ws, &session, ui, interrupt).await?;
+            let checked = attendee::check(&env, &spec, session).await?;
+            match output {
+                Output::Json => print_json(&checked),
+                Output::Text => print!("{}", report::attendee::checked(&checked)),
+            }
+            Ok(if checked.verdict.fixed {
+                exit::OK
+            } else {
+                exit::UNHEALTHY
+            })
+        }
+        LabAction::Hint(args) => {
+            let ws = Workspace::discover(workspace)?;
+            let store = SessionStore::new(&ws);
+            let session = store.find(&ws, args.namespace.as_deref(), None)?;
+            let spec = lab::load_lab(&session.source_or_name())?;
+            let hint = attendee::hint(&store, &spec, session)?;
+            match output {
+                Output::Json => print_json(&hint),
+                Output::Text => print!("{}", report::attendee::hint(&hint)),
+            }
+            Ok(exit::OK)
+        }
+        LabAction::Solve(args) => {
+            interrupt.handle();
+            let ws = Workspace::discover(workspace)?;
+            let session = SessionStore::new(&ws).find(&ws, args.namespace.as_deref(), None)?;
+            let spec = lab::load_lab(&session.source_or_name())?;
+            let env = session_env(&ws, &session, ui, interrupt).await?;
+            let solved = attendee::solve(&env, &spec, session).await?;
+            match output {
+                Output::Json => print_json(&solved),
+                Output::Text => print!("{}", report::attendee::solved(&solved)),
+            }
+            Ok(exit::OK)
+        }
+        LabAction::Status {
+            all_namespaces,
+            target,
+        } => {
+            let ws = Workspace::discover(workspace)?;
+            let reports = if all_namespaces {
+                let client = cluster_client(&ws, &target).await?;
+                lab::session::mirrored(&client).await?
+            } else {
+                SessionStore::new(&ws)
+                    .all()
+                    .iter()
+                    .map(|s| s.report())
+                    .collect()
+            };
+            match output {
+                Output::Json => print_json(&reports),
+                Output::Text => print!("{}", report::attendee::sessions(&reports)),
+            }
+            Ok(exit::OK)
+        }
+        LabAction::Run {
+            lab: name,
+            on,
+            repeat,
+        } => {
+            interrupt.handle();
+            let spec = lab::load_lab(&name)?;
+            let ws = Workspace::discover(workspace)?;
+            let env = lab_env(&ws, &on.cluster, ui, interrupt).await?;
+            let target = lab_target(&spec, &on)?;
+            let mut runs = Vec::new();
+            for i in 0..repeat {
+                if repeat > 1 {
+                    ui.note(format!("run {}/{repeat}", i + 1));
+                }
+                runs.push(lab::runner::run(&env, &spec, &target).await?);
+            }
+            if repeat == 1 {
+                let report = runs.remove(0);
+                match output {
+                    Output::Json => print_json(&report),
+                    Output::Text => print!("{}", report::table(&report)),
+                }
+            } else {
+                let summary = report::RunSummary {
+                    lab: spec.name.clone(),
+                    stats: report::phase_stats(&runs),
+                    runs,
+                };
+                match output {
+                    Output::Json => print_json(&summary),
+                    Output::Text => print!("{}", report::stats_table(&summary)),
+                }
             }
             Ok(exit::OK)
         }
     }
 }
 
-/// A client for the lab's cluster: `--context`, else kindlab's kind cluster.
+async fn pin_command(
+    ws: &Workspace,
+    check: bool,
+    registry: Option<String>,
+    output: Output,
+) -> Result<u8> {
+    if check {
+        let unpinned = crate::pin::unpinned(ws, &workspace::find_renderer().await?).await?;
+        match output {
+            Output::Json => print_json(&serde_json::json!({ "unpinned": unpinned })),
+            Output::Text if unpinned.is_empty() => {
+                println!("Every image reference of the overlay is pinned by digest.")
+            }
+            Output::Text => {
+                println!("Not pinned by digest:");
+                for c in &unpinned {
+                    println!("  {}  ({}, container {})", c.image, c.object, c.container);
+                }
+                println!("`kindlab pin` pins the workspace's own images.");
+            }
+        }
+        return Ok(if unpinned.is_empty() {
+            exit::OK
+        } else {
+            exit::UNHEALTHY
+        });
+    }
+    let host = registry.unwrap_or_else(|| format!("localhost:{}", ws.registry.port));
+    let pinned = crate::pin::pin(ws, &host).await?;
+    match output {
+        Output::Json => print_json(&pinned),
+        Output::Text if pinned.changes.is_empty() => {
+            println!("{}: already pinned.", pinned.file)
+        }
+        Output::Text => {
+            for c in &pinned.changes {
+                println!("{}: {} -> {}", pinned.file, c.image, c.after);
+            }
+            println!("`kubectl apply -k` (or `kindlab up`) now deploys by digest.");
+        }
+    }
+    Ok(exit::OK)
+}
+
+async fn reset_command(
+    ws: &Workspace,
+    args: ResetArgs,
+    output: Output,
+    ui: &Ui,
+    interrupt: Interrupt,
+) -> Result<u8> {
+    if args.hard {
+        let engine = Engine::connect().await?;
+        let options = down::DownOptions {
+            keep_registry: true,
+            purge: false,
+        };
+        let down = down::run(&engine, ws, options, ui, &interrupt).await?;
+        for line in &down.lines {
+            ui.note(line);
+        }
+        let options = UpOptions {
+            node_image: std::env::var("KINDLAB_NODE_IMAGE").ok(),
+            context: args.target.context.clone(),
+            registry: args.target.registry.clone(),
+            rollout_timeout: args.timeout,
+            adopt: false,
+        };
+        let ctx = UpContext::for_up(ws.clone(), options, engine, ui.clone(), interrupt).await?;
+        let summary = up::run(&ctx).await?;
+        match output {
+            Output::Json => print_json(&summary),
+            Output::Text => println!(
+                "Lab recreated in {}. Context: {}",
+                ui::format_duration(summary.duration),
+                summary.context
+            ),
+        }
+        return Ok(exit::OK);
+    }
+    let env = lab_env(ws, &args.target, ui, interrupt).await?;
+    let report = reset::run(&env, args.namespace.as_deref(), args.timeout).await?;
+    match output {
+        Output::Json => print_json(&report),
+        Output::Text => {
+            for ns in &report.namespaces {
+                match &ns.ended {
+                    Some(s) => println!("{}: ended lab {} ({})", ns.namespace, s.lab, s.state),
+                    None => println!(
+                        "{}: {}",
+                        ns.namespace,
+                        if ns.done.is_empty() {
+                            "already as the workspace declares it"
+                        } else {
+                            "restored"
+                        }
+                    ),
+                }
+            }
+            println!(
+                "Reset in {}: the lab is as the workspace declares it.",
+                ui::format_duration(report.duration)
+            );
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// The lab's target: its defaults, overridden by the command line.
+fn lab_target(spec: &lab::LabSpec, on: &LabTargetArgs) -> Result<lab::target::TargetRef> {
+    let deployment = on
+        .target
+        .as_deref()
+        .map(lab::target::parse_target)
+        .transpose()
+        .map_err(|why| lab::LabError::CannotApply {
+            action: "pick the target".into(),
+            why,
+        })?;
+    Ok(lab::target::TargetRef::choose(
+        &spec.target,
+        deployment.as_deref(),
+        on.namespace.as_deref(),
+        on.container.as_deref(),
+    ))
+}
+
+/// Everything a lab command needs, for the cluster `target` names.
+async fn lab_env<'a>(
+    ws: &'a Workspace,
+    target: &TargetArgs,
+    ui: &'a Ui,
+    interrupt: Interrupt,
+) -> Result<lab::LabEnv<'a>> {
+    let client = cluster_client(ws, target).await?;
+    Ok(lab::LabEnv {
+        workspace: ws,
+        client,
+        renderer: workspace::find_renderer().await?,
+        registry_host: target
+            .registry
+            .clone()
+            .unwrap_or_else(|| format!("localhost:{}", ws.registry.port)),
+        context: target
+            .context
+            .clone()
+            .unwrap_or_else(|| format!("kind-{}", ws.cluster.name)),
+        ui,
+        interrupt,
+    })
+}
+
+/// The lab environment a running session was started in.
+async fn session_env<'a>(
+    ws: &'a Workspace,
+    session: &lab::session::Session,
+    ui: &'a Ui,
+    interrupt: Interrupt,
+) -> Result<lab::LabEnv<'a>> {
+    let kind_context = format!("kind-{}", ws.cluster.name);
+    let target = TargetArgs {
+        context: (session.context != kind_context).then(|| session.context.clone()),
+        registry: Some(session.registry_host.clone()),
+    };
+    lab_env(ws, &target, ui, interrupt).await
+}
+
+/// A client for the lab's cluster: `--context`, else kindlab's kind cluster, which must be
+/// up (else the error says to run `kindlab up`, not kind's own words).
 async fn cluster_client(ws: &Workspace, target: &TargetArgs) -> Result<kube::Client> {
     if let Some(context) = &target.context {
         return Ok(k8s::client_for_context(context).await?);
     }
     let kind = cluster::Kind::find()?;
-    let kubeconfig = kind.kubeconfig(&ws.cluster.name).await?;
-    Ok(k8s::client_from_kubeconfig_yaml(&kubeconfig, None).await?)
+    let name = &ws.cluster.name;
+    let not_up = |why: String| lab::LabError::NotReady {
+        what: "the lab".into(),
+        why,
+        fix: "run `kindlab up` first".into(),
+    };
+    if !kind.clusters().await?.iter().any(|c| c == name) {
+        return Err(not_up(format!("there is no kind cluster {name:?}")).into());
+    }
+    let kubeconfig = kind.kubeconfig(name).await?;
+    let client = k8s::client_from_kubeconfig_yaml(&kubeconfig, None).await?;
+    if let Err(e) = client.apiserver_version().await {
+        return Err(not_up(format!(
+            "the API server of kind-{name} does not answer ({e})"
+        ))
+        .into());
+    }
+    Ok(client)
 }

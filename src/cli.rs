@@ -65,10 +65,22 @@ pub enum Command {
         /// Images to build (names from kindlab.yaml); all when none are given.
         images: Vec<String>,
     },
-    /// Break/fix troubleshooting labs in the running lab.
+    /// Break/fix troubleshooting labs: for attendees (start, check, hint, solve) and
+    /// unattended (run).
     Lab {
         #[command(subcommand)]
         action: LabAction,
+    },
+    /// Put the lab back to the workspace's desired state after a lab or a hand-made mess.
+    Reset(ResetArgs),
+    /// Pin each image of the overlay to the digest the registry serves for it.
+    Pin {
+        /// Only list the references that are not pinned; write nothing (exit 10 if any).
+        #[arg(long)]
+        check: bool,
+        /// The registry the images were pushed to (default: the workspace's own).
+        #[arg(long, value_name = "HOST:PORT")]
+        registry: Option<String>,
     },
     /// Manage the local registry container on its own.
     Registry {
@@ -97,15 +109,95 @@ pub enum RegistryAction {
 
 #[derive(Debug, Subcommand)]
 pub enum LabAction {
-    /// List the built-in labs.
+    /// The catalogue, in workshop order: level and expected minutes.
     List,
-    /// Run a lab: break, detect, diagnose, fix (GitOps), verify, and report the timings.
+    /// A lab's text: goal, steps, why it happens, how to prevent it.
+    Show {
+        /// A built-in lab's name or a lab file's path.
+        lab: String,
+        /// Print the lab's YAML source instead.
+        #[arg(long)]
+        source: bool,
+    },
+    /// The JSON Schema of lab files (for editors).
+    Schema,
+    /// Start a lab for a person: check the lab is healthy, break it, print the goal.
+    Start {
+        /// A built-in lab's name (`kindlab lab list`) or a lab file's path.
+        lab: String,
+        #[command(flatten)]
+        on: LabTargetArgs,
+        /// Who does the lab (shown in reports); default: $USER.
+        #[arg(long, env = "KINDLAB_ATTENDEE")]
+        attendee: Option<String>,
+        /// Do not wait for the break to show.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Is it fixed? Says what is still wrong (a pointer), or the times when it is.
+    Check(SessionArgs),
+    /// The next hint.
+    Hint(SessionArgs),
+    /// Apply the lab's solution (recorded as help used).
+    Solve(SessionArgs),
+    /// The running labs of this workspace, or of every namespace of the cluster.
+    Status {
+        /// Every attendee's lab on the cluster (from the sessions mirrored into namespaces).
+        #[arg(long, short = 'A')]
+        all_namespaces: bool,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// Run a lab unattended: break, detect, diagnose, fix, verify, with each phase timed.
     Run {
         /// A built-in lab's name (`kindlab lab list`) or a lab file's path.
         lab: String,
         #[command(flatten)]
-        target: TargetArgs,
+        on: LabTargetArgs,
+        /// Run it N times and report min, median and p95 of every phase.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        repeat: u32,
     },
+}
+
+/// Which workload a lab breaks (default: the lab's own, the sample's Deployment).
+#[derive(Debug, Args, Clone, Default)]
+pub struct LabTargetArgs {
+    /// The Deployment to break: deployment/NAME.
+    #[arg(long, value_name = "deployment/NAME")]
+    pub target: Option<String>,
+    /// Its namespace; a namespace without it gets the workspace deployed first (one per
+    /// attendee on a shared cluster).
+    #[arg(long, short = 'n', value_name = "NS")]
+    pub namespace: Option<String>,
+    /// The container to break.
+    #[arg(long, value_name = "NAME")]
+    pub container: Option<String>,
+    #[command(flatten)]
+    pub cluster: TargetArgs,
+}
+
+/// Which running lab session.
+#[derive(Debug, Args, Clone, Default)]
+pub struct SessionArgs {
+    /// The session's namespace (when labs run in several).
+    #[arg(long, short = 'n', value_name = "NS")]
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ResetArgs {
+    /// Recreate the cluster instead (`down` + `up`).
+    #[arg(long)]
+    pub hard: bool,
+    /// Only this namespace.
+    #[arg(long, short = 'n', value_name = "NS")]
+    pub namespace: Option<String>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// How long to wait for the rollouts, e.g. 90s, 5m.
+    #[arg(long, default_value = "3m", value_parser = parse_duration)]
+    pub timeout: Duration,
 }
 
 /// Where the lab lives when it is not kindlab's own kind cluster and registry.

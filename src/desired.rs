@@ -1,13 +1,16 @@
-//! The desired state a workspace declares: its images' content-hash references and the
-//! overlay rendered with them. `up` deploys it, `status` compares against it, and a lab's
-//! GitOps fix re-applies it; all three compute it here, the same way.
-
-use std::collections::BTreeMap;
+//! The desired state a workspace declares: the overlay rendered exactly as its files say.
+//!
+//! After a push, the overlay's kustomization names the pushed tags
+//! (`workspace::record_images`), so what kindlab applies here is what a hand
+//! `kubectl apply -k <overlay>` applies. `up` deploys it, `status` compares against it, and
+//! a lab's GitOps fix and `reset` re-apply it; all compute it here, the same way.
 
 use serde_json::Value;
 
 use crate::docker::{BuildError, BuildRequest};
-use crate::workspace::{Renderer, Workspace, WorkspaceError, render_overlay, set_images};
+use crate::workspace::{
+    Renderer, Workspace, WorkspaceError, container_images, render_overlay, repository,
+};
 
 /// `(image name, registry_host/name:tag)` for every workspace image, from the hash of its
 /// build inputs: what `up` pushes, computed without building.
@@ -27,9 +30,10 @@ pub fn image_references(
         .collect()
 }
 
-/// The overlay rendered with every workspace image pointed at its reference. The overlay may
-/// name an image as `<registry_host>/<name>` (kustomize `images:` renamed it) or as the bare
-/// `<name>`: both are replaced.
+/// The overlay rendered as its files say. Every workspace image in `references` must be run
+/// by some container of the overlay (by repository: the overlay may name another tag or a
+/// digest); an image that no container runs would silently never deploy, so it is an error
+/// naming the overlay.
 pub async fn desired_objects(
     ws: &Workspace,
     renderer: &Renderer,
@@ -39,16 +43,19 @@ pub async fn desired_objects(
     let Some(deploy) = &ws.deploy else {
         return Ok(Vec::new());
     };
-    let mut docs = render_overlay(renderer, &deploy.overlay).await?;
-    let map: BTreeMap<String, String> = references
-        .iter()
-        .flat_map(|(name, reference)| {
-            [
-                (format!("{registry_host}/{name}"), reference.clone()),
-                (name.clone(), reference.clone()),
-            ]
-        })
-        .collect();
-    set_images(&mut docs, &map);
+    let docs = render_overlay(renderer, &deploy.overlay).await?;
+    let used = container_images(&docs);
+    for (name, reference) in references {
+        let wanted = repository(reference);
+        if !used.iter().any(|c| repository(&c.image) == wanted) {
+            return Err(WorkspaceError::ImageUnused {
+                image: name.clone(),
+                repository: wanted.to_string(),
+                overlay: deploy.overlay.clone(),
+                registry_host: registry_host.to_string(),
+                seen: used.iter().map(|c| c.image.clone()).collect(),
+            });
+        }
+    }
     Ok(docs)
 }

@@ -237,6 +237,7 @@ mod tests {
                 image: "registry:3".into(),
                 running: true,
                 paused: false,
+                state: "running".into(),
                 owner,
                 host_port: Some(5001),
                 host_ip: None,

@@ -8,7 +8,10 @@ use serde::Serialize;
 use crate::docker::{self, BuildError, BuildEvent, BuildRequest, Engine};
 use crate::registry::{RegistryClient, RegistryError};
 use crate::ui::Ui;
-use crate::workspace::ImageSpec;
+use crate::workspace::{
+    self, DigestChange, ImageSpec, WantedImage, Workspace, WorkspaceError, find_entry,
+    kustomization_file, read_images,
+};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ImageResult {
@@ -30,6 +33,8 @@ pub enum ImageError {
     Build(#[from] BuildError),
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Workspace(#[from] WorkspaceError),
 }
 
 impl From<ImageError> for crate::error::Error {
@@ -37,8 +42,105 @@ impl From<ImageError> for crate::error::Error {
         match e {
             ImageError::Build(b) => b.into(),
             ImageError::Registry(r) => r.into(),
+            ImageError::Workspace(w) => w.into(),
         }
     }
+}
+
+/// What a push changed in the workspace, for the status line: one line per change.
+pub type Published = Vec<String>;
+
+/// Makes the workspace's files say what was pushed, so `kubectl apply -k <overlay>` by hand
+/// deploys it: each image's entry in the overlay's kustomization names the pushed tag (as
+/// `kustomize edit set image` would), keeping a digest pin up to date. With
+/// `deploy.updateImages: false` the files are left alone and the tag the overlay already
+/// names is pushed too (registry-side), so the hand path still finds its image.
+pub async fn publish(
+    ws: &Workspace,
+    registry_host: &str,
+    results: &[ImageResult],
+) -> Result<Published, ImageError> {
+    let Some(deploy) = &ws.deploy else {
+        return Ok(Vec::new());
+    };
+    if deploy.update_images {
+        let wanted: Vec<WantedImage> = results
+            .iter()
+            .map(|r| WantedImage {
+                image: r.name.clone(),
+                new_name: format!("{registry_host}/{}", r.name),
+                new_tag: r.tag.clone(),
+                digest: DigestChange::UpdateIfPinned(r.digest.clone()),
+            })
+            .collect();
+        let (file, changes) = workspace::record_images(&deploy.overlay, &wanted)?;
+        let shown = file
+            .strip_prefix(&ws.root)
+            .unwrap_or(&file)
+            .display()
+            .to_string();
+        return Ok(changes
+            .iter()
+            .map(|c| format!("{shown}: {} -> {}", c.image, c.after))
+            .collect());
+    }
+    let Some(file) = kustomization_file(&deploy.overlay) else {
+        return Ok(Vec::new());
+    };
+    let text = std::fs::read_to_string(&file).map_err(|source| WorkspaceError::Read {
+        path: file.clone(),
+        source,
+    })?;
+    let entries = read_images(&text, &file)?;
+    let registry = RegistryClient::new(registry_host);
+    let mut lines = Vec::new();
+    for result in results {
+        let repository = format!("{registry_host}/{}", result.name);
+        let Some(entry) = find_entry(&entries, &result.name, &repository).map(|i| &entries[i])
+        else {
+            continue;
+        };
+        let names_our_repository = entry.new_name.as_deref().unwrap_or(&entry.name) == repository;
+        let Some(tag) = entry.new_tag.as_deref().filter(|t| *t != result.tag) else {
+            continue;
+        };
+        if !names_our_repository || entry.digest.is_some() {
+            continue;
+        }
+        if registry
+            .manifest_digest(&result.name, tag)
+            .await?
+            .as_deref()
+            == Some(&result.digest)
+        {
+            continue;
+        }
+        registry.retag(&result.name, &result.tag, tag).await?;
+        lines.push(format!(
+            "also tagged {repository}:{tag} (named by the overlay)"
+        ));
+    }
+    Ok(lines)
+}
+
+/// Records the tags the workspace's images will get, without building: `kindlab init` writes
+/// them into the new overlay so its first commit already names what `up` will push.
+pub fn record_expected_tags(ws: &Workspace) -> Result<Published, ImageError> {
+    let Some(deploy) = &ws.deploy else {
+        return Ok(Vec::new());
+    };
+    let host = format!("localhost:{}", ws.registry.port);
+    let wanted: Vec<WantedImage> = crate::desired::image_references(ws, &host)?
+        .into_iter()
+        .map(|(name, reference)| WantedImage {
+            new_name: format!("{host}/{name}"),
+            new_tag: reference.rsplit(':').next().unwrap_or_default().to_string(),
+            image: name,
+            digest: DigestChange::Keep,
+        })
+        .collect();
+    let (_, changes) = workspace::record_images(&deploy.overlay, &wanted)?;
+    Ok(changes.iter().map(|c| c.after.clone()).collect())
 }
 
 pub fn serialize_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

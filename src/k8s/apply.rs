@@ -246,16 +246,6 @@ async fn plan_one(
     Ok(plan(compare(&live, &would_be), Some(live)))
 }
 
-/// Fields that change on every write or belong to the server, not to what was applied.
-const BOOKKEEPING: &[&str] = &[
-    "managedFields",
-    "resourceVersion",
-    "generation",
-    "creationTimestamp",
-    "uid",
-    "selfLink",
-];
-
 /// How many changed fields a plan names before it says "and N more".
 const MAX_FIELDS: usize = 6;
 
@@ -266,8 +256,8 @@ pub fn compare(live: &Value, would_be: &Value) -> ObjectChange {
     let mut fields = Vec::new();
     diff(
         "",
-        &without_bookkeeping(live),
-        &without_bookkeeping(would_be),
+        &super::object::content(live),
+        &super::object::content(would_be),
         &mut fields,
     );
     if fields.is_empty() {
@@ -279,32 +269,6 @@ pub fn compare(live: &Value, would_be: &Value) -> ObjectChange {
         fields.push(format!("and {more} more"));
     }
     ObjectChange::Configure { fields }
-}
-
-fn without_bookkeeping(object: &Value) -> Value {
-    let mut object = object.clone();
-    if let Some(map) = object.as_object_mut() {
-        map.remove("status");
-        if let Some(metadata) = map.get_mut("metadata").and_then(Value::as_object_mut) {
-            for key in BOOKKEEPING {
-                metadata.remove(*key);
-            }
-            if let Some(annotations) = metadata
-                .get_mut("annotations")
-                .and_then(Value::as_object_mut)
-            {
-                annotations.remove(LAST_APPLIED);
-            }
-            if metadata
-                .get("annotations")
-                .and_then(Value::as_object)
-                .is_some_and(|a| a.is_empty())
-            {
-                metadata.remove("annotations");
-            }
-        }
-    }
-    object
 }
 
 /// The paths where `a` and `b` differ: `spec.template.spec.containers[api].image`. List items
@@ -593,8 +557,9 @@ fn crd_kinds(docs: &[Value]) -> HashSet<(String, String)> {
 ///
 /// The annotation is what `kubectl apply` itself would record for the document as rendered
 /// (kindlab's label is not in it), so a later `kubectl apply -k` by hand finds it, neither
-/// warns that it is missing nor deletes what kindlab added, and changes nothing.
-fn prepare(doc: &Value, namespace: Option<&str>) -> Value {
+/// warns that it is missing nor deletes what kindlab added, and changes nothing. Dry runs
+/// that compare with the live object must send exactly this.
+pub(crate) fn prepare(doc: &Value, namespace: Option<&str>) -> Value {
     let mut rendered = doc.clone();
     if let Some(metadata) = rendered.get_mut("metadata").and_then(Value::as_object_mut) {
         match namespace {

@@ -308,7 +308,7 @@ pub(crate) fn human(d: Duration) -> String {
     let secs = d.as_secs();
     if secs == 0 {
         format!("{}ms", d.as_millis())
-    } else if secs % 60 == 0 {
+    } else if secs.is_multiple_of(60) {
         format!("{}m", secs / 60)
     } else {
         format!("{secs}s")

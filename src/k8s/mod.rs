@@ -7,15 +7,18 @@
 mod apply;
 mod client;
 mod error;
+pub mod gitops;
+pub mod object;
 mod rollout;
 
+pub(crate) use apply::prepare;
 pub use apply::{
     Applied, ApplyOutcome, LAST_APPLIED, ObjectChange, ObjectPlan, apply_all, compare,
     kubectl_last_applied, plan_objects,
 };
 pub use client::{client_for_context, client_from_kubeconfig_yaml};
 pub use error::{Diagnosis, K8sError};
-pub use rollout::{Rollout, judge, pod_not_ready_reason, wait_rollout};
+pub use rollout::{Rollout, is_fatal_watch_error, judge, pod_not_ready_reason, wait_rollout};
 
 /// The field manager kindlab's server-side applies are recorded under.
 pub const FIELD_MANAGER: &str = "kindlab";

@@ -118,7 +118,7 @@ pub async fn wait_rollout(
                 last_error = None;
                 event
             }
-            Err(err) if is_fatal(&err) => {
+            Err(err) if is_fatal_watch_error(&err) => {
                 return Err(K8sError::Watch {
                     what: format!("Deployment {namespace}/{name}"),
                     source: err,
@@ -196,7 +196,7 @@ pub async fn wait_rollout(
 }
 
 /// Errors retrying cannot fix: the request itself is refused or malformed.
-fn is_fatal(err: &watcher::Error) -> bool {
+pub fn is_fatal_watch_error(err: &watcher::Error) -> bool {
     let status = match err {
         watcher::Error::InitialListFailed(kube::Error::Api(status))
         | watcher::Error::WatchStartFailed(kube::Error::Api(status))
@@ -953,13 +953,13 @@ mod tests {
         let forbidden = kube::core::Status::failure("forbidden", "Forbidden")
             .with_code(403)
             .boxed();
-        assert!(is_fatal(&watcher::Error::InitialListFailed(
+        assert!(is_fatal_watch_error(&watcher::Error::InitialListFailed(
             kube::Error::Api(forbidden)
         )));
         let gone = kube::core::Status::failure("too old", "Expired")
             .with_code(410)
             .boxed();
-        assert!(!is_fatal(&watcher::Error::WatchError(gone)));
-        assert!(!is_fatal(&watcher::Error::NoResourceVersion));
+        assert!(!is_fatal_watch_error(&watcher::Error::WatchError(gone)));
+        assert!(!is_fatal_watch_error(&watcher::Error::NoResourceVersion));
     }
 }

@@ -14,6 +14,81 @@ pub enum Cause {
     RegistryUnreachable,
     /// The tag exists, yet the pull failed; the events say why.
     Unknown,
+    /// The container keeps exiting; its previous log says why.
+    CrashLoop { exit_code: Option<i32> },
+    /// The kernel killed the container for exceeding its memory limit.
+    OomKilled,
+    /// The container cannot be created from its configuration (a missing ConfigMap or Secret).
+    CreateContainerConfigError,
+    /// No node can take the pod.
+    Unschedulable,
+    /// The container runs but its readiness probe fails.
+    ReadinessProbeFailing,
+    /// A Service selects no ready pod.
+    ServiceWithoutEndpoints { service: String },
+    /// Any other reason the pod gives.
+    Other { reason: String },
+}
+
+/// A pod that is not ready for a reason other than an image pull: the cause from its status
+/// and the Warning events about it.
+pub fn pod_failure(
+    pod: &k8s_openapi::api::core::v1::Pod,
+    reason: &str,
+    message: &str,
+    events: &[String],
+) -> Finding {
+    let statuses = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.container_statuses.clone())
+        .unwrap_or_default();
+    let last_terminated = statuses.iter().find_map(|c| {
+        c.last_state
+            .as_ref()
+            .and_then(|s| s.terminated.clone())
+            .or_else(|| c.state.as_ref().and_then(|s| s.terminated.clone()))
+    });
+    let oom = last_terminated
+        .as_ref()
+        .is_some_and(|t| t.reason.as_deref() == Some("OOMKilled"));
+    let probe_failed = events.iter().any(|m| m.contains("Readiness probe failed"));
+    let cause = if oom {
+        Cause::OomKilled
+    } else {
+        match reason {
+            "CrashLoopBackOff" | "Error" => Cause::CrashLoop {
+                exit_code: last_terminated.as_ref().map(|t| t.exit_code),
+            },
+            "CreateContainerConfigError" => Cause::CreateContainerConfigError,
+            "Unschedulable" => Cause::Unschedulable,
+            _ if probe_failed => Cause::ReadinessProbeFailing,
+            other => Cause::Other {
+                reason: other.to_string(),
+            },
+        }
+    };
+    let summary = match &cause {
+        Cause::OomKilled => {
+            "the container was killed for exceeding its memory limit (OOMKilled)".to_string()
+        }
+        Cause::CrashLoop { exit_code } => format!(
+            "the container keeps exiting{}; its previous log says why",
+            exit_code
+                .map(|c| format!(" (code {c})"))
+                .unwrap_or_default()
+        ),
+        Cause::ReadinessProbeFailing => {
+            "the container runs but its readiness probe fails".to_string()
+        }
+        _ if message.is_empty() => reason.to_string(),
+        _ => format!("{reason}: {message}"),
+    };
+    Finding {
+        cause,
+        summary,
+        evidence: events.to_vec(),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -80,6 +155,7 @@ pub fn classify(image: &str, events: &[String], registry_tags: Option<&[String]>
         }
         Cause::RegistryUnreachable => "the node cannot reach the registry".to_string(),
         Cause::Unknown => format!("{image} exists, yet the pull failed; read the events"),
+        other => format!("{other:?}"),
     };
     Finding {
         cause,

@@ -1,321 +1,444 @@
-//! The generic lab runner: baseline, break, detect, diagnose, fix, verify. Every step is
-//! driven by the lab's data; only the kinds of breakage and fix are code.
+//! `kindlab lab run`: a lab from end to end with nobody at the keyboard (instructors
+//! rehearsing, CI): baseline, break, the symptoms, a diagnosis, the solution, the checks, with
+//! each phase timed. Built on the same data and steps as the attendee's `lab start`/`check`.
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
-use futures::StreamExt;
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Event, Pod};
-use kube::api::{ListParams, Patch, PatchParams};
-use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client};
-
-use super::spec::{Breakage, Fix, LabError, LabSpec};
+use super::actions::{self, Phase};
+use super::check;
+use super::env::LabEnv;
+use super::observe::{self, Snapshot};
+use super::session::{Changes, Session, SessionStore, unix_now};
+use super::spec::{LabError, LabSpec};
+use super::target::{ResolvedTarget, TargetRef};
 use super::{Finding, classify};
 use crate::error::{Error, Result};
-use crate::k8s::{self, K8sError, Rollout};
+use crate::interrupt::Interrupted;
+use crate::k8s::{self, Rollout};
 use crate::registry::RegistryClient;
 use crate::report::{LabReport, Timeline};
-use crate::ui::Ui;
-use crate::workspace::{Renderer, Workspace, repository};
+use crate::workspace::repository;
 
-/// The field manager of the lab's breakage, so the fix's server-side apply visibly takes the
-/// field back from it.
-const BREAK_MANAGER: &str = "kindlab-lab";
-
-pub struct LabContext<'a> {
-    pub workspace: &'a Workspace,
-    pub client: Client,
-    pub renderer: Renderer,
-    /// Where the workspace's images are (`localhost:5001`).
-    pub registry_host: String,
-    pub ui: &'a Ui,
-}
-
-pub async fn run(ctx: &LabContext<'_>, lab: &LabSpec) -> Result<LabReport> {
-    let target = &lab.target;
-    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &target.namespace);
+/// Runs `lab` once against `target` and reports each phase.
+pub async fn run(env: &LabEnv<'_>, lab: &LabSpec, target: &TargetRef) -> Result<LabReport> {
     let mut timeline = Timeline::new(Instant::now());
 
-    // Baseline: the lab starts from a healthy rollout.
-    let step = ctx.ui.step(format!(
-        "Baseline: Deployment {}/{}",
-        target.namespace, target.name
-    ));
-    let not_ready = |why: String| LabError::NotReady {
-        what: format!("Deployment {}/{}", target.namespace, target.name),
-        why,
-    };
-    let deployment = deployments
-        .get_opt(&target.name)
-        .await
-        .map_err(|source| K8sError::Api {
-            action: format!("read Deployment {}/{}", target.namespace, target.name),
-            source,
-        })?
-        .ok_or_else(|| not_ready("it does not exist".into()))?;
-    if let Rollout::Progressing(m) | Rollout::Failed(m) = k8s::judge(&deployment) {
-        return Err(not_ready(m).into());
-    }
-    let healthy_image = container_image(&deployment, &target.container)
-        .ok_or_else(|| not_ready(format!("it has no container {:?}", target.container)))?;
-    step.ok(format!("healthy, running {healthy_image}"));
-    timeline.mark(
-        "baseline",
-        format!("healthy, running {healthy_image}"),
-        Instant::now(),
-    );
-
-    // Break.
-    let step = ctx.ui.step("Break");
-    let broken_image = match &lab.breakage {
-        Breakage::SetImageTag(tag) => format!("{}:{tag}", repository(&healthy_image)),
-    };
-    let patch = serde_json::json!({"spec": {"template": {"spec": {"containers": [
-        {"name": target.container, "image": broken_image}
-    ]}}}});
-    deployments
-        .patch(
-            &target.name,
-            &PatchParams {
-                field_manager: Some(BREAK_MANAGER.into()),
-                ..Default::default()
-            },
-            &Patch::Strategic(&patch),
-        )
-        .await
-        .map_err(|source| K8sError::Api {
-            action: format!("patch Deployment {}/{}", target.namespace, target.name),
-            source,
-        })?;
-    let broke_at = Instant::now();
-    timeline.mark("break", format!("image set to {broken_image}"), broke_at);
-    timeline.set_zero(broke_at);
-    step.ok(format!("image set to {broken_image}"));
-
-    // Detect: watch the pods until every expected waiting reason has been seen.
-    let step = ctx.ui.step(format!(
-        "Detect {}",
-        lab.expect.waiting_reasons.join(" -> ")
-    ));
-    let selector = match_labels(&deployment);
-    let (observed, failing_pod) = match tokio::time::timeout(
-        lab.expect.within,
-        watch_waiting_reasons(ctx, lab, &selector, &broken_image, |reason, pod| {
-            step.detail(format!("{reason} on {pod}"));
-        }),
-    )
-    .await
-    {
-        Ok(Ok(seen)) => seen,
-        Ok(Err(e)) => return Err(e),
-        Err(_) => {
+    let step = env.ui.step(format!("Baseline: {}", target.describe()));
+    let resolved = match baseline(env, target).await {
+        Ok(r) => r,
+        Err(e) => {
             step.fail("");
-            return Err(LabError::NotObserved {
-                expected: lab.expect.waiting_reasons.join(", "),
-                within: lab.expect.within,
-                seen: "not all of them".into(),
+            return Err(e);
+        }
+    };
+    let detail = format!("healthy, running {}", resolved.image);
+    step.ok(&detail);
+    timeline.mark("baseline", detail, Instant::now());
+
+    let store = SessionStore::new(env.workspace);
+    let mut session = new_session(env, lab, &lab.name, &resolved, "kindlab lab run");
+    // On disk before the break, so `kindlab reset` knows what to undo even if this process
+    // is killed.
+    store.save(&session)?;
+
+    let result = break_detect_fix(env, lab, &resolved, &mut session, &mut timeline).await;
+    match result {
+        Ok(report) => {
+            store.finish(&session)?;
+            Ok(report)
+        }
+        Err(e) => {
+            let restored = undo_after_failure(env, &session, &e).await;
+            store.save(&session)?;
+            if restored {
+                store.finish(&session)?;
             }
-            .into());
-        }
-    };
-    for (reason, at) in &observed {
-        timeline.mark(reason.clone(), format!("pod {failing_pod}"), *at);
-    }
-    step.ok(format!("pod {failing_pod}"));
-
-    // Diagnose: the kubelet's events and the registry's list of tags.
-    let step = ctx.ui.step("Diagnose");
-    let events = if lab.diagnose.events {
-        warning_events(ctx, &target.namespace, &failing_pod).await?
-    } else {
-        Vec::new()
-    };
-    let tags = if lab.diagnose.registry_tags {
-        registry_tags(ctx, &broken_image).await
-    } else {
-        None
-    };
-    let finding: Finding = classify(&broken_image, &events, tags.as_deref());
-    timeline.mark("diagnose", finding.summary.clone(), Instant::now());
-    step.ok(&finding.summary);
-
-    // Fix, the GitOps way: the workspace's desired state, applied again.
-    let step = ctx.ui.step("Fix: re-apply the workspace's desired state");
-    match lab.fix {
-        Fix::Reapply => {
-            let references = crate::desired::image_references(ctx.workspace, &ctx.registry_host)?;
-            let docs = crate::desired::desired_objects(
-                ctx.workspace,
-                &ctx.renderer,
-                &ctx.registry_host,
-                &references,
-            )
-            .await?;
-            let applied = k8s::apply_all(&ctx.client, &docs).await?;
-            timeline.mark(
-                "fix",
-                format!("server-side apply of {} objects", applied.len()),
-                Instant::now(),
-            );
-            step.ok(format!("{} objects applied", applied.len()));
+            Err(e)
         }
     }
+}
 
-    // Verify.
-    let step = ctx.ui.step(format!(
-        "Verify rollout of {}/{}",
-        target.namespace, target.name
+async fn break_detect_fix(
+    env: &LabEnv<'_>,
+    lab: &LabSpec,
+    target: &ResolvedTarget,
+    session: &mut Session,
+    timeline: &mut Timeline,
+) -> Result<LabReport> {
+    let store = SessionStore::new(env.workspace);
+    let step = env.ui.step("Break");
+    let broke = apply_break(env, lab, target, session).await;
+    store.save(session)?;
+    let broke = match broke {
+        Ok(b) => b,
+        Err(e) => {
+            step.fail("");
+            return Err(e);
+        }
+    };
+    let broke_at = Instant::now();
+    step.ok(broke.join("; "));
+    timeline.mark("break", broke.join("; "), broke_at);
+    timeline.set_zero(broke_at);
+
+    let step = env.ui.step(format!(
+        "Detect {}",
+        lab.symptoms
+            .all
+            .iter()
+            .map(|s| target.render(&observe::describe(s)))
+            .collect::<Vec<_>>()
+            .join(", ")
     ));
-    let verified = k8s::wait_rollout(
-        &ctx.client,
-        &target.namespace,
-        &target.name,
-        lab.verify.within,
-        |m| step.detail(m),
+    let seen = observe::wait_for_symptoms(
+        &env.client,
+        target,
+        &lab.symptoms.all,
+        lab.symptoms.within.0,
+        &env.interrupt,
+        |s| step.detail(&s.evidence),
     )
     .await;
+    let seen = match seen {
+        Ok(s) => s,
+        Err(e) => {
+            step.fail("");
+            return Err(e);
+        }
+    };
+    session.symptoms_unix = Some(unix_now());
+    for s in &seen {
+        timeline.mark(
+            target.render(&observe::describe(&s.symptom)),
+            s.evidence.clone(),
+            s.at,
+        );
+    }
+    step.ok(format!("{} symptom(s) seen", seen.len()));
+
+    let step = env.ui.step("Diagnose");
+    let finding = diagnose(env, target).await?;
+    timeline.mark("diagnose", finding.summary.clone(), Instant::now());
+    let expected_cause = lab.diagnosis.as_ref().map(|d| d.cause.clone());
+    let cause = serde_json::to_value(&finding)
+        .ok()
+        .and_then(|v| v["cause"].as_str().map(str::to_string));
+    let diagnosis_matches = expected_cause.as_ref().map(|e| cause.as_ref() == Some(e));
+    step.ok(&finding.summary);
+
+    let step = env.ui.step("Fix");
+    let mut fixed_by = Vec::new();
+    for action in &lab.solution {
+        check_interrupt(env, "the lab's fix")?;
+        match actions::run(
+            env,
+            lab,
+            target,
+            action,
+            Phase::Solution,
+            &mut session.changes,
+        )
+        .await
+        {
+            Ok(done) => {
+                step.detail(&done);
+                fixed_by.push(done);
+            }
+            Err(e) => {
+                step.fail("");
+                return Err(e);
+            }
+        }
+    }
+    store.save(session)?;
+    timeline.mark("fix", fixed_by.join("; "), Instant::now());
+    step.ok(fixed_by.join("; "));
+
+    let step = env.ui.step("Verify");
+    let verified = verify(env, lab, target, &session.changes, |m| step.detail(m)).await;
     if let Err(e) = verified {
         step.fail("");
-        return Err(e.into());
+        return Err(e);
     }
-    timeline.mark("verify", "rollout complete", Instant::now());
-    step.ok("rollout complete");
+    session.fixed_unix = Some(unix_now());
+    timeline.mark("verify", "every check passes", Instant::now());
+    step.ok("every check passes");
 
-    let first_reason = lab
-        .expect
-        .waiting_reasons
-        .first()
-        .cloned()
-        .unwrap_or_default();
     Ok(LabReport {
         lab: lab.name.clone(),
         title: lab.title.clone(),
-        target: format!("Deployment {}/{}", target.namespace, target.name),
-        healthy_image,
-        broken_image,
-        observed: observed.iter().map(|(r, _)| r.clone()).collect(),
+        target: target.target.describe(),
+        healthy_image: target.image.clone(),
+        broke,
+        observed: seen.iter().map(|s| s.evidence.clone()).collect(),
         finding,
-        time_to_detect_s: timeline.since_zero(&first_reason).unwrap_or_default(),
+        expected_cause,
+        diagnosis_matches,
+        fixed_by,
+        time_to_detect_s: seen
+            .iter()
+            .map(|s| timeline.seconds_since_zero(s.at))
+            .fold(0.0, f64::max),
         time_to_recover_s: timeline.since_zero("verify").unwrap_or_default(),
         phases: timeline.phases(),
+        commits: session.changes.commits.clone(),
+        reverts: session.changes.reverts.clone(),
     })
 }
 
-fn container_image(deployment: &Deployment, container: &str) -> Option<String> {
-    deployment
-        .spec
-        .as_ref()?
-        .template
-        .spec
-        .as_ref()?
-        .containers
-        .iter()
-        .find(|c| c.name == container)?
-        .image
-        .clone()
-}
-
-fn match_labels(deployment: &Deployment) -> String {
-    deployment
-        .spec
-        .as_ref()
-        .and_then(|s| s.selector.match_labels.clone())
-        .unwrap_or_default()
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-/// Watches the target's pods and records when each expected waiting reason is first seen
-/// on a pod running `image`. Returns them in the order seen, and the pod.
-async fn watch_waiting_reasons(
-    ctx: &LabContext<'_>,
-    lab: &LabSpec,
-    selector: &str,
-    image: &str,
-    mut on_seen: impl FnMut(&str, &str),
-) -> Result<(Vec<(String, Instant)>, String)> {
-    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &lab.target.namespace);
-    let config = watcher::Config::default().labels(selector);
-    let mut stream = std::pin::pin!(watcher(pods, config).default_backoff().applied_objects());
-    let mut seen: BTreeMap<String, Instant> = BTreeMap::new();
-    let mut order: Vec<String> = Vec::new();
-    let mut failing_pod = String::new();
-    while let Some(pod) = stream.next().await {
-        let pod = match pod {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::debug!(error = %e, "pod watch interrupted, resuming");
-                continue;
+/// The target, found healthy and as the workspace declares it. In a namespace of its own
+/// (`-n attendee-07`) where the workspace is not deployed yet, it is deployed first.
+pub async fn baseline(env: &LabEnv<'_>, target: &TargetRef) -> Result<ResolvedTarget> {
+    let exists = k8s::object::get(
+        &env.client,
+        &k8s::object::ObjectKey {
+            api_version: "apps/v1".into(),
+            kind: "Deployment".into(),
+            namespace: Some(target.namespace.clone()),
+            name: target.deployment.clone(),
+        },
+    )
+    .await?
+    .is_some();
+    if !exists {
+        let desired = env.desired(&target.namespace).await?;
+        let declares = desired.iter().any(|d| {
+            d["kind"] == "Deployment" && d["metadata"]["name"] == target.deployment.as_str()
+        });
+        if !declares {
+            return Err(LabError::NotReady {
+                what: target.describe(),
+                why: "it does not exist, and the workspace does not declare it".into(),
+                fix: "name a Deployment of the workspace with --target deployment/NAME".into(),
             }
-        };
-        let Some(statuses) = pod
-            .status
-            .as_ref()
-            .and_then(|s| s.container_statuses.as_ref())
-        else {
-            continue;
-        };
-        for status in statuses
-            .iter()
-            .filter(|s| s.name == lab.target.container && s.image == image)
-        {
-            let reason = status
-                .state
-                .as_ref()
-                .and_then(|s| s.waiting.as_ref())
-                .and_then(|w| w.reason.clone());
-            if let Some(reason) = reason
-                && lab.expect.waiting_reasons.contains(&reason)
-                && !seen.contains_key(&reason)
-            {
-                let name = pod.metadata.name.clone().unwrap_or_default();
-                on_seen(&reason, &name);
-                seen.insert(reason.clone(), Instant::now());
-                order.push(reason);
-                failing_pod = name;
-            }
+            .into());
         }
-        if lab
-            .expect
-            .waiting_reasons
-            .iter()
-            .all(|r| seen.contains_key(r))
-        {
-            let observed = order
-                .into_iter()
-                .filter_map(|r| seen.get(&r).map(|at| (r, *at)))
-                .collect();
-            return Ok((observed, failing_pod));
+        env.ui.note(format!(
+            "deploying the workspace into namespace {}",
+            target.namespace
+        ));
+        env.restore(&target.namespace, &Changes::default(), true)
+            .await?;
+        k8s::wait_rollout(
+            &env.client,
+            &target.namespace,
+            &target.deployment,
+            std::time::Duration::from_secs(180),
+            |_| {},
+        )
+        .await?;
+    }
+    let resolved = ResolvedTarget::resolve(&env.client, target, &env.overlay()).await?;
+    env.refuse_gitops(&target.namespace).await?;
+    let snapshot = Snapshot::list(&env.client, &resolved).await?;
+    let not_ready = |why: String| LabError::NotReady {
+        what: target.describe(),
+        why,
+        fix: "`kindlab reset` puts the workspace's desired state back, then start the lab again"
+            .into(),
+    };
+    match snapshot.deployment.as_ref().map(k8s::judge) {
+        Some(Rollout::Complete) => {}
+        Some(Rollout::Progressing(m)) | Some(Rollout::Failed(m)) => {
+            return Err(not_ready(m).into());
+        }
+        None => return Err(not_ready("it does not exist".into()).into()),
+    }
+    let differences = env
+        .differences(&target.namespace, &Changes::default())
+        .await?;
+    if !differences.is_empty() {
+        return Err(not_ready(differences.join("; ")).into());
+    }
+    Ok(resolved)
+}
+
+pub fn new_session(
+    env: &LabEnv<'_>,
+    lab: &LabSpec,
+    source: &str,
+    target: &ResolvedTarget,
+    attendee: &str,
+) -> Session {
+    Session {
+        lab: lab.name.clone(),
+        source: source.to_string(),
+        title: lab.title.clone(),
+        target: target.clone(),
+        context: env.context.clone(),
+        registry_host: env.registry_host.clone(),
+        attendee: attendee.to_string(),
+        started_at: super::session::rfc3339(std::time::SystemTime::now()),
+        broken_unix: unix_now(),
+        symptoms_unix: None,
+        fixed_unix: None,
+        hints_used: 0,
+        solved_with_help: false,
+        checks: Vec::new(),
+        changes: Changes::default(),
+    }
+}
+
+/// Applies the lab's break, recording every change in the session as it goes.
+pub async fn apply_break(
+    env: &LabEnv<'_>,
+    lab: &LabSpec,
+    target: &ResolvedTarget,
+    session: &mut Session,
+) -> Result<Vec<String>> {
+    let mut broke = Vec::new();
+    for action in &lab.breakage {
+        check_interrupt(env, "the lab's break")?;
+        broke.push(
+            actions::run(env, lab, target, action, Phase::Break, &mut session.changes).await?,
+        );
+    }
+    session.broken_unix = unix_now();
+    Ok(broke)
+}
+
+fn check_interrupt(env: &LabEnv<'_>, during: &str) -> Result<()> {
+    if env.interrupt.is_requested() {
+        return Err(Interrupted {
+            during: during.into(),
+            left: "the lab's changes so far".into(),
+            next: "`kindlab reset` restores the workspace's desired state".into(),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// Waits (by watch) for the rollout, then until every check passes, within the lab's
+/// `recoverWithin`.
+pub async fn verify(
+    env: &LabEnv<'_>,
+    lab: &LabSpec,
+    target: &ResolvedTarget,
+    changes: &Changes,
+    mut on_progress: impl FnMut(&str),
+) -> Result<()> {
+    let within = lab.recover_within.0;
+    let deadline = Instant::now() + within;
+    k8s::wait_rollout(
+        &env.client,
+        &target.target.namespace,
+        &target.target.deployment,
+        within,
+        &mut on_progress,
+    )
+    .await?;
+    loop {
+        let verdict = check::run(env, lab, target, changes).await?;
+        if verdict.fixed {
+            return Ok(());
+        }
+        let pointers = verdict.pointers();
+        on_progress(pointers.first().map(String::as_str).unwrap_or_default());
+        if Instant::now() >= deadline {
+            return Err(LabError::NotRecovered {
+                within,
+                still: pointers.join("; "),
+            }
+            .into());
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_millis(250)) => {}
+            _ = env.interrupt.requested() => {
+                return Err(Interrupted {
+                    during: "the wait for the fix".into(),
+                    left: "the lab's fix is applied".into(),
+                    next: "`kindlab reset` if the lab is not healthy".into(),
+                }
+                .into());
+            }
         }
     }
-    Err(Error::from(LabError::NotObserved {
-        expected: lab.expect.waiting_reasons.join(", "),
-        within: lab.expect.within,
-        seen: order.join(", "),
-    }))
 }
 
-async fn warning_events(ctx: &LabContext<'_>, namespace: &str, pod: &str) -> Result<Vec<String>> {
-    let events: Api<Event> = Api::namespaced(ctx.client.clone(), namespace);
-    let params = ListParams::default().fields(&format!("involvedObject.name={pod},type=Warning"));
-    let list = events.list(&params).await.map_err(|source| K8sError::Api {
-        action: format!("list the events of pod {namespace}/{pod}"),
-        source,
-    })?;
-    Ok(list.items.into_iter().filter_map(|e| e.message).collect())
+/// After a failed or interrupted run: puts the desired state back (the lab's changes
+/// undone), and turns an interruption into one that says so. Returns whether it restored.
+async fn undo_after_failure(env: &LabEnv<'_>, session: &Session, error: &Error) -> bool {
+    let interrupted = matches!(error, Error::Interrupted(_));
+    if interrupted {
+        env.ui
+            .note("interrupted: restoring the workspace's desired state (Ctrl-C again to stop now; `kindlab reset` finishes it later)");
+    }
+    match super::undo(env, session).await {
+        Ok(done) => {
+            env.ui.note(format!(
+                "restored the workspace's desired state{}",
+                if done.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", done.join(", "))
+                }
+            ));
+            true
+        }
+        Err(e) => {
+            env.ui.note(format!(
+                "could not restore the desired state ({e}): run `kindlab reset`"
+            ));
+            false
+        }
+    }
 }
 
-/// The tags the registry holds for the broken image's repository, when that repository is
-/// in the workspace's registry; None when it is elsewhere or does not answer.
-async fn registry_tags(ctx: &LabContext<'_>, image: &str) -> Option<Vec<String>> {
-    let repo = repository(image);
-    let name = repo.strip_prefix(&format!("{}/", ctx.registry_host))?;
-    RegistryClient::new(&ctx.registry_host)
-        .tags(name)
-        .await
-        .ok()
+/// What is wrong with the target's failing pod: the image pull failure classified against
+/// the registry's own list of tags, or the pod's own reason.
+async fn diagnose(env: &LabEnv<'_>, target: &ResolvedTarget) -> Result<Finding> {
+    let snapshot = Snapshot::list(&env.client, target).await?;
+    let pod = snapshot
+        .current_pods()
+        .into_iter()
+        .find(|p| k8s::pod_not_ready_reason(p).is_some())
+        .cloned();
+    let Some(pod) = pod else {
+        // The failure is not in a pod (a Service that selects nothing).
+        let service = target.placeholders()["service"].clone();
+        let evidence = snapshot.evidence(
+            &super::spec::Symptom::ServiceWithoutEndpoints(service.clone()),
+            target,
+        );
+        return Ok(Finding {
+            cause: super::Cause::ServiceWithoutEndpoints { service },
+            summary: evidence
+                .clone()
+                .unwrap_or_else(|| "no failing pod found".into()),
+            evidence: evidence.into_iter().collect(),
+        });
+    };
+    let (reason, message) = k8s::pod_not_ready_reason(&pod).unwrap_or_default();
+    let uid = pod.metadata.uid.clone();
+    let events: Vec<String> = snapshot
+        .events
+        .iter()
+        .filter(|e| e.involved_object.uid == uid && e.type_.as_deref() == Some("Warning"))
+        .filter_map(|e| e.message.clone())
+        .collect();
+    let image = pod
+        .spec
+        .as_ref()
+        .and_then(|s| {
+            s.containers
+                .iter()
+                .find(|c| c.name == target.target.container)
+        })
+        .and_then(|c| c.image.clone())
+        .unwrap_or_default();
+    if matches!(reason.as_str(), "ErrImagePull" | "ImagePullBackOff") {
+        let prefix = format!("{}/", env.registry_host);
+        let tags = match repository(&image).strip_prefix(&prefix) {
+            Some(name) => RegistryClient::new(&env.registry_host)
+                .tags(name)
+                .await
+                .ok(),
+            None => None,
+        };
+        return Ok(classify(&image, &events, tags.as_deref()));
+    }
+    Ok(super::classify::pod_failure(
+        &pod, &reason, &message, &events,
+    ))
 }

@@ -1,14 +1,23 @@
-//! A lab definition: what to break, what to expect, how to diagnose, fix and verify.
+//! A lab, as data: the text an attendee reads, what to break, the symptoms that prove it broke,
+//! hints, the solution, and what "fixed" means. The runner knows no particular lab: a new lab
+//! is a YAML file in `labs/` (embedded at build time) or one the user names.
+//!
+//! `kindlab lab schema` prints the JSON Schema generated from these types, so editors complete
+//! lab files (`labs/lab.schema.json` is that output, checked by a test).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use include_dir::{Dir, include_dir};
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use crate::error::exit;
 
 static BUILTIN: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/labs");
+
+/// Lab files end in this; anything else in `labs/` (the schema) is not a lab.
+const LAB_SUFFIX: &str = ".yaml";
 
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
@@ -26,34 +35,61 @@ pub enum LabError {
         line: u64,
         column: u64,
         message: String,
+        fix: String,
     },
-    #[error("the lab needs {what}, which is not healthy: {why}")]
-    NotReady { what: String, why: String },
-    #[error("expected {expected} within {within:?}, saw {seen}")]
+    #[error("the lab needs {what}, which is not ready: {why}")]
+    NotReady {
+        what: String,
+        why: String,
+        fix: String,
+    },
+    #[error("expected {expected} within {within:?}; saw {seen}")]
     NotObserved {
         expected: String,
         within: Duration,
         seen: String,
     },
+    #[error("the lab cannot {action}: {why}")]
+    CannotApply { action: String, why: String },
+    #[error("the lab needs {what}")]
+    Needs { what: String, fix: String },
+    #[error("{object} is managed by {controller}: kindlab would fight it")]
+    ManagedByGitOps {
+        object: String,
+        controller: String,
+        fix: String,
+    },
+    #[error("no lab is running in {workspace}")]
+    NoSession { workspace: PathBuf },
+    #[error("lab {lab:?} is already running (started {started})")]
+    SessionRunning { lab: String, started: String },
+    #[error("the lab was not fixed within {within:?}: {still}")]
+    NotRecovered { within: Duration, still: String },
 }
 
 impl LabError {
     pub fn fix(&self) -> Option<String> {
         Some(match self {
-            LabError::Unknown { known, .. } => {
-                format!(
-                    "run one of: {} (or give a lab file's path)",
-                    known.join(", ")
-                )
-            }
+            LabError::Unknown { known, .. } => format!(
+                "run one of: {} (`kindlab lab list`), or give a lab file's path",
+                known.join(", ")
+            ),
             LabError::Read { .. } => "check the lab file's path".into(),
-            LabError::Invalid { .. } => {
-                "compare with labs/bad-image-tag.yaml, which `kindlab lab list` shows".into()
-            }
-            LabError::NotReady { .. } => "run `kindlab up` first, then the lab".into(),
+            LabError::Invalid { fix, .. } => fix.clone(),
+            LabError::NotReady { fix, .. } => fix.clone(),
             LabError::NotObserved { .. } => {
-                "the cluster did not fail as the lab expects; `kindlab status` shows its state"
-                    .into()
+                "the cluster did not fail as the lab expects; `kindlab status` shows its state and `kindlab reset` restores it".into()
+            }
+            LabError::CannotApply { .. } => {
+                "this lab does not fit the target; pick another (`kindlab lab list`) or another --target".into()
+            }
+            LabError::Needs { fix, .. } | LabError::ManagedByGitOps { fix, .. } => fix.clone(),
+            LabError::NoSession { .. } => "start one with `kindlab lab start NAME`".into(),
+            LabError::SessionRunning { .. } => {
+                "finish it (`kindlab lab check`), or give it up with `kindlab reset`".into()
+            }
+            LabError::NotRecovered { .. } => {
+                "`kindlab lab check` says what is still wrong; `kindlab reset` restores the lab".into()
             }
         })
     }
@@ -63,120 +99,384 @@ impl LabError {
             LabError::Unknown { .. } | LabError::Read { .. } | LabError::Invalid { .. } => {
                 exit::BAD_INPUT
             }
-            LabError::NotReady { .. } => exit::UNHEALTHY,
+            LabError::NotReady { .. } | LabError::NotRecovered { .. } => exit::UNHEALTHY,
             LabError::NotObserved { .. } => exit::TIMEOUT,
+            LabError::CannotApply { .. } => exit::BAD_INPUT,
+            LabError::Needs { .. } => exit::MISSING_PREREQUISITE,
+            LabError::ManagedByGitOps { .. } => exit::CONFLICT,
+            LabError::NoSession { .. } | LabError::SessionRunning { .. } => exit::CONFLICT,
         }
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct LabSpec {
-    pub name: String,
-    pub title: String,
-    pub target: Target,
-    #[serde(rename = "break")]
-    pub breakage: Breakage,
-    pub expect: Expect,
-    pub diagnose: DiagnoseSpec,
-    pub fix: Fix,
-    pub verify: Verify,
+/// A duration written as `90s`, `5m` or `1h`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LabDuration(pub Duration);
+
+impl<'de> Deserialize<'de> for LabDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        crate::cli::parse_duration(&text)
+            .map(LabDuration)
+            .map_err(serde::de::Error::custom)
+    }
 }
 
-/// The workload the lab breaks. Deployments only, for now.
-#[derive(Debug, Clone, Deserialize)]
+impl Serialize for LabDuration {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{}s", self.0.as_secs()))
+    }
+}
+
+impl JsonSchema for LabDuration {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^[0-9]+[smh]?$",
+            "description": "A duration: 90s, 5m or 1h."
+        })
+    }
+}
+
+/// One lab of the catalogue.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Target {
-    pub kind: TargetKind,
-    pub namespace: String,
+pub struct LabSpec {
+    /// The name people type: `kindlab lab start bad-image-tag`.
     pub name: String,
+    /// Its place in the workshop series (`kindlab lab list` sorts by it).
+    pub order: u32,
+    pub title: String,
+    pub level: Level,
+    /// About how long an attendee needs.
+    pub minutes: u32,
+    /// What the attendee reads.
+    pub text: LabText,
+    /// The workload the lab breaks, by default. `--target deployment/NAME -n NS --container C`
+    /// points it at another.
+    #[serde(default)]
+    pub target: TargetDefaults,
+    /// What the lab does to break the target, in order.
+    #[serde(rename = "break")]
+    pub breakage: Vec<Action>,
+    /// What proves the break took effect.
+    pub symptoms: Symptoms,
+    /// The cause a correct diagnosis names (checked by `lab run`).
+    #[serde(default)]
+    pub diagnosis: Option<ExpectedDiagnosis>,
+    /// Pointers for a stuck attendee, from gentle to explicit (`kindlab lab hint`).
+    #[serde(default)]
+    pub hints: Vec<String>,
+    /// What fixes it (`kindlab lab solve`, and `lab run`'s fix phase).
+    pub solution: Vec<Action>,
+    /// What "fixed" means; by default all three.
+    #[serde(default = "default_checks")]
+    pub check: Vec<CheckKind>,
+    /// How long the fix may take to show (rollout included).
+    #[serde(default = "default_recover_within")]
+    pub recover_within: LabDuration,
+}
+
+fn default_checks() -> Vec<CheckKind> {
+    vec![
+        CheckKind::RolloutComplete,
+        CheckKind::MatchesWorkspace,
+        CheckKind::SymptomsGone,
+    ]
+}
+
+fn default_recover_within() -> LabDuration {
+    LabDuration(Duration::from_secs(180))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Beginner,
+    Intermediate,
+    Advanced,
+}
+
+/// The lab's text, as the lab text's authors write it. Commands may use `${namespace}`,
+/// `${deployment}`, `${container}`, `${selector}`, `${service}`, `${overlay}`, `${image}`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LabText {
+    /// One line: what happens in this lab.
+    pub summary: String,
+    pub goal: Vec<String>,
+    pub steps: Vec<TextStep>,
+    pub why: Vec<String>,
+    pub prevent: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TextStep {
+    pub title: String,
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub commands: Vec<String>,
+    /// What the attendee should see.
+    #[serde(default)]
+    pub expect: Option<String>,
+}
+
+/// The sample workspace's Deployment, unless the lab or the command line says otherwise.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TargetDefaults {
+    pub namespace: String,
+    pub deployment: String,
     pub container: String,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-pub enum TargetKind {
-    Deployment,
+impl Default for TargetDefaults {
+    fn default() -> Self {
+        TargetDefaults {
+            namespace: "dev".into(),
+            deployment: "orders-api".into(),
+            container: "api".into(),
+        }
+    }
 }
 
-/// One kind of breakage per variant; a new lab adds at most one.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+/// One step of a break or a solution. Strings may use the placeholders of [`LabText`] and,
+/// for images, `${repository}` (with registry), `${registry}`, `${name}` and `${tag}` of the
+/// target container's image.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub enum Breakage {
-    /// Keep the repository, point the container at this tag.
-    SetImageTag(String),
+pub enum Action {
+    /// Point the target container at another image (as `kubectl set image` does).
+    SetImage(String),
+    /// Merge these fields into the target container (server-side apply, the lab's field
+    /// manager), e.g. `resources: {limits: {memory: 16Mi}}`.
+    PatchContainer(serde_json::Value),
+    /// Merge these fields into the target Deployment, e.g. `spec: {replicas: 0}`.
+    PatchDeployment(serde_json::Value),
+    /// Merge fields into another object of the target's namespace.
+    PatchObject(ObjectPatch),
+    /// Remove an environment variable from the target container.
+    RemoveEnv(String),
+    /// Delete an object of the target's namespace.
+    DeleteObject(ObjectRef),
+    /// Create an object in the target's namespace (labelled as the lab's, so `reset` removes it).
+    CreateObject(serde_json::Value),
+    /// Restart the target's pods (as `kubectl rollout restart` does).
+    Restart,
+    /// Write this tag into the overlay's images entry for the target's image, and commit it.
+    CommitImageTag(String),
+    /// Revert the commit the lab's break made (`git revert`).
+    GitRevert,
+    /// Apply the workspace's desired state (what `kubectl apply -k <overlay>` does), taking
+    /// back every field the lab's break set.
+    ApplyWorkspace,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Expect {
-    /// Container waiting reasons to observe, in order.
-    pub waiting_reasons: Vec<String>,
-    #[serde(deserialize_with = "duration")]
-    pub within: Duration,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct DiagnoseSpec {
+pub struct ObjectRef {
+    /// `Service`, `ConfigMap`, ... (core or apps kinds, or `apiVersion` too).
+    pub kind: String,
     #[serde(default)]
-    pub events: bool,
-    #[serde(default)]
-    pub registry_tags: bool,
+    pub api_version: Option<String>,
+    pub name: String,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ObjectPatch {
+    pub kind: String,
+    #[serde(default)]
+    pub api_version: Option<String>,
+    pub name: String,
+    /// The fields to set, as in the object (`spec: {selector: {app: orders}}`).
+    pub patch: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Symptoms {
+    /// How long the symptoms may take to show after the break.
+    pub within: LabDuration,
+    /// Every one of these must be seen (in any order).
+    pub all: Vec<Symptom>,
+}
+
+/// Something observable that proves the break. Pod matchers look at the pods of the
+/// Deployment's current ReplicaSet (its pod-template-hash), not at pods of older ones.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub enum Symptom {
+    /// A container waiting with this reason (ErrImagePull, CrashLoopBackOff, ...).
+    WaitingReason(String),
+    /// A container that terminated (now or last time) with this reason (OOMKilled, Error).
+    TerminatedReason(String),
+    /// A container restarted at least this many times.
+    RestartCount(u32),
+    /// A pod condition, e.g. `{type: Ready, status: "False"}`.
+    PodCondition(ConditionMatch),
+    /// An event about a pod, e.g. `{reason: Unhealthy}`.
+    Event(EventMatch),
+    /// A condition of the Deployment, e.g. `{type: Progressing, reason: ProgressDeadlineExceeded}`.
+    DeploymentCondition(ConditionMatch),
+    /// This Service (placeholders allowed) selects no ready pod.
+    ServiceWithoutEndpoints(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ConditionMatch {
+    #[serde(rename = "type")]
+    pub type_: String,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EventMatch {
+    pub reason: String,
+    /// `Warning` or `Normal`; any when absent.
+    #[serde(default, rename = "type")]
+    pub type_: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ExpectedDiagnosis {
+    /// The cause's name as `kindlab diagnose --output json` prints it (`tag-not-found`).
+    pub cause: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub enum Fix {
-    /// GitOps: re-apply the workspace's desired state.
-    Reapply,
+pub enum CheckKind {
+    /// The Deployment's rollout is complete (as `kubectl rollout status` judges it).
+    RolloutComplete,
+    /// The live objects are what the workspace declares: nothing the lab set remains.
+    MatchesWorkspace,
+    /// None of the lab's symptoms shows any more.
+    SymptomsGone,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Verify {
-    #[serde(deserialize_with = "duration")]
-    pub within: Duration,
-}
-
-fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let text = String::deserialize(d)?;
-    crate::cli::parse_duration(&text).map_err(serde::de::Error::custom)
-}
-
+/// Parses a lab file; `file` names it in errors (`file:line:col: message`, and the fix).
 pub fn parse(text: &str, file: &str) -> Result<LabSpec, LabError> {
-    serde_saphyr::from_str(text).map_err(|e| {
+    let spec: LabSpec = serde_saphyr::from_str(text).map_err(|e| {
         let (line, column, message) = crate::workspace::yaml_error_position(&e);
         LabError::Invalid {
             file: file.to_string(),
             line,
             column,
+            fix: invalid_fix(&message),
             message,
         }
-    })
+    })?;
+    validate(&spec, file)?;
+    Ok(spec)
 }
 
-/// The labs shipped in `labs/`, by name.
-pub fn builtin_labs() -> Vec<LabSpec> {
-    BUILTIN
+fn invalid_fix(message: &str) -> String {
+    if message.contains("unknown field") || message.contains("unknown variant") {
+        "use a key the lab schema knows (`kindlab lab schema` prints it; labs/*.yaml are examples)"
+            .into()
+    } else {
+        "fix the YAML at that position; `kindlab lab show bad-image-tag --source` prints a valid lab"
+            .into()
+    }
+}
+
+/// Checks what the types cannot say.
+fn validate(spec: &LabSpec, file: &str) -> Result<(), LabError> {
+    let invalid = |message: String, fix: &str| LabError::Invalid {
+        file: file.to_string(),
+        line: 1,
+        column: 1,
+        message,
+        fix: fix.to_string(),
+    };
+    let name_ok = !spec.name.is_empty()
+        && spec
+            .name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !name_ok {
+        return Err(invalid(
+            format!("name {:?} is not a lab name", spec.name),
+            "use lower-case letters, digits and '-'",
+        ));
+    }
+    if spec.breakage.is_empty() {
+        return Err(invalid("break is empty".into(), "say what the lab breaks"));
+    }
+    if spec.solution.is_empty() {
+        return Err(invalid(
+            "solution is empty".into(),
+            "say what fixes it (e.g. `- applyWorkspace`)",
+        ));
+    }
+    if spec.symptoms.all.is_empty() {
+        return Err(invalid(
+            "symptoms.all is empty".into(),
+            "say what proves the break took effect",
+        ));
+    }
+    if spec.breakage.contains(&Action::GitRevert) {
+        return Err(invalid(
+            "gitRevert cannot break anything".into(),
+            "use gitRevert in the solution",
+        ));
+    }
+    Ok(())
+}
+
+/// Every built-in lab, sorted by `order`. A built-in lab that fails to parse is an error,
+/// never silently dropped (a test parses them all).
+pub fn builtin_labs() -> Result<Vec<LabSpec>, LabError> {
+    let mut labs = BUILTIN
         .files()
-        .filter_map(|f| {
-            let text = f.contents_utf8()?;
-            parse(text, &f.path().display().to_string()).ok()
+        .filter(|f| f.path().to_string_lossy().ends_with(LAB_SUFFIX))
+        .map(|f| {
+            let file = format!("labs/{}", f.path().display());
+            let text = f.contents_utf8().ok_or_else(|| LabError::Invalid {
+                file: file.clone(),
+                line: 1,
+                column: 1,
+                message: "not UTF-8".into(),
+                fix: "save the lab file as UTF-8".into(),
+            })?;
+            parse(text, &file)
         })
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    labs.sort_by(|a, b| (a.order, &a.name).cmp(&(b.order, &b.name)));
+    Ok(labs)
+}
+
+/// The YAML source of a built-in lab.
+pub fn builtin_source(name: &str) -> Option<&'static str> {
+    BUILTIN
+        .get_file(format!("{name}{LAB_SUFFIX}"))
+        .and_then(|f| f.contents_utf8())
 }
 
 /// A built-in lab by name, or a lab file by path.
 pub fn load_lab(name_or_path: &str) -> Result<LabSpec, LabError> {
     let path = Path::new(name_or_path);
-    if name_or_path.ends_with(".yaml") || name_or_path.ends_with(".yml") {
+    if name_or_path.ends_with(".yaml") || name_or_path.ends_with(".yml") || path.is_file() {
         let text = std::fs::read_to_string(path).map_err(|source| LabError::Read {
             path: path.to_path_buf(),
             source,
         })?;
         return parse(&text, name_or_path);
     }
-    let labs = builtin_labs();
+    let labs = builtin_labs()?;
     let known = labs.iter().map(|l| l.name.clone()).collect();
     labs.into_iter()
         .find(|l| l.name == name_or_path)
@@ -186,27 +486,50 @@ pub fn load_lab(name_or_path: &str) -> Result<LabSpec, LabError> {
         })
 }
 
+/// The JSON Schema of lab files.
+pub fn schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(LabSpec)).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn the_builtin_lab_parses() {
-        let lab = load_lab("bad-image-tag").unwrap();
-        assert_eq!(lab.target.name, "orders-api");
-        assert_eq!(lab.breakage, Breakage::SetImageTag("does-not-exist".into()));
-        assert_eq!(
-            lab.expect.waiting_reasons,
-            ["ErrImagePull", "ImagePullBackOff"]
-        );
-        assert_eq!(lab.expect.within, Duration::from_secs(120));
-        assert_eq!(lab.fix, Fix::Reapply);
-        assert!(lab.diagnose.registry_tags);
+    fn every_builtin_lab_parses() {
+        let labs = builtin_labs().unwrap();
+        let files = BUILTIN
+            .files()
+            .filter(|f| f.path().to_string_lossy().ends_with(LAB_SUFFIX))
+            .count();
+        assert_eq!(labs.len(), files);
+        assert!(labs.len() >= 7, "the catalogue has {} labs", labs.len());
+        for lab in &labs {
+            assert_eq!(
+                builtin_source(&lab.name).map(|s| parse(s, "x").unwrap().name),
+                Some(lab.name.clone()),
+                "labs/{}.yaml must be named after its lab",
+                lab.name
+            );
+        }
+        let mut orders: Vec<u32> = labs.iter().map(|l| l.order).collect();
+        orders.dedup();
+        assert_eq!(orders.len(), labs.len(), "two labs share an order");
     }
 
     #[test]
-    fn every_builtin_lab_file_parses() {
-        assert_eq!(builtin_labs().len(), BUILTIN.files().count());
+    fn the_lab_text_is_lab_five() {
+        let lab = load_lab("bad-image-tag").unwrap();
+        assert_eq!(lab.order, 5);
+        assert_eq!(lab.target.deployment, "orders-api");
+        assert!(matches!(&lab.breakage[0], Action::SetImage(i) if i.ends_with(":nonexistent")));
+        assert_eq!(
+            lab.symptoms.all,
+            vec![
+                Symptom::WaitingReason("ErrImagePull".into()),
+                Symptom::WaitingReason("ImagePullBackOff".into())
+            ]
+        );
     }
 
     #[test]
@@ -220,24 +543,32 @@ mod tests {
     }
 
     #[test]
-    fn invalid_lab_names_the_line() {
-        let text = "name: x\ntitle: y\ntarget:\n  kind: Deployment\n  namespace: a\n  name: b\n  container: c\n  replicas: 2\n";
-        match parse(text, "lab.yaml") {
-            Err(LabError::Invalid { line, message, .. }) => {
-                assert_eq!(line, 8);
-                assert!(message.contains("replicas"), "{message}");
+    fn a_malformed_lab_names_file_line_and_fix() {
+        let source = builtin_source("bad-image-tag").unwrap();
+        let broken = source.replacen("minutes:", "minutes: 10\nduration:", 1);
+        match parse(&broken, "my-lab.yaml") {
+            Err(e @ LabError::Invalid { .. }) => {
+                let text = e.to_string();
+                assert!(text.starts_with("my-lab.yaml:"), "{text}");
+                assert!(text.contains("duration"), "{text}");
+                assert!(e.fix().unwrap().contains("kindlab lab schema"));
             }
             other => panic!("{other:?}"),
         }
+        let bad_duration = source.replace("within: 120s", "within: soon");
+        assert!(parse(&bad_duration, "x.yaml").is_err());
+        let unknown_action = source.replace("- setImage:", "- setImagez:");
+        assert!(parse(&unknown_action, "x.yaml").is_err());
     }
 
     #[test]
-    fn bad_durations_are_rejected() {
-        let lab = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/labs/bad-image-tag.yaml"
-        ))
-        .unwrap();
-        assert!(parse(&lab.replace("within: 120s", "within: soon"), "lab.yaml").is_err());
+    fn the_shipped_schema_is_the_generated_one() {
+        let shipped: serde_json::Value =
+            serde_json::from_str(include_str!("../../labs/lab.schema.json")).unwrap();
+        assert_eq!(
+            shipped,
+            schema(),
+            "labs/lab.schema.json is stale: regenerate it with `kindlab lab schema > labs/lab.schema.json`"
+        );
     }
 }

@@ -46,6 +46,8 @@ pub struct RegistrySeen {
     pub image: String,
     pub running: bool,
     pub paused: bool,
+    /// The engine's word for its state (`running`, `exited`, `removing`, ...).
+    pub state: String,
     /// Who made it, from its labels.
     #[serde(flatten)]
     pub owner: Owner,
@@ -277,6 +279,7 @@ pub async fn observe_container(
         image: config.image.unwrap_or_default(),
         running: state.running.unwrap_or(false) && !paused,
         paused,
+        state: state.status.map(|s| s.to_string()).unwrap_or_default(),
         owner: labels::owner(config.labels.as_ref(), me),
         host_port: binding
             .as_ref()
@@ -637,6 +640,7 @@ mod tests {
                 image: image.into(),
                 running,
                 paused: false,
+                state: if running { "running" } else { "exited" }.into(),
                 owner,
                 host_port: port,
                 host_ip: Some("127.0.0.1".into()),

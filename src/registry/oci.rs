@@ -32,8 +32,10 @@ impl RegistryClient {
         &self.host
     }
 
+    /// `host/repository:tag`, or `host/repository@sha256:...` when given a digest.
     fn reference(&self, repository: &str, tag: &str) -> Result<Reference, RegistryError> {
-        let text = format!("{}/{repository}:{tag}", self.host);
+        let separator = if tag.contains(':') { '@' } else { ':' };
+        let text = format!("{}/{repository}{separator}{tag}", self.host);
         text.parse::<Reference>()
             .map_err(|e| RegistryError::Reference {
                 reference: text.clone(),
@@ -62,6 +64,50 @@ impl RegistryClient {
                 source,
             }),
         }
+    }
+
+    /// Gives the manifest that `repository:from` names a second tag, registry-side (no image
+    /// needs to be in the engine), and returns its digest.
+    pub async fn retag(
+        &self,
+        repository: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<String, RegistryError> {
+        let source = self.reference(repository, from)?;
+        let target = self.reference(repository, to)?;
+        let accept = [
+            oci_client::manifest::OCI_IMAGE_MEDIA_TYPE,
+            oci_client::manifest::IMAGE_MANIFEST_MEDIA_TYPE,
+            oci_client::manifest::OCI_IMAGE_INDEX_MEDIA_TYPE,
+            oci_client::manifest::IMAGE_MANIFEST_LIST_MEDIA_TYPE,
+        ];
+        let (body, digest) = self
+            .client
+            .pull_manifest_raw(&source, &RegistryAuth::Anonymous, &accept)
+            .await
+            .map_err(|source_err| RegistryError::Oci {
+                action: format!("read the manifest of {source}"),
+                source: source_err,
+            })?;
+        // Every manifest kind carries its media type; the registry wants it as Content-Type.
+        let media_type = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|m| m["mediaType"].as_str().map(str::to_string))
+            .unwrap_or_else(|| oci_client::manifest::IMAGE_MANIFEST_MEDIA_TYPE.to_string());
+        let content_type =
+            http::HeaderValue::from_str(&media_type).map_err(|e| RegistryError::Reference {
+                reference: source.to_string(),
+                message: format!("manifest media type {media_type:?}: {e}"),
+            })?;
+        self.client
+            .push_manifest_raw(&target, body, content_type)
+            .await
+            .map_err(|source_err| RegistryError::Oci {
+                action: format!("tag {source} as {to}"),
+                source: source_err,
+            })?;
+        Ok(digest)
     }
 
     /// True when `host` serves the distribution API (see [`RegistryClient::probe`]).

@@ -41,7 +41,8 @@ impl Timeline {
         self.zero = Some(at);
     }
 
-    fn seconds_since_zero(&self, at: Instant) -> f64 {
+    /// Seconds from the zero to `at` (negative: before it).
+    pub fn seconds_since_zero(&self, at: Instant) -> f64 {
         let zero = self.zero.unwrap_or(self.start);
         if at >= zero {
             at.duration_since(zero).as_secs_f64()

@@ -259,7 +259,16 @@ async fn missing(ctx: &UpContext, nodes: &[Node]) -> Option<Error> {
         let name = &ctx.workspace.registry.name;
         match registry::observe_container(&ctx.engine, name, ctx.me()).await {
             Ok(None) => return Some(RegistryError::Vanished { name: name.clone() }.into()),
+            // `docker rm -f` kills first: a container on its way out is gone.
+            Ok(Some(seen)) if matches!(seen.state.as_str(), "removing" | "dead") => {
+                return Some(RegistryError::Vanished { name: name.clone() }.into());
+            }
             Ok(Some(seen)) if !seen.running => {
+                // `docker rm -f` stops it first: give a removal the moment it takes.
+                tokio::time::sleep(WATCH_INTERVAL).await;
+                if let Ok(None) = registry::observe_container(&ctx.engine, name, ctx.me()).await {
+                    return Some(RegistryError::Vanished { name: name.clone() }.into());
+                }
                 return Some(
                     RegistryError::Stopped {
                         name: name.clone(),

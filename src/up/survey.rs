@@ -136,11 +136,28 @@ pub async fn survey(ctx: &UpContext) -> Survey {
             .collect(),
         Err(_) => Vec::new(),
     };
+    // The overlay as it will render once the images action has recorded the new tags.
+    let records: Vec<(Option<String>, String)> = match &images {
+        Ok(view) => view
+            .records
+            .iter()
+            .map(|r| (r.before.clone(), r.reference.clone()))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
     let deploy = match (renderer, usable) {
         (_, false) => Ok(deploy::View::default()),
         (Ok(renderer), true) => {
             let client = client.as_ref();
-            deploy::observe(ctx, renderer.as_ref(), &references, client, reachable).await
+            deploy::observe(
+                ctx,
+                renderer.as_ref(),
+                &references,
+                &records,
+                client,
+                reachable,
+            )
+            .await
         }
         (Err(e), true) => Err(e),
     };

@@ -52,6 +52,22 @@ pub enum WorkspaceError {
         #[source]
         source: std::io::Error,
     },
+    #[error("no container in the overlay {overlay} runs {repository} (image {image:?} of kindlab.yaml); it runs {}", seen.join(", "))]
+    ImageUnused {
+        image: String,
+        repository: String,
+        overlay: PathBuf,
+        registry_host: String,
+        seen: Vec<String>,
+    },
+    #[error("`{command}` failed: {stderr}")]
+    Git { command: String, stderr: String },
+    #[error("{path} has changes that are not committed")]
+    Uncommitted { path: PathBuf },
+    #[error("cannot edit {path}: {message}")]
+    Kustomization { path: PathBuf, message: String },
+    #[error("{overlay} has no kustomization.yaml")]
+    NoKustomization { overlay: PathBuf },
     #[error("the rendered overlay is not valid YAML")]
     RenderedYaml {
         #[source]
@@ -87,6 +103,21 @@ impl WorkspaceError {
             ),
             WorkspaceError::Spawn { program, .. } => format!("check that {program} runs"),
             WorkspaceError::RenderedYaml { .. } => return None,
+            WorkspaceError::Kustomization { path, .. } => format!(
+                "set the image by hand (`kustomize edit set image` in {}), or set deploy.updateImages: false in kindlab.yaml",
+                path.parent().map(|p| p.display().to_string()).unwrap_or_default()
+            ),
+            WorkspaceError::ImageUnused { image, repository, .. } => format!(
+                "name it in the overlay's kustomization (`kustomize edit set image {image}={repository}:TAG`), or remove deploy.updateImages: false from kindlab.yaml so kindlab records it"
+            ),
+            WorkspaceError::Git { .. } => "run the git command yourself to see what it needs".into(),
+            WorkspaceError::Uncommitted { path } => format!(
+                "kindlab never commits or discards your changes: commit them (`git commit {p}`) or put them aside (`git stash`), then run it again",
+                p = path.display()
+            ),
+            WorkspaceError::NoKustomization { .. } => {
+                "set deploy.overlay in kindlab.yaml to a kustomize directory".into()
+            }
         })
     }
 }
@@ -137,6 +168,7 @@ struct RawImage {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RawDeploy {
     overlay: Spanned<String>,
+    update_images: Option<bool>,
 }
 
 /// A loaded, validated workspace. Paths are absolute.
@@ -192,6 +224,10 @@ pub struct ImageSpec {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeploySpec {
     pub overlay: PathBuf,
+    /// Record each pushed image in the overlay's kustomization (`images:` newName/newTag), so
+    /// the files say what is deployed. When false, kindlab never writes the user's files and
+    /// pushes the image under the tag the overlay already names as well.
+    pub update_images: bool,
 }
 
 impl Workspace {
@@ -267,7 +303,7 @@ pub fn yaml_error_position(e: &serde_saphyr::Error) -> (u64, u64, String) {
 fn syntax_fix(message: &str) -> String {
     if message.contains("unknown field") {
         format!(
-            "remove or rename the key; {MANIFEST_FILE} accepts cluster.{{name,nodeImage}}, registry.{{name,port,image}}, images[].{{name,context,dockerfile}}, deploy.overlay"
+            "remove or rename the key; {MANIFEST_FILE} accepts cluster.{{name,nodeImage}}, registry.{{name,port,image}}, images[].{{name,context,dockerfile}}, deploy.{{overlay,updateImages}}"
         )
     } else {
         format!("fix the YAML at that position; `kindlab init` shows a valid {MANIFEST_FILE}")
@@ -416,11 +452,7 @@ impl Validator<'_> {
             None => None,
             Some(d) => {
                 let overlay = self.root.join(&d.overlay.value);
-                let has_kustomization =
-                    ["kustomization.yaml", "kustomization.yml", "Kustomization"]
-                        .iter()
-                        .any(|f| overlay.join(f).is_file());
-                if !has_kustomization {
+                if super::kustomization_file(&overlay).is_none() {
                     return Err(self.invalid(
                         &d.overlay,
                         format!("{:?} has no kustomization.yaml", d.overlay.value),
@@ -428,7 +460,10 @@ impl Validator<'_> {
                             .into(),
                     ));
                 }
-                Some(DeploySpec { overlay })
+                Some(DeploySpec {
+                    overlay,
+                    update_images: d.update_images.unwrap_or(true),
+                })
             }
         };
 

@@ -2,18 +2,26 @@
 //! `kindlab init`, which scaffolds one from `templates/workspace/`.
 
 mod files;
+mod git;
+mod kustomization;
 mod manifest;
 mod overlay;
 mod scaffold;
 mod state;
 
 pub use files::{write_atomic, write_json_atomic};
+pub use git::Git;
+pub use kustomization::{
+    DigestChange, ImageChange, ImageEntry, WantedImage, find_entry, kustomization_file,
+    read_images, record_images, set_images,
+};
 pub use manifest::{
     ClusterSpec, DeploySpec, ImageSpec, MANIFEST_FILE, RegistrySettings, Workspace, WorkspaceError,
     yaml_error_position,
 };
 pub use overlay::{
-    Renderer, find_renderer, parse_documents, render_overlay, repository, set_images,
+    ContainerImage, Renderer, container_images, find_renderer, parse_documents, render_overlay,
+    repository,
 };
 pub use scaffold::scaffold;
 pub use state::{

@@ -1,10 +1,9 @@
-//! Rendering the kustomize overlay and pointing its images at what `build` pushed.
+//! Rendering the kustomize overlay, and reading the images it asks for.
 //!
-//! kindlab renders with the user's own tool (`kustomize build`, else `kubectl kustomize`) so
-//! what it applies is exactly what they would get by hand, then rewrites container images in
-//! the rendered objects. It never edits the user's kustomization files.
+//! kindlab renders with the user's own tool (`kustomize build`, else `kubectl kustomize`) and
+//! applies what it prints unchanged, so a hand `kubectl apply -k` applies the same objects.
+//! The pushed tags get into the overlay through its kustomization (`kustomization.rs`).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -100,48 +99,48 @@ pub fn parse_documents(text: &str) -> Result<Vec<Value>, WorkspaceError> {
     Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
 }
 
-/// Points every container whose image is one of ours at the pushed reference.
-///
-/// `images` maps the repository as the overlay writes it (`localhost:5001/orders-api`, or the
-/// bare `orders-api` when the overlay does not rename it) to the full pushed reference. Returns
-/// how many containers were changed.
-pub fn set_images(objects: &mut [Value], images: &BTreeMap<String, String>) -> usize {
-    let mut changed = 0;
-    for object in objects.iter_mut() {
-        for containers in pod_container_lists(object) {
-            let Some(list) = containers.as_array_mut() else {
-                continue;
-            };
-            for container in list {
-                let Some(image) = container["image"].as_str() else {
-                    continue;
-                };
-                if let Some(new) = images.get(repository(image)) {
-                    container["image"] = Value::String(new.clone());
-                    changed += 1;
+/// One container of a rendered object, and the image it asks for.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ContainerImage {
+    /// `Deployment dev/orders-api`.
+    pub object: String,
+    pub container: String,
+    pub image: String,
+}
+
+/// Every container (and init container) image of the rendered objects: Pods and any
+/// workload's pod template (Deployment, StatefulSet, DaemonSet, ReplicaSet, Job; CronJob one
+/// level deeper).
+pub fn container_images(objects: &[Value]) -> Vec<ContainerImage> {
+    let mut found = Vec::new();
+    for object in objects {
+        let kind = object["kind"].as_str().unwrap_or_default();
+        let pod_spec = match kind {
+            "Pod" => object.get("spec"),
+            "CronJob" => object.pointer("/spec/jobTemplate/spec/template/spec"),
+            _ => object.pointer("/spec/template/spec"),
+        };
+        let Some(spec) = pod_spec else {
+            continue;
+        };
+        let name = object["metadata"]["name"].as_str().unwrap_or_default();
+        let described = match object["metadata"]["namespace"].as_str() {
+            Some(ns) => format!("{kind} {ns}/{name}"),
+            None => format!("{kind} {name}"),
+        };
+        for list in ["initContainers", "containers"] {
+            for container in spec[list].as_array().into_iter().flatten() {
+                if let Some(image) = container["image"].as_str() {
+                    found.push(ContainerImage {
+                        object: described.clone(),
+                        container: container["name"].as_str().unwrap_or_default().to_string(),
+                        image: image.to_string(),
+                    });
                 }
             }
         }
     }
-    changed
-}
-
-/// The container lists of a Pod or of any workload's pod template (Deployment, StatefulSet,
-/// DaemonSet, ReplicaSet, Job; CronJob one level deeper).
-fn pod_container_lists(object: &mut Value) -> Vec<&mut Value> {
-    let kind = object["kind"].as_str().unwrap_or_default().to_string();
-    let pod_spec = match kind.as_str() {
-        "Pod" => object.get_mut("spec"),
-        "CronJob" => object.pointer_mut("/spec/jobTemplate/spec/template/spec"),
-        _ => object.pointer_mut("/spec/template/spec"),
-    };
-    let Some(Value::Object(spec)) = pod_spec else {
-        return Vec::new();
-    };
-    spec.iter_mut()
-        .filter(|(k, _)| *k == "containers" || *k == "initContainers")
-        .map(|(_, v)| v)
-        .collect()
+    found
 }
 
 /// `host:5001/name:tag` -> `host:5001/name`; digests too. A colon before the last slash is a
@@ -181,12 +180,12 @@ mod tests {
     }
 
     #[test]
-    fn set_images_rewrites_only_our_containers() {
-        let mut docs = parse_documents(
+    fn container_images_of_workloads_and_cronjobs() {
+        let docs = parse_documents(
             r#"
 apiVersion: apps/v1
 kind: Deployment
-metadata: {name: orders-api}
+metadata: {name: orders-api, namespace: dev}
 spec:
   template:
     spec:
@@ -212,24 +211,22 @@ metadata: {name: orders-api}
 "#,
         )
         .unwrap();
-        assert_eq!(docs.len(), 3);
-        let images: BTreeMap<String, String> = [(
-            "localhost:5001/orders-api".to_string(),
-            "localhost:5001/orders-api:abc123".to_string(),
-        )]
-        .into();
-        assert_eq!(set_images(&mut docs, &images), 2);
+        let images = container_images(&docs);
+        let found: Vec<(&str, &str, &str)> = images
+            .iter()
+            .map(|c| (c.object.as_str(), c.container.as_str(), c.image.as_str()))
+            .collect();
         assert_eq!(
-            docs[0]["spec"]["template"]["spec"]["containers"][0]["image"],
-            "localhost:5001/orders-api:abc123"
-        );
-        assert_eq!(
-            docs[0]["spec"]["template"]["spec"]["initContainers"][0]["image"],
-            "busybox:1.36"
-        );
-        assert_eq!(
-            docs[1].pointer("/spec/jobTemplate/spec/template/spec/containers/0/image"),
-            Some(&Value::String("localhost:5001/orders-api:abc123".into()))
+            found,
+            vec![
+                ("Deployment dev/orders-api", "init", "busybox:1.36"),
+                (
+                    "Deployment dev/orders-api",
+                    "api",
+                    "localhost:5001/orders-api:dev"
+                ),
+                ("CronJob nightly", "job", "localhost:5001/orders-api:dev"),
+            ]
         );
     }
 }

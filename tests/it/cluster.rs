@@ -1,7 +1,7 @@
 //! The whole lab on the shared kind cluster (`support::shared_lab`): a warm `up` that changes
 //! nothing and plans nothing, drift that `status` and `up --dry-run` name and `up` then
 //! repairs exactly, a bad image tag seen failing for real, a hand `kubectl apply -k` after
-//! `up`, `--context` mode, and a Docker engine that is not there. Each scenario is its own
+//! `up`, `--context` mode, and a Docker engine that is not there. (The labs: `lab.rs`.) Each scenario is its own
 //! test, so one failure hides no other check.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -346,36 +346,6 @@ fn a_tag_that_does_not_exist_fails_for_real_and_up_puts_it_back() {
         "configured Deployment dev/orders-api",
     );
     assert_eq!(deployed_image(&lab.context), reference);
-}
-
-#[test]
-fn the_bad_image_tag_lab_breaks_detects_and_fixes() {
-    let lab = shared_lab();
-    let _dev = lab.lock_dev();
-    let reference = reference(&up(lab, &[]));
-    let run = lab.run(&["lab", "run", "bad-image-tag", "-o", "json"]);
-    run.assert_code(0);
-    let report = run.json();
-    assert_eq!(
-        report["observed"],
-        serde_json::json!(["ErrImagePull", "ImagePullBackOff"]),
-        "{report}"
-    );
-    assert_eq!(report["finding"]["cause"], "tag-not-found", "{report}");
-    let tag = reference.rsplit(':').next().unwrap();
-    assert!(
-        report["finding"]["available"].to_string().contains(tag),
-        "{report}"
-    );
-    let detect = report["time_to_detect_s"].as_f64().unwrap();
-    let recover = report["time_to_recover_s"].as_f64().unwrap();
-    assert!(detect > 0.0 && recover > detect, "{report}");
-    assert_eq!(deployed_image(&lab.context), reference);
-    assert_eq!(
-        action(&up(lab, &[]), "deploy")["outcome"],
-        "reused",
-        "nothing left to repair after the lab"
-    );
 }
 
 #[test]

@@ -5,6 +5,7 @@ mod build;
 mod cli;
 mod cluster;
 mod interrupt;
+mod lab;
 mod lifecycle;
 mod registry;
 mod support;

@@ -246,6 +246,135 @@ impl SharedLab {
     }
 }
 
+impl SharedLab {
+    /// A kubeconfig whose current context is the shared cluster, so kubectl commands can be
+    /// typed exactly as a lab text writes them (no --context).
+    pub fn kubeconfig(&self) -> PathBuf {
+        static FILE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+        FILE.get_or_init(|| {
+            let out = Command::new("kind")
+                .args(["get", "kubeconfig", "--name", &self.cluster])
+                .output()
+                .expect("run kind");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let path = self
+                .dir
+                .parent()
+                .unwrap()
+                .join(format!("{}.kubeconfig", self.cluster));
+            std::fs::write(&path, &out.stdout).unwrap();
+            path
+        })
+        .clone()
+    }
+
+    /// `kubectl ARGS` in `dir` against the shared cluster, as a person types it.
+    pub fn kubectl_in(&self, dir: &Path, args: &[&str]) -> Run {
+        let out = Command::new("kubectl")
+            .args(args)
+            .current_dir(dir)
+            .env("KUBECONFIG", self.kubeconfig())
+            .output()
+            .expect("run kubectl");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// `kubectl ARGS` that must succeed; its stdout.
+    pub fn kubectl(&self, args: &[&str]) -> String {
+        let run = self.kubectl_in(&self.dir, args);
+        assert_eq!(run.code, 0, "kubectl {args:?}: {}", run.stderr);
+        run.stdout.trim().to_string()
+    }
+
+    /// A workspace of its own (a fresh `kindlab init`, committed) that uses the shared
+    /// cluster and registry: for tests that change workspace files (pin, git labs) without
+    /// disturbing the others.
+    pub fn workspace_copy(&self) -> WorkspaceCopy {
+        let dir = tempfile::tempdir().unwrap();
+        kindlab(&["init", dir.path().to_str().unwrap()]).assert_code(0);
+        std::fs::copy(
+            self.dir.join("kindlab.yaml"),
+            dir.path().join("kindlab.yaml"),
+        )
+        .unwrap();
+        let kustomization = dir.path().join("deploy/overlays/dev/kustomization.yaml");
+        let text = std::fs::read_to_string(&kustomization).unwrap();
+        std::fs::write(
+            &kustomization,
+            text.replace("localhost:5001/", &format!("{}/", self.registry_host)),
+        )
+        .unwrap();
+        commit_all(
+            dir.path(),
+            "test fixture: the shared cluster, registry and port",
+        );
+        WorkspaceCopy { dir }
+    }
+}
+
+/// A workspace directory of a test's own, on the shared lab.
+pub struct WorkspaceCopy {
+    pub dir: tempfile::TempDir,
+}
+
+impl WorkspaceCopy {
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        let mut full = vec!["--workspace", self.path().to_str().unwrap()];
+        full.extend_from_slice(args);
+        kindlab_env(&full, &node_image_env())
+    }
+}
+
+/// `git ARGS` in `dir`, which must succeed; its stdout.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args([
+            "-c",
+            "user.name=kindlab-tests",
+            "-c",
+            "user.email=tests@localhost",
+        ])
+        .args(args)
+        .output()
+        .expect("run git");
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Commits everything in the repository at `dir`, if anything changed. `dir` must be the
+/// top of its own repository: never the checkout that holds it.
+pub fn commit_all(dir: &Path, message: &str) {
+    let top = git(dir, &["rev-parse", "--show-toplevel"]);
+    assert_eq!(
+        std::fs::canonicalize(&top).unwrap(),
+        std::fs::canonicalize(dir).unwrap(),
+        "{} is not a repository of its own",
+        dir.display()
+    );
+    git(dir, &["add", "-A"]);
+    if !git(dir, &["status", "--porcelain"]).is_empty() {
+        git(dir, &["commit", "-q", "-m", message]);
+    }
+}
+
 /// Where the shared workspace lives: `<target>/tmp/shared-lab`.
 pub fn shared_lab_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("shared-lab")
@@ -277,10 +406,24 @@ pub fn shared_lab() -> &'static SharedLab {
         let cluster = format!("kl-it-{:06x}", id & 0xff_ffff);
         let registry = format!("{cluster}-registry");
         let port = 5300 + (id % 400) as u16;
-        if !dir.join("kindlab.yaml").is_file() {
+        if !dir.join("kindlab.yaml").is_file() || !dir.join(".git").is_dir() {
+            // The workspace's identity and state survive the re-scaffolding: the cluster and
+            // registry already up are this workspace's, and stay so.
+            let state = dir.join(".kindlab");
+            let kept = dir.with_extension("kindlab-state");
+            let _ = std::fs::remove_dir_all(&kept);
+            let _ = std::fs::rename(&state, &kept);
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
             kindlab(&["init", dir.to_str().unwrap()]).assert_code(0);
+            // Under target/ the workspace sits inside this checkout's repository, where
+            // `init` rightly commits nothing: give it a repository of its own.
+            if !dir.join(".git").is_dir() {
+                git(&dir, &["init", "-q"]);
+            }
+            if kept.is_dir() {
+                std::fs::rename(&kept, &state).unwrap();
+            }
         }
         std::fs::write(
             dir.join("kindlab.yaml"),
@@ -296,6 +439,7 @@ pub fn shared_lab() -> &'static SharedLab {
             text.replace("localhost:5001/", &format!("localhost:{port}/")),
         )
         .unwrap();
+        commit_all(&dir, "test fixture: this checkout's cluster, registry and port");
         let lab = SharedLab {
             dir,
             context: format!("kind-{cluster}"),

@@ -1,5 +1,6 @@
 //! Images: every workspace image is in the registry under the content-hash tag of its build
-//! inputs; the missing ones are pushed (from the engine's copy) or built and pushed.
+//! inputs (the missing ones are pushed from the engine's copy, or built and pushed), and the
+//! overlay's kustomization names that tag (`images::publish`), so the files say what runs.
 
 use std::time::{Duration, Instant};
 
@@ -10,6 +11,7 @@ use crate::images::{self, ImageResult};
 use crate::registry::RegistryClient;
 use crate::up::survey::Row;
 use crate::up::{ActionReport, Outcome, UpContext};
+use crate::workspace::{self, DigestChange, WantedImage};
 
 /// One workspace image: the reference it must have, and where it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -73,6 +75,8 @@ pub fn plan(images: &[ImageSeen]) -> Vec<ImageStep> {
 pub struct View {
     pub images: Vec<ImageSeen>,
     pub steps: Vec<ImageStep>,
+    /// The overlay's kustomization edits the push brings (`deploy.updateImages`).
+    pub records: Vec<Record>,
     /// Why the registry could not be asked, if it could not.
     pub registry_unreachable: Option<String>,
 }
@@ -117,16 +121,90 @@ pub async fn observe(ctx: &UpContext, registry_ready: bool) -> Result<View> {
         });
     }
     let steps = plan(&images);
+    let records = records(ctx, &images)?;
     Ok(View {
         images,
         steps,
+        records,
         registry_unreachable,
     })
 }
 
+/// One edit of the overlay's kustomization a push brings: the image's entry then names
+/// `reference`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub image: String,
+    /// The repository the overlay renders now for this image, before the edit.
+    pub before: Option<String>,
+    pub reference: String,
+    /// The kustomization file, relative to the workspace.
+    pub file: String,
+}
+
+impl Record {
+    pub fn describe(&self) -> String {
+        format!("record {} in {}", self.reference, self.file)
+    }
+}
+
+/// The kustomization edits `images::publish` will make for `images`, computed on the file's
+/// text without writing it. None with `deploy.updateImages: false` (the files stay as they
+/// are).
+fn records(ctx: &UpContext, images: &[ImageSeen]) -> Result<Vec<Record>> {
+    let Some(deploy) = ctx.workspace.deploy.as_ref().filter(|d| d.update_images) else {
+        return Ok(Vec::new());
+    };
+    let Some(file) = workspace::kustomization_file(&deploy.overlay) else {
+        return Ok(Vec::new());
+    };
+    let text =
+        std::fs::read_to_string(&file).map_err(|source| workspace::WorkspaceError::Read {
+            path: file.clone(),
+            source,
+        })?;
+    let host = ctx.registry_host();
+    let wanted: Vec<WantedImage> = images
+        .iter()
+        .map(|i| WantedImage {
+            image: i.name.clone(),
+            new_name: format!("{host}/{}", i.name),
+            new_tag: i.tag.clone(),
+            digest: match &i.digest {
+                Some(d) => DigestChange::UpdateIfPinned(d.clone()),
+                None => DigestChange::Keep,
+            },
+        })
+        .collect();
+    let shown = file
+        .strip_prefix(&ctx.workspace.root)
+        .unwrap_or(&file)
+        .display()
+        .to_string();
+    let Some((_, changes)) = workspace::set_images(&text, &file, &wanted)? else {
+        return Ok(Vec::new());
+    };
+    Ok(changes
+        .into_iter()
+        .filter_map(|c| {
+            let seen = images.iter().find(|i| i.name == c.image)?;
+            Some(Record {
+                image: c.image,
+                before: c.before,
+                reference: seen.reference.clone(),
+                file: shown.clone(),
+            })
+        })
+        .collect())
+}
+
 impl View {
     pub fn changes(&self) -> Vec<String> {
-        self.steps.iter().map(ImageStep::describe).collect()
+        self.steps
+            .iter()
+            .map(ImageStep::describe)
+            .chain(self.records.iter().map(Record::describe))
+            .collect()
     }
 
     pub fn rows(&self) -> Vec<Row> {
@@ -138,12 +216,23 @@ impl View {
                     .iter()
                     .filter(|s| s.name() == i.name)
                     .map(ImageStep::describe)
+                    .chain(
+                        self.records
+                            .iter()
+                            .filter(|r| r.image == i.name)
+                            .map(Record::describe),
+                    )
                     .collect();
                 let pushed = i.digest.is_some();
+                let recorded = !self.records.iter().any(|r| r.image == i.name);
                 Row::new(
                     format!("image {}", i.name),
-                    pushed,
-                    if pushed { "pushed" } else { "not pushed" },
+                    pushed && recorded,
+                    match (pushed, recorded) {
+                        (false, _) => "not pushed",
+                        (true, false) => "not in the overlay",
+                        (true, true) => "pushed",
+                    },
                     match (&self.registry_unreachable, pushed) {
                         (Some(why), false) => format!("{} (registry: {why})", i.reference),
                         _ => i.reference.clone(),
@@ -194,7 +283,7 @@ pub async fn execute(ctx: &UpContext) -> Result<(ActionReport, Vec<ImageResult>)
             (None, None) => {}
         }
     }
-    let done: Vec<String> = pushed
+    let mut done: Vec<String> = pushed
         .iter()
         .map(|r| {
             if r.built {
@@ -204,11 +293,21 @@ pub async fn execute(ctx: &UpContext) -> Result<(ActionReport, Vec<ImageResult>)
             }
         })
         .collect();
-    let outcome = if view.steps.is_empty() {
-        Outcome::Reused
-    } else {
-        Outcome::Created
+    let published = ctx
+        .interruptible("the images", async {
+            Ok(images::publish(&ctx.workspace, &ctx.registry_host(), &results).await?)
+        })
+        .await?;
+    if !published.is_empty() {
+        // The user's file changed: say which, on its own line.
+        ctx.ui.step("Overlay").ok(published.join("; "));
+    }
+    let outcome = match (view.steps.is_empty(), published.is_empty()) {
+        (false, _) => Outcome::Created,
+        (true, false) => Outcome::Repaired,
+        (true, true) => Outcome::Reused,
     };
+    done.extend(published);
     Ok((
         ActionReport::new("images", outcome, done, started.elapsed()).with_plan(view.changes()),
         results,

@@ -117,11 +117,14 @@ pub async fn desired(
 }
 
 /// `client`: None when the cluster does not exist yet (everything would be created) or does
-/// not run (`reachable` false: nothing can be said until `up` starts it).
+/// not run (`reachable` false: nothing can be said until `up` starts it). `records`: the
+/// kustomization edits the images action will make first, as (image the overlay renders
+/// now, reference it will render).
 pub async fn observe(
     ctx: &UpContext,
     renderer: Option<&Renderer>,
     references: &[(String, String)],
+    records: &[(Option<String>, String)],
     client: Option<&kube::Client>,
     reachable: bool,
 ) -> Result<View> {
@@ -132,7 +135,8 @@ pub async fn observe(
             note: Some("no deploy.overlay in kindlab.yaml".into()),
         });
     };
-    let docs = desired(ctx, renderer, references).await?;
+    let mut docs = desired(ctx, renderer, references).await?;
+    retarget(&mut docs, records);
     let objects = match client {
         Some(client) => look(client, &docs).await?,
         None if reachable => docs.iter().filter_map(not_created).collect(),
@@ -150,6 +154,50 @@ pub async fn observe(
         steps,
         note: None,
     })
+}
+
+/// The rendered documents as the overlay will render them once the kustomization names the
+/// new references: every container image whose repository is the one an edit replaces
+/// points at the new reference (as kustomize's `images:` would render it).
+pub fn retarget(docs: &mut [Value], records: &[(Option<String>, String)]) {
+    use crate::workspace::repository;
+    for (before, reference) in records {
+        let from = before
+            .as_deref()
+            .map(repository)
+            .unwrap_or_else(|| repository(reference))
+            .to_string();
+        for doc in docs.iter_mut() {
+            for containers in container_lists(doc) {
+                for container in containers.iter_mut() {
+                    let matches = container["image"]
+                        .as_str()
+                        .is_some_and(|image| repository(image) == from);
+                    if matches {
+                        container["image"] = Value::String(reference.clone());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The container lists of a workload's pod template (or a Pod's spec).
+fn container_lists(doc: &mut Value) -> Vec<&mut Vec<Value>> {
+    let spec = if doc["kind"] == "Pod" {
+        doc.get_mut("spec")
+    } else if doc["kind"] == "CronJob" {
+        doc.pointer_mut("/spec/jobTemplate/spec/template/spec")
+    } else {
+        doc.pointer_mut("/spec/template/spec")
+    };
+    let Some(spec) = spec.and_then(Value::as_object_mut) else {
+        return Vec::new();
+    };
+    spec.iter_mut()
+        .filter(|(k, _)| *k == "containers" || *k == "initContainers")
+        .filter_map(|(_, v)| v.as_array_mut())
+        .collect()
 }
 
 /// Plans every document against the cluster and judges the live Deployments.
@@ -483,6 +531,31 @@ mod tests {
             ]
         );
         assert_eq!(steps[1].done(), "configured Deployment dev/web");
+    }
+
+    #[test]
+    fn a_recorded_tag_is_what_the_plan_deploys() {
+        let mut docs = vec![serde_json::json!({
+            "kind": "Deployment",
+            "spec": {"template": {"spec": {
+                "containers": [{"name": "api", "image": "localhost:5001/orders-api:old"},
+                               {"name": "side", "image": "busybox:1.36"}]}}}
+        })];
+        retarget(
+            &mut docs,
+            &[(
+                Some("localhost:5001/orders-api:old".into()),
+                "localhost:5001/orders-api:new".into(),
+            )],
+        );
+        assert_eq!(
+            docs[0]["spec"]["template"]["spec"]["containers"][0]["image"],
+            "localhost:5001/orders-api:new"
+        );
+        assert_eq!(
+            docs[0]["spec"]["template"]["spec"]["containers"][1]["image"],
+            "busybox:1.36"
+        );
     }
 
     #[test]

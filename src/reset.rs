@@ -1,0 +1,141 @@
+//! `kindlab reset`: the lab back to the workspace's desired state after any lab or any
+//! hand-made mess (a deleted Service, a Deployment scaled to zero, an image edited by hand),
+//! without recreating the cluster: re-apply, release every field a lab set, delete what labs
+//! created, undo the workspace changes a lab made (never the attendee's own edits), wait for
+//! the rollouts. `reset --hard` recreates the cluster instead (`down` + `up`).
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::k8s;
+use crate::lab::session::{self, SessionReport, SessionStore};
+use crate::lab::{self, LabEnv};
+
+#[derive(Debug, Serialize)]
+pub struct ResetReport {
+    pub namespaces: Vec<NamespaceReset>,
+    #[serde(serialize_with = "crate::images::serialize_secs")]
+    pub duration: Duration,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NamespaceReset {
+    pub namespace: String,
+    /// The lab session this ended, if one was running.
+    pub ended: Option<SessionReport>,
+    /// What was done, in words (empty: it was already as desired).
+    pub done: Vec<String>,
+}
+
+/// Resets `namespace`, or every namespace with a lab session of this workspace plus the
+/// overlay's own.
+pub async fn run(
+    env: &LabEnv<'_>,
+    namespace: Option<&str>,
+    rollout_timeout: Duration,
+) -> Result<ResetReport> {
+    let started = Instant::now();
+    let store = SessionStore::new(env.workspace);
+    let sessions: Vec<_> = store
+        .all()
+        .into_iter()
+        .filter(|s| s.context == env.context)
+        .filter(|s| namespace.is_none_or(|n| s.target.target.namespace == n))
+        .collect();
+    let mut namespaces: Vec<String> = match namespace {
+        Some(n) => vec![n.to_string()],
+        None => home_namespaces(env).await?,
+    };
+    for s in &sessions {
+        if !namespaces.contains(&s.target.target.namespace) {
+            namespaces.push(s.target.target.namespace.clone());
+        }
+    }
+
+    let mut report = Vec::new();
+    for ns in namespaces {
+        let step = env.ui.step(format!("Resetting namespace {ns}"));
+        if let Err(e) = env.refuse_gitops(&ns).await {
+            step.fail("");
+            return Err(e);
+        }
+        let session = sessions.iter().find(|s| s.target.target.namespace == ns);
+        let done = match session {
+            Some(s) => lab::undo(env, s).await,
+            None => env.restore(&ns, &Default::default(), false).await,
+        };
+        let mut done = match done {
+            Ok(d) => d,
+            Err(e) => {
+                step.fail("");
+                return Err(e);
+            }
+        };
+        let ended = match session {
+            Some(s) => {
+                store.finish(s)?;
+                session::unmirror(&env.client, &ns).await;
+                done.push(format!("ended lab {} ({})", s.lab, s.state()));
+                Some(s.report())
+            }
+            None => None,
+        };
+        for deployment in deployments(env, &ns).await? {
+            step.detail(format!("rollout of {ns}/{deployment}"));
+            let waited = k8s::wait_rollout(&env.client, &ns, &deployment, rollout_timeout, |m| {
+                step.detail(format!("{ns}/{deployment}: {m}"))
+            })
+            .await;
+            if let Err(e) = waited {
+                step.fail("");
+                return Err(e.into());
+            }
+        }
+        step.ok(if done.is_empty() {
+            "already as the workspace declares it".to_string()
+        } else {
+            done.join("; ")
+        });
+        report.push(NamespaceReset {
+            namespace: ns,
+            ended,
+            done,
+        });
+    }
+    Ok(ResetReport {
+        namespaces: report,
+        duration: started.elapsed(),
+    })
+}
+
+/// The namespaces the overlay deploys into.
+async fn home_namespaces(env: &LabEnv<'_>) -> Result<Vec<String>> {
+    let references = crate::desired::image_references(env.workspace, &env.registry_host)?;
+    let docs = crate::desired::desired_objects(
+        env.workspace,
+        &env.renderer,
+        &env.registry_host,
+        &references,
+    )
+    .await?;
+    let mut namespaces: Vec<String> = docs
+        .iter()
+        .filter(|d| d["kind"] == "Deployment")
+        .filter_map(|d| d["metadata"]["namespace"].as_str().map(str::to_string))
+        .collect();
+    namespaces.sort();
+    namespaces.dedup();
+    Ok(namespaces)
+}
+
+async fn deployments(env: &LabEnv<'_>, namespace: &str) -> Result<Vec<String>> {
+    Ok(env
+        .desired(namespace)
+        .await?
+        .iter()
+        .filter(|d| d["kind"] == "Deployment")
+        .filter_map(|d| d["metadata"]["name"].as_str().map(str::to_string))
+        .collect())
+}
