@@ -137,12 +137,8 @@ pub async fn survey(ctx: &UpContext) -> Survey {
         Err(_) => Vec::new(),
     };
     // The overlay as it will render once the images action has recorded the new tags.
-    let records: Vec<(Option<String>, String)> = match &images {
-        Ok(view) => view
-            .records
-            .iter()
-            .map(|r| (r.before.clone(), r.reference.clone()))
-            .collect(),
+    let records = match &images {
+        Ok(view) => view.records.clone(),
         Err(_) => Vec::new(),
     };
     let deploy = match (renderer, usable) {

@@ -62,8 +62,8 @@ fn slow_readiness(ws: &TestWorkspace, seconds: u32) {
     std::fs::write(
         &path,
         text.replace(
-            "            periodSeconds: 2\n",
-            &format!("            periodSeconds: 2\n            initialDelaySeconds: {seconds}\n"),
+            "          readinessProbe:\n",
+            &format!("          readinessProbe:\n            initialDelaySeconds: {seconds}\n"),
         ),
     )
     .unwrap();

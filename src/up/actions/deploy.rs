@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::error::Result;
 use crate::images::ImageResult;
 use crate::k8s::{self, Applied, ApplyOutcome, ObjectChange, ObjectPlan, Rollout};
+use crate::up::actions::build_push::Record;
 use crate::up::survey::Row;
 use crate::up::{ActionReport, Outcome, UpContext};
 use crate::workspace::Renderer;
@@ -118,13 +119,12 @@ pub async fn desired(
 
 /// `client`: None when the cluster does not exist yet (everything would be created) or does
 /// not run (`reachable` false: nothing can be said until `up` starts it). `records`: the
-/// kustomization edits the images action will make first, as (image the overlay renders
-/// now, reference it will render).
+/// kustomization edits the images action will make first.
 pub async fn observe(
     ctx: &UpContext,
     renderer: Option<&Renderer>,
     references: &[(String, String)],
-    records: &[(Option<String>, String)],
+    records: &[Record],
     client: Option<&kube::Client>,
     reachable: bool,
 ) -> Result<View> {
@@ -135,7 +135,14 @@ pub async fn observe(
             note: Some("no deploy.overlay in kindlab.yaml".into()),
         });
     };
-    let mut docs = desired(ctx, renderer, references).await?;
+    // An image about to be recorded is not in the files yet: it is put in below instead of
+    // being required of the overlay now.
+    let settled: Vec<(String, String)> = references
+        .iter()
+        .filter(|(name, _)| !records.iter().any(|r| r.image == *name))
+        .cloned()
+        .collect();
+    let mut docs = desired(ctx, renderer, &settled).await?;
     retarget(&mut docs, records);
     let objects = match client {
         Some(client) => look(client, &docs).await?,
@@ -159,22 +166,26 @@ pub async fn observe(
 /// The rendered documents as the overlay will render them once the kustomization names the
 /// new references: every container image whose repository is the one an edit replaces
 /// points at the new reference (as kustomize's `images:` would render it).
-pub fn retarget(docs: &mut [Value], records: &[(Option<String>, String)]) {
+pub fn retarget(docs: &mut [Value], records: &[Record]) {
     use crate::workspace::repository;
-    for (before, reference) in records {
-        let from = before
-            .as_deref()
-            .map(repository)
-            .unwrap_or_else(|| repository(reference))
-            .to_string();
+    for record in records {
+        // What the overlay renders for the image now: the entry's reference, the bare name
+        // (no entry yet), or the new repository under an older tag.
+        let mut from = vec![
+            record.image.clone(),
+            repository(&record.reference).to_string(),
+        ];
+        if let Some(before) = &record.before {
+            from.push(repository(before).to_string());
+        }
         for doc in docs.iter_mut() {
             for containers in container_lists(doc) {
                 for container in containers.iter_mut() {
                     let matches = container["image"]
                         .as_str()
-                        .is_some_and(|image| repository(image) == from);
+                        .is_some_and(|image| from.iter().any(|f| f == repository(image)));
                     if matches {
-                        container["image"] = Value::String(reference.clone());
+                        container["image"] = Value::String(record.reference.clone());
                     }
                 }
             }
@@ -543,10 +554,12 @@ mod tests {
         })];
         retarget(
             &mut docs,
-            &[(
-                Some("localhost:5001/orders-api:old".into()),
-                "localhost:5001/orders-api:new".into(),
-            )],
+            &[Record {
+                image: "orders-api".into(),
+                before: Some("localhost:5001/orders-api:old".into()),
+                reference: "localhost:5001/orders-api:new".into(),
+                file: "kustomization.yaml".into(),
+            }],
         );
         assert_eq!(
             docs[0]["spec"]["template"]["spec"]["containers"][0]["image"],
