@@ -304,7 +304,7 @@ fn a_watch_refused_for_lack_of_permission_fails_at_once_with_the_fix() {
             "clusterrole",
             &name,
             "--verb=get,list,create,patch",
-            "--resource=namespaces,services,deployments.apps",
+            "--resource=namespaces,services,configmaps,deployments.apps",
         ],
     );
     kubectl(
