@@ -59,7 +59,7 @@ test:
 	$(CARGO) clippy --all-targets --locked -- -D warnings
 	@status=0; $(CARGO) test --locked -- --nocapture --test-threads=6 || status=$$?; \
 	if [ "$${KEEP_TEST_LAB:-}" != 1 ] && [ -f target/tmp/shared-lab/kindlab.yaml ]; then \
-	  ./target/debug/kindlab --workspace target/tmp/shared-lab down || true; \
+	  ./target/debug/kindlab --workspace target/tmp/shared-lab down --purge || true; \
 	fi; \
 	exit $$status
 

@@ -52,7 +52,9 @@ pub fn run(cli: Cli) -> u8 {
 
 fn init_tracing(verbose: u8) {
     let level = match verbose {
-        0 => "warn",
+        // Only kindlab's own warnings: the clients' retries (kube's "client error
+        // (Connect)" while an API server restarts) are noise unless asked for.
+        0 => "kindlab=warn",
         1 => "kindlab=info",
         2 => "kindlab=debug",
         _ => "kindlab=trace,kube=debug",

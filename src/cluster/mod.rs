@@ -12,8 +12,8 @@ pub use kind_cli::{Kind, is_kind_process, kill_group};
 pub use lifecycle::{ClusterSeen, ClusterStep};
 pub use nodes::{
     Node, OWNER_MARKER, hosts_toml_matches, hosts_toml_path, list_all_nodes, list_nodes,
-    marker_owner, owner_marker, read_owner_marker, registry_users, start_nodes, unpause_nodes,
-    write_hosts_toml, write_owner_marker,
+    marker_owner, owner_marker, read_containerd_config, read_owner_marker, reads_certs_d,
+    registry_users, start_nodes, unpause_nodes, write_hosts_toml, write_owner_marker,
 };
 pub use wiring::{KIND_NETWORK, WiringDesired, WiringSeen, WiringStep};
 
@@ -51,6 +51,10 @@ pub enum ClusterError {
     },
     #[error("kind still lists cluster {name:?} after deleting it: {remaining}")]
     NotDeleted { name: String, remaining: String },
+    #[error(
+        "containerd in node {node} does not read /etc/containerd/certs.d, so it cannot pull from the local registry"
+    )]
+    NoConfigPath { node: String },
     #[error("kindlab's {what} template is broken: {message}")]
     Template { what: String, message: String },
     #[error("the API server of cluster {name:?} did not answer within {seconds}s: {last_error}")]
@@ -105,6 +109,9 @@ impl ClusterError {
                 format!("delete it with `kind delete cluster --name {name}`, then run again")
             }
             ClusterError::Template { .. } => return None,
+            ClusterError::NoConfigPath { .. } => {
+                "make the cluster with containerd's config_path set, as kind's local-registry guide does (containerdConfigPatches), or let kindlab make one (set cluster.name to a new name)".into()
+            }
             ClusterError::ApiNotReady { name, .. } => format!(
                 "look at the node: `docker logs {name}-control-plane`; if it stays down, `kindlab down` and `kindlab up`"
             ),
@@ -119,6 +126,7 @@ impl ClusterError {
             }
             ClusterError::NotOurs { .. } | ClusterError::NotOursToDelete { .. } => exit::CONFLICT,
             ClusterError::NodeDown { .. } => exit::DISRUPTED,
+            ClusterError::NoConfigPath { .. } => exit::MISSING_PREREQUISITE,
             ClusterError::Cancelled { .. } => exit::INTERRUPTED,
             ClusterError::ApiNotReady { .. } => exit::TIMEOUT,
             ClusterError::Docker(e) => e.exit_code(),

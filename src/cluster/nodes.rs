@@ -268,6 +268,31 @@ pub async fn write_owner_marker(
     upload_file(engine, node, OWNER_MARKER, owner_marker(by).as_bytes()).await
 }
 
+/// containerd's configuration in a node (None when it has none where kind puts it).
+pub async fn read_containerd_config(
+    engine: &Engine,
+    node: &str,
+) -> Result<Option<String>, DockerError> {
+    Ok(download_file(engine, node, CONTAINERD_CONFIG)
+        .await?
+        .map(|b| String::from_utf8_lossy(&b).into_owned()))
+}
+
+const CONTAINERD_CONFIG: &str = "/etc/containerd/config.toml";
+
+/// True when a containerd configuration reads per-registry hosts.toml files from
+/// /etc/containerd/certs.d (`config_path`, as kind's local-registry guide sets it, in the
+/// CRI plugin of containerd 1.x or 2.x). Without it containerd ignores the files kindlab
+/// writes and pulls `localhost:<port>` from the node itself.
+pub fn reads_certs_d(config: &str) -> bool {
+    config.lines().any(|line| {
+        let line = line.trim();
+        !line.starts_with('#')
+            && line.starts_with("config_path")
+            && line.contains("/etc/containerd/certs.d")
+    })
+}
+
 pub async fn read_owner_marker(engine: &Engine, node: &str) -> Result<Option<String>, DockerError> {
     Ok(download_file(engine, node, OWNER_MARKER)
         .await?
@@ -403,6 +428,16 @@ mod tests {
             marker_owner(Some("garbage"), Some(&me())).0,
             Owner::EarlierKindlab
         );
+    }
+
+    #[test]
+    fn config_path_is_found_in_either_containerd_layout() {
+        let v2 = "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"/etc/containerd/certs.d\"\n";
+        assert!(reads_certs_d(v2));
+        let v3 = "version = 3\n[plugins.'io.containerd.cri.v1.images'.registry]\n  config_path = '/etc/containerd/certs.d'\n";
+        assert!(reads_certs_d(v3));
+        let without = "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry.mirrors.\"localhost:5001\"]\n  endpoint = [\"http://kind-registry:5000\"]\n# config_path = \"/etc/containerd/certs.d\"\n";
+        assert!(!reads_certs_d(without));
     }
 
     #[test]

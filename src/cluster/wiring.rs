@@ -58,6 +58,8 @@ impl WiringDesired<'_> {
 pub struct NodeWiring {
     pub node: String,
     pub stale: Vec<String>,
+    /// Its containerd reads hosts.toml files (`config_path`): without it no wiring works.
+    pub reads_hosts_toml: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -80,6 +82,8 @@ impl WiringSeen {
             nodes: vec![NodeWiring {
                 node: format!("{cluster}-control-plane"),
                 stale: desired.hosts().to_vec(),
+                // kindlab's kind config sets config_path.
+                reads_hosts_toml: true,
             }],
             registry_networks,
             configmap: Some(ObjectChange::Create),
@@ -127,6 +131,18 @@ impl WiringStep {
                 _ => format!("created {CONFIGMAP}"),
             },
         }
+    }
+}
+
+/// Whether wiring can work at all: every node's containerd must read hosts.toml files. Pure.
+/// A cluster made without `config_path` (kind's own default) cannot be wired by files; it
+/// would silently pull from the node itself.
+pub fn check(seen: &WiringSeen) -> Result<(), ClusterError> {
+    match seen.nodes.iter().find(|n| !n.reads_hosts_toml) {
+        Some(node) => Err(ClusterError::NoConfigPath {
+            node: node.node.clone(),
+        }),
+        None => Ok(()),
     }
 }
 
@@ -181,9 +197,13 @@ pub async fn observe(
                 stale.push(host);
             }
         }
+        let config = super::read_containerd_config(engine, &node.name)
+            .await
+            .map_err(ClusterError::from)?;
         wiring.push(NodeWiring {
             node: node.name.clone(),
             stale,
+            reads_hosts_toml: config.as_deref().is_some_and(super::reads_certs_d),
         });
     }
     let configmap = match client {
@@ -256,6 +276,7 @@ mod tests {
             nodes: vec![NodeWiring {
                 node: "lab-control-plane".into(),
                 stale: vec![],
+                reads_hosts_toml: true,
             }],
             registry_networks: Some(vec!["bridge".into(), "kind".into()]),
             configmap: Some(ObjectChange::Unchanged),
@@ -296,6 +317,17 @@ mod tests {
                 "update ConfigMap kube-public/local-registry-hosting (data.localRegistryHosting.v1)",
             ]
         );
+    }
+
+    #[test]
+    fn a_node_that_ignores_hosts_toml_cannot_be_wired() {
+        let mut seen = wired();
+        assert!(check(&seen).is_ok());
+        seen.nodes[0].reads_hosts_toml = false;
+        match check(&seen) {
+            Err(ClusterError::NoConfigPath { node }) => assert_eq!(node, "lab-control-plane"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

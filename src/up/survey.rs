@@ -195,7 +195,13 @@ impl Survey {
             },
             ActionPlan {
                 action: "wire-nodes",
-                planned: self.wiring?.changes(),
+                planned: {
+                    let wiring = self.wiring?;
+                    if let Some(e) = wiring.unwirable {
+                        return Err(e.into());
+                    }
+                    wiring.changes()
+                },
             },
             ActionPlan {
                 action: "deploy",

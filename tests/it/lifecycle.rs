@@ -336,16 +336,27 @@ fn state_port(ws: &TestWorkspace) -> u16 {
 
 #[test]
 fn nodes_stopped_or_paused_mid_up_end_it_at_once_and_the_next_up_recovers() {
-    // A cluster kind made on its own: kindlab uses it only when told to.
+    // A cluster kind made on its own, as kind's local-registry guide makes it (containerd's
+    // config_path set): kindlab uses it only when told to.
     let _slot = own_cluster_slot();
     let cluster = unique("kl-f");
     let _guard = KindClusterGuard(cluster.clone());
+    let config = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/kind-config.yaml"),
+    )
+    .unwrap()
+    .replace("{{name}}", &cluster);
     let mut create = std::process::Command::new("kind");
-    create.args(["create", "cluster", "--name", &cluster]);
+    create.args(["create", "cluster", "--config", "-"]);
     if let Ok(image) = std::env::var("KINDLAB_TEST_NODE_IMAGE") {
         create.args(["--image", &image]);
     }
-    let made = create.output().unwrap();
+    create.stdin(std::process::Stdio::piped());
+    create.stdout(std::process::Stdio::piped());
+    create.stderr(std::process::Stdio::piped());
+    let mut child = create.spawn().unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), config.as_bytes()).unwrap();
+    let made = child.wait_with_output().unwrap();
     assert!(
         made.status.success(),
         "{}",
@@ -380,8 +391,9 @@ fn nodes_stopped_or_paused_mid_up_end_it_at_once_and_the_next_up_recovers() {
     );
     up.wait_for_line(" • Deploy", Duration::from_secs(120));
     std::thread::sleep(Duration::from_secs(3));
-    let stopped_at = Instant::now();
     docker(&["stop", &node]);
+    // `docker stop` returns once the node has stopped (systemd takes a few seconds).
+    let stopped_at = Instant::now();
     let run = up.finish(Duration::from_secs(60));
     eprintln!(
         "up ended {:.1}s after the node stopped",

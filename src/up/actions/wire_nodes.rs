@@ -28,6 +28,8 @@ pub struct View {
     /// None when wiring is skipped.
     pub seen: Option<WiringSeen>,
     pub steps: Vec<WiringStep>,
+    /// Why the cluster cannot be wired at all, if it cannot.
+    pub unwirable: Option<ClusterError>,
     /// The cluster's API server could not be asked (a stopped cluster): the ConfigMap is
     /// checked once `up` has started it.
     pub api_unknown: bool,
@@ -41,11 +43,7 @@ pub async fn observe(
     client: Option<&kube::Client>,
 ) -> Result<View> {
     if skipped(ctx) {
-        return Ok(View {
-            seen: None,
-            steps: Vec::new(),
-            api_unknown: false,
-        });
+        return Ok(View::default());
     }
     let desired = desired(ctx);
     let networks = registry::observe_container(&ctx.engine, desired.registry, ctx.me())
@@ -58,6 +56,7 @@ pub async fn observe(
     let steps = wiring::plan(desired, &seen);
     Ok(View {
         api_unknown: seen.configmap.is_none(),
+        unwirable: wiring::check(&seen).err(),
         seen: Some(seen),
         steps,
     })
@@ -75,6 +74,22 @@ impl View {
         let desired = desired(ctx);
         let mut rows = Vec::new();
         for node in &seen.nodes {
+            if !node.reads_hosts_toml {
+                let why = crate::error::Error::from(ClusterError::NoConfigPath {
+                    node: node.node.clone(),
+                });
+                rows.push(Row::new(
+                    format!("node {}", node.node),
+                    false,
+                    "cannot be wired",
+                    match why.fix() {
+                        Some(fix) => format!("{why}; {fix}"),
+                        None => why.to_string(),
+                    },
+                    Vec::new(),
+                ));
+                continue;
+            }
             let planned: Vec<String> = self
                 .steps
                 .iter()
@@ -168,6 +183,9 @@ pub async fn execute(ctx: &UpContext, client: &kube::Client, fresh: bool) -> Res
                 .await
                 .map_err(ClusterError::from)?;
             let view = observe(ctx, Some(&nodes), Some(client)).await?;
+            if let Some(e) = view.unwirable {
+                return Err(e.into());
+            }
             wiring::apply(&ctx.engine, client, desired(ctx), &view.steps, |d| {
                 step.detail(d)
             })
