@@ -465,17 +465,22 @@ fn nodes_stopped_or_paused_mid_up_end_it_at_once_and_the_next_up_recovers() {
     );
     ws.run(&["status"]).assert_code(0);
 
-    // Down leaves the adopted cluster as it found it (its own registry goes).
+    // Down leaves the adopted cluster as it found it, and this workspace's registry too:
+    // that cluster still pulls from it.
     let down = ws.run(&["down", "-o", "json"]);
     down.assert_code(0);
+    let report = down.json();
     assert!(
-        down.json()["cluster"]
+        report["cluster"]
             .as_str()
             .unwrap()
             .starts_with("kept: adopted"),
-        "{}",
-        down.stdout
+        "{report}"
+    );
+    assert_eq!(
+        report["registry"],
+        format!("kept: kind cluster {cluster} still pulls from it").as_str()
     );
     assert_eq!(kind_nodes(&cluster), vec![node]);
-    assert!(containers_named(&ws.registry).is_empty());
+    assert_eq!(containers_named(&ws.registry).len(), 1);
 }
