@@ -33,8 +33,6 @@ pub enum ClusterError {
         #[source]
         source: std::io::Error,
     },
-    #[error("cluster {name:?} has no node containers")]
-    NoNodes { name: String },
     #[error("cluster kind-{name} was made by {}", .owner.describe())]
     NotOurs { name: String, owner: Owner },
     #[error("cluster kind-{name} was made by {}, not by this workspace", .owner.describe())]
@@ -77,9 +75,6 @@ impl ClusterError {
                 "read kind's output above; `kind export logs` collects the node logs".into()
             }
             ClusterError::KindSpawn { .. } => "check that `kind version` runs".into(),
-            ClusterError::NoNodes { name } => {
-                format!("delete the broken cluster with `kind delete cluster --name {name}` and run `kindlab up` again")
-            }
             ClusterError::NotOurs { name, owner } => match owner {
                 Owner::OtherWorkspace { .. } => format!(
                     "give this workspace its own cluster (set cluster.name in kindlab.yaml), run `kindlab down` in the workspace that made kind-{name}, or share it with `kindlab up --adopt`"

@@ -114,6 +114,9 @@ fn interrupt_up(ws: &TestWorkspace, hold: &str, cue: &str, settle: Duration, dur
 #[test]
 fn sigint_in_each_phase_of_up_stops_it_and_the_next_up_finishes() {
     let lab = shared_lab();
+    // This workspace's `up` wires the shared cluster (to the same registry): it must not
+    // repair what a drift test has just broken on purpose.
+    let _dev = lab.lock_dev();
     // A workspace that shares the shared lab's cluster and registry (adopted), with its own
     // namespace and its own image.
     let ws = TestWorkspace::new();

@@ -226,7 +226,11 @@ fn a_second_workspace_lives_beside_the_first_and_touches_only_its_own() {
     let status = clash.run(&["status"]);
     status.assert_code(10);
     assert!(status.stdout.contains("not ours"), "{}", status.stdout);
-    lab.run(&["status"]).assert_code(0);
+    // (Tests that break the shared lab on purpose hold this lock while it is broken.)
+    {
+        let _dev = lab.lock_dev();
+        lab.run(&["status"]).assert_code(0);
+    }
 
     // Workspace B: its own cluster and a registry on a port chosen for it.
     let _slot = own_cluster_slot();
@@ -259,7 +263,50 @@ fn a_second_workspace_lives_beside_the_first_and_touches_only_its_own() {
     again.assert_code(0);
     assert!(again.stdout.contains("nothing changed"), "{}", again.stdout);
     assert_eq!(state_port(&b), port, "the chosen port is stable");
-    lab.run(&["status"]).assert_code(0);
+
+    // Wiring drift on B's own node and network: named by status and --dry-run, then
+    // repaired exactly as planned.
+    let node = format!("{cluster}-control-plane");
+    let in_cluster = format!("{}:5000", b.registry);
+    docker(&[
+        "exec",
+        &node,
+        "rm",
+        &format!("/etc/containerd/certs.d/{in_cluster}/hosts.toml"),
+        &format!("/etc/containerd/certs.d/localhost:{port}/hosts.toml"),
+    ]);
+    docker(&["network", "disconnect", "kind", &b.registry]);
+    let status = b.run(&["status", "-o", "json"]);
+    status.assert_code(10);
+    let rows = status.json()["rows"].clone();
+    let state_of = |component: &str| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["component"] == component)
+            .map(|r| r["state"].as_str().unwrap().to_string())
+            .unwrap_or_else(|| panic!("no row {component}: {rows}"))
+    };
+    assert_eq!(state_of(&format!("node {node}")), "hosts.toml missing");
+    assert_eq!(state_of("registry network"), "not connected");
+    let planned = plans(&b.run(&["up", "--dry-run", "-o", "json"]).json());
+    assert_eq!(
+        planned["wire-nodes"],
+        vec![
+            format!("write hosts.toml for localhost:{port} in {node}"),
+            format!("write hosts.toml for {in_cluster} in {node}"),
+            format!("connect {} to the kind network", b.registry),
+        ]
+    );
+    let repaired = b.run_env(&["up", "-o", "json", "--timeout", "180s"], &env);
+    repaired.assert_code(0);
+    assert_eq!(plans(&repaired.json()), planned, "{}", repaired.stdout);
+    b.run(&["status"]).assert_code(0);
+    // (Tests that break the shared lab on purpose hold this lock while it is broken.)
+    {
+        let _dev = lab.lock_dev();
+        lab.run(&["status"]).assert_code(0);
+    }
 
     // Another cluster pulling from B's registry keeps it through B's `down`.
     let lab_node = format!("{}-control-plane", lab.cluster);
@@ -312,7 +359,11 @@ fn a_second_workspace_lives_beside_the_first_and_touches_only_its_own() {
         .count(),
         1
     );
-    lab.run(&["status"]).assert_code(0);
+    // (Tests that break the shared lab on purpose hold this lock while it is broken.)
+    {
+        let _dev = lab.lock_dev();
+        lab.run(&["status"]).assert_code(0);
+    }
     b.run(&["down", "--purge"]).assert_code(0);
     assert!(
         docker(&[
