@@ -65,11 +65,21 @@ pub enum ClusterError {
     Docker(#[from] DockerError),
 }
 
+/// kind's words when its node container exited right after it started (systemd in the node
+/// gave up: most often no inotify instance left for it).
+fn node_stopped_at_start(kind_output: &str) -> bool {
+    kind_output.contains("cannot exec in a stopped container")
+        || kind_output.contains("is not running")
+}
+
 impl ClusterError {
     pub fn fix(&self) -> Option<String> {
         Some(match self {
             ClusterError::KindNotFound => {
                 "install kind: `go install sigs.k8s.io/kind@v0.33.0` (or `make lab`, which installs it into .bin/)".into()
+            }
+            ClusterError::KindFailed { stderr, .. } if node_stopped_at_start(stderr) => {
+                "kind's node stopped as soon as it started: with several kind clusters on one machine that is usually the inotify limit (`sudo sysctl fs.inotify.max_user_instances=512 fs.inotify.max_user_watches=524288`); otherwise `kind create cluster --retain` then `docker logs <node>` shows why".into()
             }
             ClusterError::KindFailed { .. } => {
                 "read kind's output above; `kind export logs` collects the node logs".into()
@@ -127,5 +137,24 @@ impl ClusterError {
             ClusterError::Docker(e) => e.exit_code(),
             _ => exit::FAILED,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_node_that_stops_at_once_points_at_the_inotify_limit() {
+        let err = ClusterError::KindFailed {
+            args: "create cluster".into(),
+            stderr: "ERROR: failed to create cluster: failed to generate kubeadm config content: failed to get kubernetes version from node: failed to get file: command \"docker exec --privileged lab-control-plane cat /kind/version\" failed with error: exit status 126\nCommand Output: OCI runtime exec failed: exec failed: cannot exec in a stopped container: unknown".into(),
+        };
+        assert!(err.fix().unwrap().contains("fs.inotify.max_user_instances"));
+        let other = ClusterError::KindFailed {
+            args: "create cluster".into(),
+            stderr: "ERROR: failed to pull image".into(),
+        };
+        assert!(other.fix().unwrap().contains("kind export logs"));
     }
 }

@@ -140,9 +140,9 @@ async fn run_actions(ctx: &UpContext) -> Result<Done> {
     Ok((reports, images, applied))
 }
 
-/// Both halves of the concurrent phase, or the error to report: an interruption first (it
-/// is what the user asked for, and the cluster half says what it cleaned up), else the
-/// first failure.
+/// Both halves of the concurrent phase, or the error to report: a failure of its own first
+/// (the other half may only have been stopped by a Ctrl-C that came after it), then an
+/// interruption (both halves' accounts of what they left, merged).
 fn both<A, B>(a: Result<A>, b: Result<B>) -> Result<(A, B)> {
     match (a, b) {
         (Ok(a), Ok(b)) => Ok((a, b)),
@@ -159,7 +159,7 @@ fn both<A, B>(a: Result<A>, b: Result<B>) -> Result<(A, B)> {
             };
             Err(interrupted(&during, &left).into())
         }
-        (Err(e @ Error::Interrupted(_)), _) | (_, Err(e @ Error::Interrupted(_))) => Err(e),
+        (Err(Error::Interrupted(_)), Err(e)) | (Err(e), Err(Error::Interrupted(_))) => Err(e),
         (Err(e), _) | (_, Err(e)) => Err(e),
     }
 }
@@ -281,4 +281,34 @@ async fn missing(ctx: &UpContext, nodes: &[Node]) -> Option<Error> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stopped(during: &str, left: &str) -> Result<()> {
+        Err(interrupted(during, left).into())
+    }
+
+    #[test]
+    fn a_real_failure_wins_over_an_interruption_and_two_interruptions_merge() {
+        let failed: Result<()> = Err(Error::Unhealthy {
+            what: "kind failed".into(),
+        });
+        match both(failed, stopped("the images", "")) {
+            Err(Error::Unhealthy { what }) => assert_eq!(what, "kind failed"),
+            other => panic!("{other:?}"),
+        }
+        match both(
+            stopped("cluster creation", "the half-made cluster was deleted"),
+            stopped("the images", ""),
+        ) {
+            Err(Error::Interrupted(i)) => {
+                assert_eq!(i.during, "cluster creation");
+                assert_eq!(i.left, "the half-made cluster was deleted");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }
