@@ -225,13 +225,18 @@ async fn explain(ctx: &UpContext, error: Error, nodes: &[Node]) -> Error {
         }
         .into();
     }
-    match missing(ctx, nodes).await {
-        Some(cause) => {
-            tracing::debug!(%error, "failed because something went away");
-            cause
+    // The failure can come a moment before the engine shows why (a `docker rm -f` closes
+    // the registry's connections before the container is gone): look twice.
+    for attempt in 0..2 {
+        if attempt > 0 {
+            tokio::time::sleep(WATCH_INTERVAL).await;
         }
-        None => error,
+        if let Some(cause) = missing(ctx, nodes).await {
+            tracing::debug!(%error, "failed because something went away");
+            return cause;
+        }
     }
+    error
 }
 
 /// The first of `nodes` (and the local registry) that is no longer running.
