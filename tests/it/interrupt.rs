@@ -192,6 +192,12 @@ fn sigint_in_each_phase_of_up_stops_it_and_the_next_up_finishes() {
     );
     done.assert_code(0);
     ws.run(&["status"]).assert_code(0);
+    // This workspace's own image (its VERSION is its own): untagged from the engine again.
+    let reference = done.json()["images"][0]["reference"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    docker_quiet(&["rmi", &reference]);
 
     // What this workspace adopted stays the shared lab's.
     let down = ws.run(&["down", "-o", "json"]);
