@@ -737,11 +737,7 @@ async fn cluster_client(ws: &Workspace, target: &TargetArgs) -> Result<kube::Cli
     }
     let kind = cluster::Kind::find()?;
     let name = &ws.cluster.name;
-    let not_up = |why: String| lab::LabError::NotReady {
-        what: "the lab".into(),
-        why,
-        fix: "run `kindlab up` first".into(),
-    };
+    let not_up = |why: String| lab::LabError::NotUp { why };
     if !kind.clusters().await?.iter().any(|c| c == name) {
         return Err(not_up(format!("there is no kind cluster {name:?}")).into());
     }
