@@ -395,10 +395,13 @@ async fn diagnose_command(
         .namespace
         .clone()
         .unwrap_or_else(|| client.default_namespace().to_string());
-    let step = ui.step(format!(
-        "Diagnose {} in namespace {namespace}",
-        target.display(&namespace)
-    ));
+    let step = ui.step(match &target {
+        diagnose::Target::Namespace => format!("Diagnose namespace {namespace}"),
+        other => format!(
+            "Diagnose {} in namespace {namespace}",
+            other.display(&namespace)
+        ),
+    });
     let result = if args.no_registry {
         diagnose::diagnose_target(&client, &target, &namespace, &diagnose::NoRegistry).await
     } else {

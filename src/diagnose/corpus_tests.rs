@@ -24,6 +24,9 @@ struct Case {
     registry: Option<RegistryAnswer>,
     #[serde(default)]
     node_platform: Option<String>,
+    /// The pod's (existing) imagePullSecrets.
+    #[serde(default)]
+    pull_secrets: Vec<String>,
     #[serde(default)]
     #[allow(dead_code)]
     note: Option<String>,
@@ -75,6 +78,7 @@ fn classify(case: &Case) -> Finding {
             .iter()
             .map(|m| Evidence::new("event", m.clone()))
             .collect(),
+        pull_secrets: case.pull_secrets.clone(),
         missing_pull_secrets: vec![],
         node_platform: case.node_platform.clone(),
     };

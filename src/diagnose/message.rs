@@ -68,6 +68,27 @@ pub fn read(message: &str) -> Reading {
     }
 }
 
+/// The error itself, without the kubelet's and gRPC's wrappers (`Failed to pull image "X": `,
+/// `Back-off pulling image "X": ErrImagePull: `, `rpc error: code = ... desc = `): two
+/// messages with the same core say the same thing.
+pub fn core(message: &str) -> String {
+    let mut text = cause_text(strip_prefixes(message.trim()));
+    for wrapper in ["Failed to pull image \"", "ErrImagePull: ", "RegistryUnavailable: "] {
+        if let Some(rest) = text.strip_prefix(wrapper) {
+            text = match wrapper.ends_with('"') {
+                true => rest
+                    .split_once("\": ")
+                    .map_or(rest.to_string(), |(_, r)| r.to_string()),
+                false => rest.to_string(),
+            };
+        }
+    }
+    if let Some(at) = text.find(" desc = ") {
+        text = text[at + " desc = ".len()..].to_string();
+    }
+    text.trim().to_string()
+}
+
 /// `spec.containers{api}: `, and the `Reason: ` that tools print before a message.
 fn strip_prefixes(mut text: &str) -> &str {
     loop {
@@ -146,11 +167,40 @@ fn named_image(text: &str) -> Option<String> {
                 _ => rest.find([',', ' ']),
             };
             if let Some(end) = end {
-                return Some(rest[..end].to_string());
+                return Some(unescape(&rest[..end]));
             }
         }
     }
     None
+}
+
+/// Go's `%q` spelling of a string, read back: `\u200b` is the zero-width space it stands for.
+fn unescape(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('u') => {
+                let hex: String = chars.by_ref().take(4).collect();
+                match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
+                    Some(decoded) => out.push(decoded),
+                    None => {
+                        out.push_str("\\u");
+                        out.push_str(&hex);
+                    }
+                }
+            }
+            Some('t') => out.push('\t'),
+            Some('n') => out.push('\n'),
+            Some(other) => out.push(other),
+            None => out.push('\\'),
+        }
+    }
+    out
 }
 
 /// The host of the first registry URL in the message, or `pinging ... registry HOST:`.
@@ -592,6 +642,16 @@ mod tests {
                 wanted: Some("linux/arm64/v8".into())
             }
         );
+    }
+
+    #[test]
+    fn the_same_error_in_different_wrappers_has_one_core() {
+        let event = "Failed to pull image \"web:1\": rpc error: code = NotFound desc = failed to pull and unpack image \"web:1\": not found";
+        let status = "rpc error: code = NotFound desc = failed to pull and unpack image \"web:1\": not found";
+        let back_off = "Back-off pulling image \"web:1\": ErrImagePull: failed to pull and unpack image \"web:1\": not found";
+        assert_eq!(core(event), core(status));
+        assert_eq!(core(event), core(back_off));
+        assert_eq!(core(event), "failed to pull and unpack image \"web:1\": not found");
     }
 
     #[test]

@@ -341,6 +341,31 @@ fn pull_finding(
     if let Some(message) = waiting_message(status) {
         messages.push(Evidence::new("container", message.to_string()));
     }
+    // The kubelet says which secrets it could not read, even to callers who may not.
+    let mut missing = facts.missing_pull_secrets.clone();
+    for event in facts
+        .events
+        .iter()
+        .filter(|e| e.reason == "FailedToRetrieveImagePullSecret")
+    {
+        if let Some((_, rest)) = event.message.split_once('(')
+            && let Some((names, _)) = rest.split_once(')')
+        {
+            missing.extend(names.split(',').map(|n| n.trim().to_string()));
+        }
+    }
+    missing.sort();
+    missing.dedup();
+    let pull_secrets: Vec<String> = facts
+        .pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.image_pull_secrets.as_deref())
+        .unwrap_or_default()
+        .iter()
+        .map(|r| r.name.clone())
+        .filter(|n| !missing.contains(n))
+        .collect();
     let failure = PullFailure {
         image: image.clone(),
         subject: subject.to_string(),
@@ -349,7 +374,8 @@ fn pull_finding(
         owner: facts.owner.clone(),
         reason: Some(reason.to_string()),
         messages,
-        missing_pull_secrets: facts.missing_pull_secrets.clone(),
+        pull_secrets,
+        missing_pull_secrets: missing,
         node_platform: facts.node_platform.clone(),
     };
     classify_pull_failure(&failure, facts.registry.get(&image))

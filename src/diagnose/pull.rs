@@ -24,6 +24,8 @@ pub struct PullFailure {
     pub reason: Option<String>,
     /// Event and container-status messages about the pull, oldest first.
     pub messages: Vec<Evidence>,
+    /// imagePullSecrets the pod names that exist (whose credentials the node sends).
+    pub pull_secrets: Vec<String>,
     /// imagePullSecrets the pod names that do not exist.
     pub missing_pull_secrets: Vec<String>,
     /// The node's `os/arch`.
@@ -75,14 +77,25 @@ pub fn classify_pull_failure(failure: &PullFailure, registry: Option<&RegistryAn
             format!("{container} is waiting: {reason}"),
         ));
     }
+    // The chosen message, in its most telling wrapper: the event that names the image.
+    let mut cores: Vec<String> = Vec::new();
     if let Some((message, _)) = chosen {
-        evidence.push((*message).clone());
+        let core = message::core(&message.text);
+        let best = readings
+            .iter()
+            .rev()
+            .map(|(m, _)| *m)
+            .find(|m| m.text.starts_with("Failed to pull image") && message::core(&m.text) == core)
+            .unwrap_or(message);
+        evidence.push(best.clone());
+        cores.push(core);
     }
     // Other messages that said something else (an earlier cause, another registry).
     for (message, reading) in readings.iter().rev() {
-        let already = evidence.iter().any(|e| e.text == message.text);
-        if !already && informative(&reading.signal) && evidence.len() < 4 {
+        let core = message::core(&message.text);
+        if !cores.contains(&core) && informative(&reading.signal) && evidence.len() < 4 {
             evidence.push((*message).clone());
+            cores.push(core);
         }
     }
     if chosen.is_none() && evidence.len() < 3 {
@@ -280,13 +293,13 @@ impl<'a> Context<'a> {
             let text = if first.text.is_empty() {
                 String::new()
             } else {
-                format!(" {:?}", first.text)
+                format!(" ({:?})", first.text)
             };
             (
                 format!(
-                    "the image reference {image:?} is invalid: {}{text} at character {}{more}",
-                    first.what,
-                    first.at + 1
+                    "the image reference {image:?} is invalid at character {}{text}: {}{more}",
+                    first.at + 1,
+                    first.what
                 ),
                 match &suggestion {
                     Some(s) => format!("use {s:?}: {}", self.use_image(s)),
@@ -464,10 +477,26 @@ impl<'a> Context<'a> {
             self.ns()
         );
         let (summary, fix) = match problem {
+            AuthProblem::MissingCredentials if !self.failure.pull_secrets.is_empty() => (
+                format!(
+                    "{registry} requires credentials for {name} and the pod's pull secrets ({}) hold none for it",
+                    self.failure.pull_secrets.join(", ")
+                ),
+                format!("add credentials for {registry} to the pull secret ({secret_cmd})"),
+            ),
             AuthProblem::MissingCredentials => (
                 format!("{registry} requires credentials for {name} and the node sent none"),
                 format!(
                     "create a pull secret ({secret_cmd}) and list it in the pod's imagePullSecrets"
+                ),
+            ),
+            AuthProblem::RejectedCredentials if !self.failure.pull_secrets.is_empty() => (
+                format!(
+                    "{registry} rejected the credentials in the pod's pull secret {} for {name}",
+                    self.failure.pull_secrets.join(", ")
+                ),
+                format!(
+                    "put the right username and password in that secret (delete it and recreate it: {secret_cmd}, with its name)"
                 ),
             ),
             AuthProblem::RejectedCredentials => (
@@ -533,6 +562,18 @@ impl<'a> Context<'a> {
     fn denied(&self, evidence: Vec<Evidence>) -> Finding {
         if !self.failure.missing_pull_secrets.is_empty() {
             return self.auth(AuthProblem::MissingPullSecret, evidence);
+        }
+        // A registry that wants credentials for everything refused: the node's credentials
+        // (from the pod's pull secrets) are wrong, or it had none.
+        if let Some(answer) = self.reached()
+            && answer.auth_required
+        {
+            let problem = if self.failure.pull_secrets.is_empty() {
+                AuthProblem::MissingCredentials
+            } else {
+                AuthProblem::RejectedCredentials
+            };
+            return self.auth(problem, evidence);
         }
         if let Some(answer) = self.reached()
             && answer.repository == Presence::Missing

@@ -10,6 +10,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use oci_client::RegistryOperation;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
@@ -40,6 +41,10 @@ pub struct RegistryAnswer {
     pub problem: Option<String>,
     pub repository: Presence,
     pub tag: Presence,
+    /// The registry wants credentials for every request (an HTTP Basic challenge rather
+    /// than anonymous tokens): nothing can be pulled from it without them.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub auth_required: bool,
     /// The repository's tags, sorted (empty when not listed).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
@@ -56,6 +61,7 @@ impl Default for RegistryAnswer {
             problem: None,
             repository: Presence::Unknown,
             tag: Presence::Unknown,
+            auth_required: false,
             tags: Vec::new(),
             platforms: Vec::new(),
         }
@@ -78,13 +84,21 @@ impl RegistryAnswer {
         }
         let mut lines = Vec::new();
         let tag_text = tag.map(|t| format!(":{t}")).unwrap_or_default();
+        if self.auth_required {
+            lines.push(format!(
+                "{registry} requires credentials for every request (HTTP Basic)"
+            ));
+        }
         match (self.repository, self.tag) {
             (Presence::Missing, _) => {
                 lines.push(format!("{registry} has no repository {path}"));
             }
-            (Presence::Denied, _) | (_, Presence::Denied) => lines.push(format!(
-                "{registry} refuses anonymous access to {path} (private, or hiding a missing repository)"
-            )),
+            (Presence::Denied, _) | (_, Presence::Denied) if !self.auth_required => {
+                lines.push(format!(
+                    "{registry} refuses anonymous access to {path} (private, or hiding a missing repository)"
+                ))
+            }
+            (Presence::Denied, _) | (_, Presence::Denied) => {}
             (_, Presence::Exists) => lines.push(format!("{registry} has {path}{tag_text}")),
             (_, Presence::Missing) => lines.push(format!(
                 "{registry} has {path} but no tag {}",
@@ -195,6 +209,21 @@ impl RegistryAccess {
             ..RegistryAnswer::default()
         };
 
+        // The token dance first: no bearer challenge, yet a refusal below, means the registry
+        // wants (Basic) credentials for everything.
+        let bearer = match client.auth(reference, &auth, RegistryOperation::Pull).await {
+            Ok(token) => token.is_some(),
+            Err(OciDistributionError::RequestError(e)) => {
+                answer.reached = false;
+                answer.problem = Some(network_problem(&e));
+                return answer;
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "anonymous token refused");
+                true
+            }
+        };
+
         match client.fetch_manifest_digest(reference, &auth).await {
             Ok(_) => {
                 answer.repository = Presence::Exists;
@@ -209,6 +238,7 @@ impl RegistryAccess {
                 Answer::Denied => {
                     answer.repository = Presence::Denied;
                     answer.tag = Presence::Denied;
+                    answer.auth_required = !bearer;
                 }
                 Answer::Unreachable(problem) => {
                     answer.reached = false;

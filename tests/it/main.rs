@@ -4,5 +4,6 @@
 mod build;
 mod cli;
 mod cluster;
+mod diagnose;
 mod registry;
 mod support;
