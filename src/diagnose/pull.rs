@@ -396,8 +396,26 @@ impl<'a> Context<'a> {
                 "; it answers from this machine, so the node's network or registry configuration is at fault",
             );
         }
+        // Silent from here too (refused or timed out, not merely unresolvable here): down.
+        let down_here = self.answer.is_some_and(|a| {
+            !a.reached
+                && a.problem.as_deref().is_some_and(|p| {
+                    p.starts_with("refused") || p.starts_with("timeout") || p.starts_with("no answer")
+                })
+        });
+        if down_here {
+            summary.push_str("; it does not answer from this machine either, so it looks down");
+        }
         let loopback = registry.starts_with("localhost") || registry.starts_with("127.");
+        // A bare name on a container network is usually a registry container's name.
+        let host = registry.split(':').next().unwrap_or(registry);
+        let container = (!host.contains('.') && !loopback)
+            .then(|| format!(" (a container? `docker start {host}`)"))
+            .unwrap_or_default();
         let fix = match problem {
+            _ if down_here => format!(
+                "start the registry{container}, then delete the pod to retry at once"
+            ),
             NetworkProblem::Dns => format!(
                 "check the registry name in the image; make {registry} resolvable from the nodes (kind: the registry container on the `kind` network)"
             ),

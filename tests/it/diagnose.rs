@@ -190,8 +190,10 @@ fn busybox() -> &'static str {
 }
 
 fn pod_yaml(name: &str, image: &str, extra: &str) -> String {
+    // A YAML double-quoted scalar; invisible characters go in as they are.
+    let image = image.replace('\\', "\\\\").replace('"', "\\\"");
     format!(
-        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  labels:\n    app: {name}\nspec:\n  terminationGracePeriodSeconds: 0\n  containers:\n  - name: main\n    image: {image:?}\n{extra}"
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  labels:\n    app: {name}\nspec:\n  terminationGracePeriodSeconds: 0\n  containers:\n  - name: main\n    image: \"{image}\"\n{extra}"
     )
 }
 
@@ -220,4 +222,344 @@ fn a_missing_tag_is_named_with_the_tags_that_exist() {
         "{f:#}"
     );
     assert!(f["fix"].as_str().unwrap().contains(":1.36"), "{f:#}");
+}
+
+#[test]
+fn a_missing_repository_is_told_apart_from_a_missing_tag() {
+    let lab = shared_lab();
+    let ns = Namespace::new("repo");
+    let image = format!("{}/kldiag/no-such-repository:1", lab.registry_host);
+    ns.apply(&pod_yaml("web", &image, ""));
+    ns.wait_waiting("web", &["ErrImagePull", "ImagePullBackOff"]);
+
+    let f = finding(&ns.diagnose("web"), "pod/web");
+    assert_certain(&f, "repository-not-found");
+    assert!(
+        evidence_from(&f, "registry")
+            .iter()
+            .any(|e| e.contains("has no repository kldiag/no-such-repository")),
+        "{f:#}"
+    );
+}
+
+#[test]
+fn invalid_references_point_at_the_offending_characters() {
+    let lab = shared_lab();
+    let ns = Namespace::new("ref");
+    let upper = format!("{}/kldiag/BusyBox:1.36", lab.registry_host);
+    let invisible = format!("{}/kldiag/busy\u{200B}box:1.36", lab.registry_host);
+    ns.apply(&pod_yaml("upper", &upper, ""));
+    ns.apply(&pod_yaml("invisible", &invisible, ""));
+    ns.wait_waiting("upper", &["InvalidImageName"]);
+    ns.wait_waiting("invisible", &["InvalidImageName"]);
+
+    let diagnosis = ns.diagnose("");
+    let f = finding(&diagnosis, "pod/upper");
+    assert_certain(&f, "invalid-reference");
+    let at = lab.registry_host.len() + "/kldiag/".len();
+    assert_eq!(f["problems"][0]["at"], at, "{f:#}");
+    assert_eq!(f["problems"][0]["text"], "B", "{f:#}");
+    assert_eq!(
+        f["suggestion"],
+        format!("{}/kldiag/busybox:1.36", lab.registry_host)
+    );
+    let f = finding(&diagnosis, "pod/invisible");
+    assert_certain(&f, "invalid-reference");
+    assert_eq!(f["problems"][0]["text"], "U+200B", "{f:#}");
+    assert_eq!(f["problems"][0]["at"], at + 4, "{f:#}");
+}
+
+#[test]
+fn a_never_pull_policy_without_the_image() {
+    let lab = shared_lab();
+    let ns = Namespace::new("never");
+    let image = format!("{}/kldiag/busybox:not-on-the-node", lab.registry_host);
+    ns.apply(&pod_yaml("web", &image, "    imagePullPolicy: Never\n"));
+    ns.wait_waiting("web", &["ErrImageNeverPull"]);
+
+    let f = finding(&ns.diagnose("pod/web"), "pod/web");
+    assert_certain(&f, "image-never-pull");
+    assert!(f["fix"].as_str().unwrap().contains("kind load docker-image"), "{f:#}");
+}
+
+#[test]
+fn a_host_that_does_not_resolve() {
+    let ns = Namespace::new("dns");
+    ns.apply(&pod_yaml("web", "kldiag-no-such-host.invalid:5000/app:1", ""));
+    ns.wait_waiting("web", &["ErrImagePull", "ImagePullBackOff"]);
+
+    let f = finding(&ns.diagnose("pod/web"), "pod/web");
+    assert_certain(&f, "registry-unreachable");
+    assert_eq!(f["problem"], "dns", "{f:#}");
+}
+
+/// A registry container of the test's own on the `kind` network. `wired`: the node reaches
+/// it as `localhost:<port>` through a hosts.toml, as kindlab wires its own registry.
+struct TestRegistry {
+    name: String,
+    port: u16,
+    wired: bool,
+    node: String,
+}
+
+impl TestRegistry {
+    fn start(prefix: &str, args: &[&str], wired: bool) -> TestRegistry {
+        let lab = shared_lab();
+        let registry = TestRegistry {
+            name: unique(&format!("kldiag-{prefix}")),
+            port: free_port(),
+            wired,
+            node: format!("{}-control-plane", lab.cluster),
+        };
+        let publish = format!("127.0.0.1:{}:5000", registry.port);
+        let mut run = vec![
+            "run",
+            "-d",
+            "--name",
+            &registry.name,
+            "--network",
+            "kind",
+            "-p",
+            &publish,
+        ];
+        run.extend_from_slice(args);
+        run.push("registry:3");
+        docker(&run);
+        registry.wait_answers();
+        if wired {
+            let dir = format!("/etc/containerd/certs.d/{}", registry.host());
+            let toml = format!(
+                "server = \"http://{name}:5000\"\n[host.\"http://{name}:5000\"]\n  capabilities = [\"pull\", \"resolve\"]\n",
+                name = registry.name
+            );
+            let mut child = Command::new("docker")
+                .args(["exec", "-i", &registry.node, "sh", "-c"])
+                .arg(format!("mkdir -p {dir} && cat > {dir}/hosts.toml"))
+                .stdin(Stdio::piped())
+                .spawn()
+                .unwrap();
+            child.stdin.take().unwrap().write_all(toml.as_bytes()).unwrap();
+            assert!(child.wait().unwrap().success(), "write hosts.toml");
+        }
+        registry
+    }
+
+    /// `localhost:<port>`, as pods name it when wired.
+    fn host(&self) -> String {
+        format!("localhost:{}", self.port)
+    }
+
+    fn wait_answers(&self) {
+        use std::io::Read as _;
+        let started = Instant::now();
+        loop {
+            let answered = std::net::TcpStream::connect(("127.0.0.1", self.port))
+                .and_then(|mut s| {
+                    s.write_all(b"GET /v2/ HTTP/1.0\r\n\r\n")?;
+                    let mut buf = [0u8; 12];
+                    s.read_exact(&mut buf)?;
+                    Ok(buf.starts_with(b"HTTP/"))
+                })
+                .unwrap_or(false);
+            if answered {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "registry {} did not answer",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for TestRegistry {
+    fn drop(&mut self) {
+        docker_quiet(&["rm", "-f", "-v", &self.name]);
+        if self.wired {
+            docker_quiet(&[
+                "exec",
+                &self.node,
+                "rm",
+                "-rf",
+                &format!("/etc/containerd/certs.d/{}", self.host()),
+            ]);
+        }
+    }
+}
+
+#[test]
+fn a_stopped_registry_is_unreachable_from_the_node_and_from_here() {
+    let registry = TestRegistry::start("stopped", &[], true);
+    docker(&["stop", "-t", "0", &registry.name]);
+    let ns = Namespace::new("stopped");
+    ns.apply(&pod_yaml("web", &format!("{}/app:1", registry.host()), ""));
+    ns.wait_waiting("web", &["ErrImagePull", "ImagePullBackOff"]);
+
+    let f = finding(&ns.diagnose("pod/web"), "pod/web");
+    assert_certain(&f, "registry-unreachable");
+    assert!(
+        evidence_from(&f, "registry")
+            .iter()
+            .any(|e| e.contains("could not ask")),
+        "{f:#}"
+    );
+    assert!(f["summary"].as_str().unwrap().contains("looks down"), "{f:#}");
+}
+
+#[test]
+fn plain_http_asked_over_https() {
+    let registry = TestRegistry::start("plain", &[], false);
+    let ns = Namespace::new("plain");
+    // No hosts.toml: the node's containerd speaks HTTPS to it.
+    ns.apply(&pod_yaml("web", &format!("{}:5000/app:1", registry.name), ""));
+    ns.wait_waiting("web", &["ErrImagePull", "ImagePullBackOff"]);
+
+    let f = finding(&ns.diagnose("pod/web"), "pod/web");
+    assert_certain(&f, "registry-tls");
+    assert_eq!(f["problem"], "plain-http-registry", "{f:#}");
+    assert!(f["fix"].as_str().unwrap().contains("hosts.toml"), "{f:#}");
+}
+
+#[test]
+fn a_registry_that_wants_credentials() {
+    let auth = tempfile::tempdir().unwrap();
+    let hash = bcrypt::hash("right-password", 4).unwrap();
+    std::fs::write(auth.path().join("htpasswd"), format!("kldiag:{hash}\n")).unwrap();
+    let mount = format!("{}:/auth:ro", auth.path().display());
+    let registry = TestRegistry::start(
+        "auth",
+        &[
+            "-v",
+            &mount,
+            "-e",
+            "REGISTRY_AUTH=htpasswd",
+            "-e",
+            "REGISTRY_AUTH_HTPASSWD_REALM=kldiag",
+            "-e",
+            "REGISTRY_AUTH_HTPASSWD_PATH=/auth/htpasswd",
+        ],
+        true,
+    );
+    let ns = Namespace::new("auth");
+    let image = format!("{}/kldiag/app:1", registry.host());
+    let (ok, _, err) = kubectl(
+        &ns.context,
+        &[
+            "-n",
+            &ns.name,
+            "create",
+            "secret",
+            "docker-registry",
+            "wrong",
+            &format!("--docker-server={}", registry.host()),
+            "--docker-username=kldiag",
+            "--docker-password=wrong-password",
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    ns.apply(&pod_yaml("anonymous", &image, ""));
+    ns.apply(&format!(
+        "{}  imagePullSecrets: [{{name: no-such-secret}}]\n",
+        pod_yaml("missing-secret", &image, "")
+    ));
+    ns.apply(&format!(
+        "{}  imagePullSecrets: [{{name: wrong}}]\n",
+        pod_yaml("wrong-password", &image, "")
+    ));
+    for pod in ["anonymous", "missing-secret", "wrong-password"] {
+        ns.wait_waiting(pod, &["ErrImagePull", "ImagePullBackOff"]);
+    }
+
+    let diagnosis = ns.diagnose("");
+    for (pod, problem) in [
+        ("anonymous", "missing-credentials"),
+        ("missing-secret", "missing-pull-secret"),
+        ("wrong-password", "rejected-credentials"),
+    ] {
+        let f = finding(&diagnosis, &format!("pod/{pod}"));
+        assert_certain(&f, "unauthorized");
+        assert_eq!(f["problem"], problem, "{pod}: {f:#}");
+    }
+}
+
+#[test]
+fn an_image_built_for_another_platform() {
+    let lab = shared_lab();
+    let image = format!("{}/kldiag/s390x-only:1", lab.registry_host);
+    push_foreign_platform_index(&lab.registry_host, "kldiag/s390x-only", "1");
+    let ns = Namespace::new("platform");
+    ns.apply(&pod_yaml("web", &image, ""));
+    ns.wait_waiting("web", &["ErrImagePull", "ImagePullBackOff"]);
+
+    let f = finding(&ns.diagnose("pod/web"), "pod/web");
+    assert_certain(&f, "platform-mismatch");
+    assert_eq!(f["available"][0], "linux/s390x", "{f:#}");
+    assert!(
+        f["node"].as_str().is_some_and(|n| n.starts_with("linux/")),
+        "{f:#}"
+    );
+}
+
+/// An image index whose only entry is for linux/s390x (its manifest has a config and no
+/// layers: the node refuses it before it would need any).
+fn push_foreign_platform_index(host: &str, repository: &str, tag: &str) {
+    use oci_client::client::{ClientConfig, ClientProtocol};
+    use oci_client::manifest::{OciImageIndex, OciImageManifest, OciManifest};
+    use oci_client::secrets::RegistryAuth;
+    use oci_client::{Client, Reference};
+    use sha2::Digest as _;
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = Client::new(ClientConfig {
+            protocol: ClientProtocol::HttpsExcept(vec![host.to_string()]),
+            ..Default::default()
+        });
+        let at = |t: &str| -> Reference {
+            Reference::with_tag(host.to_string(), repository.to_string(), t.to_string())
+        };
+        let config = br#"{"architecture":"s390x","os":"linux","config":{},"rootfs":{"type":"layers","diff_ids":[]}}"#;
+        let config_digest = format!("sha256:{:x}", sha2::Sha256::digest(config));
+        client
+            .push_blob(&at(tag), config.to_vec(), &config_digest)
+            .await
+            .unwrap();
+        let manifest: OciImageManifest = serde_json::from_value(serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                       "digest": config_digest, "size": config.len()},
+            "layers": []
+        }))
+        .unwrap();
+        let part = format!("{tag}-s390x");
+        client
+            .push_manifest(&at(&part), &OciManifest::Image(manifest))
+            .await
+            .unwrap();
+        let (raw, digest) = client
+            .pull_manifest_raw(
+                &at(&part),
+                &RegistryAuth::Anonymous,
+                &["application/vnd.oci.image.manifest.v1+json"],
+            )
+            .await
+            .unwrap();
+        let index: OciImageIndex = serde_json::from_value(serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                           "digest": digest, "size": raw.len(),
+                           "platform": {"architecture": "s390x", "os": "linux"}}]
+        }))
+        .unwrap();
+        client
+            .push_manifest_list(&at(tag), &RegistryAuth::Anonymous, index)
+            .await
+            .unwrap();
+    });
 }
