@@ -563,3 +563,250 @@ fn push_foreign_platform_index(host: &str, repository: &str, tag: &str) {
             .unwrap();
     });
 }
+
+#[test]
+fn a_crash_loop_names_the_exit_code_and_the_last_log_lines() {
+    let ns = Namespace::new("crash");
+    ns.apply(&pod_yaml(
+        "web",
+        busybox(),
+        "    command: [sh, -c, 'echo starting; echo config file missing, giving up >&2; exit 3']\n",
+    ));
+    ns.wait(
+        "web",
+        "CrashLoopBackOff after a restart",
+        |json| {
+            container_statuses(json).iter().any(|s| {
+                s["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+                    && s["restartCount"].as_i64().unwrap_or(0) >= 1
+            })
+        },
+    );
+
+    let f = finding(&ns.diagnose("pod/web"), "pod/web");
+    assert_certain(&f, "crash-loop");
+    assert_eq!(f["exit_code"], 3, "{f:#}");
+    assert!(
+        evidence_from(&f, "log")
+            .iter()
+            .any(|l| l.contains("config file missing, giving up")),
+        "{f:#}"
+    );
+    assert!(f["fix"].as_str().unwrap().contains("--previous"), "{f:#}");
+}
+
+#[test]
+fn an_oom_kill_names_the_memory_limit() {
+    let ns = Namespace::new("oom");
+    ns.apply(&pod_yaml(
+        "web",
+        busybox(),
+        "    command: [sh, -c, 'exec dd if=/dev/zero of=/dev/null bs=64M count=1']\n    resources: {limits: {memory: 16Mi}}\n",
+    ));
+    ns.wait("web", "an OOM kill", |json| {
+        container_statuses(json).iter().any(|s| {
+            s["lastState"]["terminated"]["reason"] == "OOMKilled"
+                || s["state"]["terminated"]["reason"] == "OOMKilled"
+        })
+    });
+
+    let f = finding(&ns.diagnose("pod/web"), "pod/web");
+    assert_certain(&f, "oom-killed");
+    assert_eq!(f["limit"], "16Mi", "{f:#}");
+    assert!(f["fix"].as_str().unwrap().contains("--limits=memory"), "{f:#}");
+}
+
+#[test]
+fn a_missing_configmap_is_named_with_the_env_that_reads_it() {
+    let ns = Namespace::new("config");
+    ns.apply(&pod_yaml(
+        "web",
+        busybox(),
+        "    command: [sleep, '3600']\n    env:\n    - name: MODE\n      valueFrom: {configMapKeyRef: {name: app-config, key: mode}}\n",
+    ));
+    ns.wait_waiting("web", &["CreateContainerConfigError"]);
+
+    let f = finding(&ns.diagnose("pod/web"), "pod/web");
+    assert_certain(&f, "config-missing");
+    assert_eq!(f["kind"], "ConfigMap", "{f:#}");
+    assert_eq!(f["name"], "app-config", "{f:#}");
+    assert!(
+        evidence_from(&f, "spec")
+            .iter()
+            .any(|e| e.contains("env MODE")),
+        "{f:#}"
+    );
+    assert!(
+        f["fix"]
+            .as_str()
+            .unwrap()
+            .contains("kubectl create configmap app-config"),
+        "{f:#}"
+    );
+}
+
+#[test]
+fn failing_probes_are_named_with_their_last_unhealthy_event() {
+    let ns = Namespace::new("probe");
+    ns.apply(&pod_yaml(
+        "unready",
+        busybox(),
+        "    command: [sleep, '3600']\n    readinessProbe: {exec: {command: [cat, /tmp/ready]}, periodSeconds: 1}\n",
+    ));
+    ns.apply(&pod_yaml(
+        "unlive",
+        busybox(),
+        "    command: [sleep, '3600']\n    livenessProbe: {exec: {command: [cat, /tmp/alive]}, periodSeconds: 1, failureThreshold: 1}\n",
+    ));
+    ns.wait("unready", "a running container", |json| {
+        container_statuses(json)
+            .iter()
+            .any(|s| s["state"]["running"].is_object())
+    });
+    ns.wait("unlive", "a restart", |json| {
+        container_statuses(json)
+            .iter()
+            .any(|s| s["restartCount"].as_i64().unwrap_or(0) >= 1)
+    });
+    // The first Unhealthy event comes a period after the start.
+    let started = Instant::now();
+    let diagnosis = loop {
+        let run = shared_lab().run(&["diagnose", "-n", &ns.name, "-o", "json"]);
+        let json = run.json();
+        let named = json["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["cause"] == "probe-failing")
+            .count();
+        if named == 2 || started.elapsed() > SETTLE {
+            break json;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    };
+
+    let f = finding(&diagnosis, "pod/unready");
+    assert_certain(&f, "probe-failing");
+    assert_eq!(f["probe"], "readiness", "{f:#}");
+    assert!(f["check"].as_str().unwrap().contains("cat /tmp/ready"), "{f:#}");
+    assert!(
+        evidence_from(&f, "event")
+            .iter()
+            .any(|e| e.contains("Readiness probe failed")),
+        "{f:#}"
+    );
+    let f = finding(&diagnosis, "pod/unlive");
+    assert_certain(&f, "probe-failing");
+    assert_eq!(f["probe"], "liveness", "{f:#}");
+}
+
+#[test]
+fn a_pod_no_node_can_take() {
+    let ns = Namespace::new("pending");
+    ns.apply(&pod_yaml(
+        "web",
+        busybox(),
+        "    command: [sleep, '3600']\n    resources: {requests: {cpu: '500'}}\n",
+    ));
+    ns.wait("web", "Unschedulable", |json| {
+        json["status"]["conditions"]
+            .as_array()
+            .is_some_and(|cs| cs.iter().any(|c| c["reason"] == "Unschedulable"))
+    });
+
+    let f = finding(&ns.diagnose("pod/web"), "pod/web");
+    assert_certain(&f, "unschedulable");
+    assert!(
+        f["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r.as_str().unwrap().contains("Insufficient cpu")),
+        "{f:#}"
+    );
+    assert!(
+        f["summary"].as_str().unwrap().contains("it requests 500 CPU"),
+        "{f:#}"
+    );
+}
+
+#[test]
+fn a_service_that_selects_nothing() {
+    let ns = Namespace::new("svc");
+    ns.apply(&pod_yaml("orders-api", busybox(), "    command: [sleep, '3600']\n"));
+    ns.apply(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: orders\nspec:\n  selector: {app: orders-apii}\n  ports: [{port: 80}]\n",
+    );
+    ns.wait("orders-api", "Ready", |json| {
+        json["status"]["conditions"]
+            .as_array()
+            .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+    });
+
+    let diagnosis = ns.diagnose("service/orders");
+    let f = finding(&diagnosis, "service/orders");
+    assert_certain(&f, "service-without-endpoints");
+    assert_eq!(f["matching_pods"], 0, "{f:#}");
+    assert!(f["summary"].as_str().unwrap().contains("app=orders-api"), "{f:#}");
+}
+
+#[test]
+fn a_deployment_target_with_text_output_and_its_exit_codes() {
+    let lab = shared_lab();
+    let ns = Namespace::new("deploy");
+    let missing = busybox().replace(":1.36", ":1.37");
+    ns.apply(&format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\nspec:\n  replicas: 1\n  selector: {{matchLabels: {{app: api}}}}\n  template:\n    metadata: {{labels: {{app: api}}}}\n    spec:\n      containers:\n      - name: api\n        image: {missing}\n"
+    ));
+    let started = Instant::now();
+    let run = loop {
+        let run = lab.run(&["diagnose", "deployment/api", "-n", &ns.name]);
+        if run.code == 10 && run.stdout.contains("tag-not-found") || started.elapsed() > SETTLE {
+            break run;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    };
+    run.assert_code(10);
+    for line in [
+        format!("deployment/api in namespace {}: 1 problem found", ns.name),
+        "  cause:    tag-not-found".to_string(),
+        "  evidence:".to_string(),
+        // The fix names the Deployment, not the pod.
+        format!("kubectl set image deployment/api api={}", busybox()),
+    ] {
+        assert!(run.stdout.contains(&line), "{line:?} not in:\n{}", run.stdout);
+    }
+
+    // A bare name finds the Deployment; another namespace is suggested for a wrong one.
+    lab.run(&["diagnose", "api", "-n", &ns.name]).assert_code(10);
+    let wrong = lab.run(&["diagnose", "api", "-n", "default"]);
+    wrong.assert_code(3);
+    assert!(wrong.stderr.contains(&format!("add `-n {}`", ns.name)), "{}", wrong.stderr);
+    let bad = lab.run(&["diagnose", "cronjob/api"]);
+    bad.assert_code(3);
+    assert!(bad.stderr.contains("help:"), "{}", bad.stderr);
+}
+
+#[test]
+fn a_healthy_deployment_exits_zero_in_context_mode() {
+    let lab = shared_lab();
+    let _dev = lab.lock_dev();
+    // --context: any cluster in the kubeconfig, no workspace needed.
+    let outside = tempfile::tempdir().unwrap();
+    let run = kindlab(&[
+        "--workspace",
+        outside.path().to_str().unwrap(),
+        "diagnose",
+        "deployment/orders-api",
+        "-n",
+        "dev",
+        "--context",
+        &lab.context,
+        "-o",
+        "json",
+    ]);
+    run.assert_code(0);
+    let json = run.json();
+    assert_eq!(json["healthy"], true, "{json:#}");
+    assert_eq!(json["findings"].as_array().unwrap().len(), 0, "{json:#}");
+}
