@@ -97,9 +97,10 @@ pub(crate) fn failing_images(pod: &Pod) -> Vec<String> {
     let mut images: Vec<String> = statuses(pod)
         .filter_map(|(status, spec, _)| {
             let reason = waiting_reason(status)?;
-            PULL_REASONS
-                .contains(&reason)
-                .then(|| image_of(status, spec))
+            // Never-pull and unparseable references need no registry to explain them.
+            (PULL_REASONS.contains(&reason)
+                && !matches!(reason, "ErrImageNeverPull" | "InvalidImageName"))
+            .then(|| image_of(status, spec))
         })
         .collect();
     images.sort();
@@ -849,13 +850,15 @@ fn probe_failing(
                 .to_string()
         })
         .unwrap_or_default();
+    // The handler, without the timing: `httpGet :8080/healthz`.
+    let handler = check.split(" every ").next().unwrap_or(&check).to_string();
     let summary = match kind {
         "liveness" => format!(
-            "container {name} is restarted because its liveness probe fails{}",
+            "container {name} is restarted because its liveness probe ({handler}) fails{}",
             colon(&detail)
         ),
         _ => format!(
-            "container {name} runs but its {kind} probe fails{}",
+            "container {name} runs but its {kind} probe ({handler}) fails{}",
             colon(&detail)
         ),
     };
@@ -1296,7 +1299,7 @@ mod tests {
         let finding = &diagnose_pod_facts(&facts(p, events))[0];
         assert_eq!(
             finding.summary,
-            "container web runs but its readiness probe fails: HTTP probe failed with statuscode: 503"
+            "container web runs but its readiness probe (exec \"cat /tmp/ready\") fails: HTTP probe failed with statuscode: 503"
         );
         assert!(
             finding.evidence[0].text.contains("exec \"cat /tmp/ready\""),

@@ -93,7 +93,16 @@ pub fn classify_pull_failure(failure: &PullFailure, registry: Option<&RegistryAn
     // Other messages that said something else (an earlier cause, another registry).
     for (message, reading) in readings.iter().rev() {
         let core = message::core(&message.text);
-        if !cores.contains(&core) && informative(&reading.signal) && evidence.len() < 4 {
+        // `Error: ErrImagePull` and its kind only repeat the container's state.
+        let status_line = message
+            .text
+            .strip_prefix("Error: ")
+            .is_some_and(|rest| !rest.contains(' '));
+        if !cores.contains(&core)
+            && !status_line
+            && informative(&reading.signal)
+            && evidence.len() < 4
+        {
             evidence.push((*message).clone());
             cores.push(core);
         }
@@ -302,7 +311,10 @@ impl<'a> Context<'a> {
                     first.what
                 ),
                 match &suggestion {
-                    Some(s) => format!("use {s:?}: {}", self.use_image(s)),
+                    Some(s) if self.failure.owner.is_some() => {
+                        format!("use {s:?}: {}", self.use_image(s))
+                    }
+                    Some(s) => format!("point the pod's image at {s:?}"),
                     None if first.what.contains("template") => {
                         "render the manifest's variables before applying it".to_string()
                     }
