@@ -490,7 +490,9 @@ async fn previous_logs(
     pod: &Pod,
 ) -> BTreeMap<String, Vec<String>> {
     let name = pod.metadata.name.clone().unwrap_or_default();
-    let crashed: Vec<String> = pod
+    // (container, whether its last finished instance is the "previous" one): a container
+    // that has just exited and not yet restarted is still the current one.
+    let crashed: Vec<(String, bool)> = pod
         .status
         .iter()
         .flat_map(|s| {
@@ -499,33 +501,42 @@ async fn previous_logs(
                 .flatten()
                 .chain(s.container_statuses.iter().flatten())
         })
-        .filter(|c| {
-            c.restart_count > 0
-                && c.last_state
-                    .as_ref()
-                    .and_then(|l| l.terminated.as_ref())
-                    .is_some_and(|t| t.reason.as_deref() != Some("OOMKilled"))
+        .filter_map(|c| {
+            let now = c.state.as_ref().and_then(|s| s.terminated.as_ref());
+            let before = c.last_state.as_ref().and_then(|l| l.terminated.as_ref());
+            let last = now.or(before.filter(|_| c.restart_count > 0))?;
+            (last.reason.as_deref() != Some("OOMKilled")).then(|| (c.name.clone(), now.is_none()))
         })
-        .map(|c| c.name.clone())
         .collect();
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let logs = join_all(crashed.into_iter().map(|container| {
+    let logs = join_all(crashed.into_iter().map(|(container, previous)| {
         let api = api.clone();
         let name = name.clone();
         async move {
-            let params = LogParams {
-                container: Some(container.clone()),
-                previous: true,
-                tail_lines: Some(LOG_LINES),
-                ..LogParams::default()
+            // The kubelet answers a log it no longer has with this text, as if it were the log.
+            let usable = |text: &String| !text.starts_with("unable to retrieve container logs");
+            let fetch = |previous: bool| {
+                let api = api.clone();
+                let name = name.clone();
+                let params = LogParams {
+                    container: Some(container.clone()),
+                    previous,
+                    tail_lines: Some(LOG_LINES),
+                    ..LogParams::default()
+                };
+                async move { api.logs(&name, &params).await }
             };
-            match api.logs(&name, &params).await {
-                Ok(text) => Some((
+            let mut text = fetch(previous).await.ok().filter(usable);
+            if text.is_none() && previous {
+                text = fetch(false).await.ok().filter(usable);
+            }
+            match text {
+                Some(text) => Some((
                     container,
                     text.lines().map(|l| l.trim_end().to_string()).collect(),
                 )),
-                Err(e) => {
-                    tracing::debug!(error = %e, container, "no previous log");
+                None => {
+                    tracing::debug!(container, "no log of the last finished instance");
                     None
                 }
             }
