@@ -73,7 +73,11 @@ pub fn read(message: &str) -> Reading {
 /// messages with the same core say the same thing.
 pub fn core(message: &str) -> String {
     let mut text = cause_text(strip_prefixes(message.trim()));
-    for wrapper in ["Failed to pull image \"", "ErrImagePull: ", "RegistryUnavailable: "] {
+    for wrapper in [
+        "Failed to pull image \"",
+        "ErrImagePull: ",
+        "RegistryUnavailable: ",
+    ] {
         if let Some(rest) = text.strip_prefix(wrapper) {
             text = match wrapper.ends_with('"') {
                 true => rest
@@ -651,7 +655,10 @@ mod tests {
         let back_off = "Back-off pulling image \"web:1\": ErrImagePull: failed to pull and unpack image \"web:1\": not found";
         assert_eq!(core(event), core(status));
         assert_eq!(core(event), core(back_off));
-        assert_eq!(core(event), "failed to pull and unpack image \"web:1\": not found");
+        assert_eq!(
+            core(event),
+            "failed to pull and unpack image \"web:1\": not found"
+        );
     }
 
     #[test]

@@ -412,7 +412,9 @@ impl<'a> Context<'a> {
         let down_here = self.answer.is_some_and(|a| {
             !a.reached
                 && a.problem.as_deref().is_some_and(|p| {
-                    p.starts_with("refused") || p.starts_with("timeout") || p.starts_with("no answer")
+                    p.starts_with("refused")
+                        || p.starts_with("timeout")
+                        || p.starts_with("no answer")
                 })
         });
         if down_here {
@@ -421,13 +423,15 @@ impl<'a> Context<'a> {
         let loopback = registry.starts_with("localhost") || registry.starts_with("127.");
         // A bare name on a container network is usually a registry container's name.
         let host = registry.split(':').next().unwrap_or(registry);
-        let container = (!host.contains('.') && !loopback)
-            .then(|| format!(" (a container? `docker start {host}`)"))
-            .unwrap_or_default();
+        let container = if !host.contains('.') && !loopback {
+            format!(" (a container? `docker start {host}`)")
+        } else {
+            String::new()
+        };
         let fix = match problem {
-            _ if down_here => format!(
-                "start the registry{container}, then delete the pod to retry at once"
-            ),
+            _ if down_here => {
+                format!("start the registry{container}, then delete the pod to retry at once")
+            }
             NetworkProblem::Dns => format!(
                 "check the registry name in the image; make {registry} resolvable from the nodes (kind: the registry container on the `kind` network)"
             ),

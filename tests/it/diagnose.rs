@@ -30,7 +30,12 @@ fn kubectl(context: &str, args: &[&str], stdin: Option<&str>) -> (bool, String, 
         .spawn()
         .expect("run kubectl (is it on PATH?)");
     if let Some(text) = stdin {
-        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
     }
     let out = child.wait_with_output().unwrap();
     (
@@ -98,9 +103,11 @@ impl Namespace {
     #[track_caller]
     fn wait_waiting(&self, pod: &str, reasons: &[&str]) -> Value {
         self.wait(pod, &reasons.join(" or "), |json| {
-            container_statuses(json)
-                .iter()
-                .any(|s| reasons.iter().any(|r| s["state"]["waiting"]["reason"] == *r))
+            container_statuses(json).iter().any(|s| {
+                reasons
+                    .iter()
+                    .any(|r| s["state"]["waiting"]["reason"] == *r)
+            })
         })
     }
 
@@ -142,7 +149,10 @@ fn container_statuses(pod: &Value) -> Vec<Value> {
 #[track_caller]
 fn finding(diagnosis: &Value, subject: &str) -> Value {
     let findings = diagnosis["findings"].as_array().unwrap();
-    let found: Vec<&Value> = findings.iter().filter(|f| f["subject"] == subject).collect();
+    let found: Vec<&Value> = findings
+        .iter()
+        .filter(|f| f["subject"] == subject)
+        .collect();
     assert_eq!(found.len(), 1, "one finding about {subject}: {diagnosis:#}");
     let f = found[0].clone();
     assert!(
@@ -279,13 +289,23 @@ fn a_never_pull_policy_without_the_image() {
 
     let f = finding(&ns.diagnose("pod/web"), "pod/web");
     assert_certain(&f, "image-never-pull");
-    assert!(f["fix"].as_str().unwrap().contains("kind load docker-image"), "{f:#}");
+    assert!(
+        f["fix"]
+            .as_str()
+            .unwrap()
+            .contains("kind load docker-image"),
+        "{f:#}"
+    );
 }
 
 #[test]
 fn a_host_that_does_not_resolve() {
     let ns = Namespace::new("dns");
-    ns.apply(&pod_yaml("web", "kldiag-no-such-host.invalid:5000/app:1", ""));
+    ns.apply(&pod_yaml(
+        "web",
+        "kldiag-no-such-host.invalid:5000/app:1",
+        "",
+    ));
     ns.wait_waiting("web", &["ErrImagePull", "ImagePullBackOff"]);
 
     let f = finding(&ns.diagnose("pod/web"), "pod/web");
@@ -338,7 +358,12 @@ impl TestRegistry {
                 .stdin(Stdio::piped())
                 .spawn()
                 .unwrap();
-            child.stdin.take().unwrap().write_all(toml.as_bytes()).unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(toml.as_bytes())
+                .unwrap();
             assert!(child.wait().unwrap().success(), "write hosts.toml");
         }
         registry
@@ -405,7 +430,10 @@ fn a_stopped_registry_is_unreachable_from_the_node_and_from_here() {
             .any(|e| e.contains("could not ask")),
         "{f:#}"
     );
-    assert!(f["summary"].as_str().unwrap().contains("looks down"), "{f:#}");
+    assert!(
+        f["summary"].as_str().unwrap().contains("looks down"),
+        "{f:#}"
+    );
 }
 
 #[test]
@@ -413,7 +441,11 @@ fn plain_http_asked_over_https() {
     let registry = TestRegistry::start("plain", &[], false);
     let ns = Namespace::new("plain");
     // No hosts.toml: the node's containerd speaks HTTPS to it.
-    ns.apply(&pod_yaml("web", &format!("{}:5000/app:1", registry.name), ""));
+    ns.apply(&pod_yaml(
+        "web",
+        &format!("{}:5000/app:1", registry.name),
+        "",
+    ));
     ns.wait_waiting("web", &["ErrImagePull", "ImagePullBackOff"]);
 
     let f = finding(&ns.diagnose("pod/web"), "pod/web");
@@ -572,16 +604,12 @@ fn a_crash_loop_names_the_exit_code_and_the_last_log_lines() {
         busybox(),
         "    command: [sh, -c, 'echo starting; echo config file missing, giving up >&2; exit 3']\n",
     ));
-    ns.wait(
-        "web",
-        "CrashLoopBackOff after a restart",
-        |json| {
-            container_statuses(json).iter().any(|s| {
-                s["state"]["waiting"]["reason"] == "CrashLoopBackOff"
-                    && s["restartCount"].as_i64().unwrap_or(0) >= 1
-            })
-        },
-    );
+    ns.wait("web", "CrashLoopBackOff after a restart", |json| {
+        container_statuses(json).iter().any(|s| {
+            s["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+                && s["restartCount"].as_i64().unwrap_or(0) >= 1
+        })
+    });
 
     let f = finding(&ns.diagnose("pod/web"), "pod/web");
     assert_certain(&f, "crash-loop");
@@ -613,7 +641,10 @@ fn an_oom_kill_names_the_memory_limit() {
     let f = finding(&ns.diagnose("pod/web"), "pod/web");
     assert_certain(&f, "oom-killed");
     assert_eq!(f["limit"], "16Mi", "{f:#}");
-    assert!(f["fix"].as_str().unwrap().contains("--limits=memory"), "{f:#}");
+    assert!(
+        f["fix"].as_str().unwrap().contains("--limits=memory"),
+        "{f:#}"
+    );
 }
 
 #[test]
@@ -688,7 +719,10 @@ fn failing_probes_are_named_with_their_last_unhealthy_event() {
     let f = finding(&diagnosis, "pod/unready");
     assert_certain(&f, "probe-failing");
     assert_eq!(f["probe"], "readiness", "{f:#}");
-    assert!(f["check"].as_str().unwrap().contains("cat /tmp/ready"), "{f:#}");
+    assert!(
+        f["check"].as_str().unwrap().contains("cat /tmp/ready"),
+        "{f:#}"
+    );
     assert!(
         evidence_from(&f, "event")
             .iter()
@@ -725,7 +759,10 @@ fn a_pod_no_node_can_take() {
         "{f:#}"
     );
     assert!(
-        f["summary"].as_str().unwrap().contains("it requests 500 CPU"),
+        f["summary"]
+            .as_str()
+            .unwrap()
+            .contains("it requests 500 CPU"),
         "{f:#}"
     );
 }
@@ -733,21 +770,29 @@ fn a_pod_no_node_can_take() {
 #[test]
 fn a_service_that_selects_nothing() {
     let ns = Namespace::new("svc");
-    ns.apply(&pod_yaml("orders-api", busybox(), "    command: [sleep, '3600']\n"));
+    ns.apply(&pod_yaml(
+        "orders-api",
+        busybox(),
+        "    command: [sleep, '3600']\n",
+    ));
     ns.apply(
         "apiVersion: v1\nkind: Service\nmetadata:\n  name: orders\nspec:\n  selector: {app: orders-apii}\n  ports: [{port: 80}]\n",
     );
     ns.wait("orders-api", "Ready", |json| {
-        json["status"]["conditions"]
-            .as_array()
-            .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+        json["status"]["conditions"].as_array().is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        })
     });
 
     let diagnosis = ns.diagnose("service/orders");
     let f = finding(&diagnosis, "service/orders");
     assert_certain(&f, "service-without-endpoints");
     assert_eq!(f["matching_pods"], 0, "{f:#}");
-    assert!(f["summary"].as_str().unwrap().contains("app=orders-api"), "{f:#}");
+    assert!(
+        f["summary"].as_str().unwrap().contains("app=orders-api"),
+        "{f:#}"
+    );
 }
 
 #[test]
@@ -774,14 +819,23 @@ fn a_deployment_target_with_text_output_and_its_exit_codes() {
         // The fix names the Deployment, not the pod.
         format!("kubectl set image deployment/api api={}", busybox()),
     ] {
-        assert!(run.stdout.contains(&line), "{line:?} not in:\n{}", run.stdout);
+        assert!(
+            run.stdout.contains(&line),
+            "{line:?} not in:\n{}",
+            run.stdout
+        );
     }
 
     // A bare name finds the Deployment; another namespace is suggested for a wrong one.
-    lab.run(&["diagnose", "api", "-n", &ns.name]).assert_code(10);
+    lab.run(&["diagnose", "api", "-n", &ns.name])
+        .assert_code(10);
     let wrong = lab.run(&["diagnose", "api", "-n", "default"]);
     wrong.assert_code(3);
-    assert!(wrong.stderr.contains(&format!("add `-n {}`", ns.name)), "{}", wrong.stderr);
+    assert!(
+        wrong.stderr.contains(&format!("add `-n {}`", ns.name)),
+        "{}",
+        wrong.stderr
+    );
     let bad = lab.run(&["diagnose", "cronjob/api"]);
     bad.assert_code(3);
     assert!(bad.stderr.contains("help:"), "{}", bad.stderr);
