@@ -4,7 +4,8 @@
 use serde::Serialize;
 
 use crate::cli::{
-    Cli, Command, LabAction, LabTargetArgs, RegistryAction, ResetArgs, TargetArgs, UpArgs,
+    Cli, Command, DiagnoseArgs, LabAction, LabTargetArgs, RegistryAction, ResetArgs, TargetArgs,
+    UpArgs,
 };
 use crate::docker::Engine;
 use crate::error::{Error, Result, exit};
@@ -12,7 +13,9 @@ use crate::interrupt::Interrupt;
 use crate::ui::{self, Output, Ui, print_json};
 use crate::up::{UpContext, UpOptions};
 use crate::workspace::{self, RegistrySettings, Workspace};
-use crate::{cluster, doctor, down, images, k8s, lab, registry, report, reset, status, up};
+use crate::{
+    cluster, diagnose, doctor, down, images, k8s, lab, registry, report, reset, status, up,
+};
 
 /// Runs one command and returns the process exit code.
 pub fn run(cli: Cli) -> u8 {
@@ -145,6 +148,7 @@ async fn dispatch(cli: Cli, interrupt: Interrupt) -> Result<u8> {
             let ws = Workspace::discover(&cli.workspace)?;
             reset_command(&ws, args, output, &ui, interrupt).await
         }
+        Command::Diagnose(args) => diagnose_command(&cli.workspace, args, output, &ui).await,
         Command::Status(target) => {
             let ws = Workspace::discover(&cli.workspace)?;
             let engine = Engine::connect().await?;
@@ -727,6 +731,60 @@ async fn session_env<'a>(
         registry: Some(session.registry_host.clone()),
     };
     lab_env(ws, &target, ui, interrupt).await
+}
+
+/// `kindlab diagnose`: any cluster. `--context`, else the workspace's kind cluster when run in
+/// one, else the kubeconfig's current context.
+async fn diagnose_command(
+    workspace: &std::path::Path,
+    args: DiagnoseArgs,
+    output: Output,
+    ui: &Ui,
+) -> Result<u8> {
+    let target = diagnose::Target::parse(args.target.as_deref())?;
+    let ws = Workspace::discover(workspace).ok();
+    let client = match (&args.context, &ws) {
+        (Some(context), _) => k8s::client_for_context(context).await?,
+        (None, Some(ws)) => cluster_client(ws, &TargetArgs::default()).await?,
+        (None, None) => diagnose::default_client().await?,
+    };
+    let namespace = args
+        .namespace
+        .clone()
+        .unwrap_or_else(|| client.default_namespace().to_string());
+    let step = ui.step(match &target {
+        diagnose::Target::Namespace => format!("Diagnose namespace {namespace}"),
+        other => format!(
+            "Diagnose {} in namespace {namespace}",
+            other.display(&namespace)
+        ),
+    });
+    let result = if args.no_registry {
+        diagnose::diagnose_target(&client, &target, &namespace, &diagnose::NoRegistry).await
+    } else {
+        let mut access = diagnose::RegistryAccess::new();
+        if let Some(ws) = &ws {
+            access = access.with_plain_http(format!("localhost:{}", ws.registry.port));
+        }
+        diagnose::diagnose_target(&client, &target, &namespace, &access).await
+    };
+    let diagnosis = match result {
+        Ok(diagnosis) => diagnosis,
+        Err(e) => {
+            step.fail("");
+            return Err(e.into());
+        }
+    };
+    if diagnosis.healthy {
+        step.ok("healthy");
+    } else {
+        step.ok(format!("{} problem(s)", diagnosis.findings.len()));
+    }
+    match output {
+        Output::Json => print_json(&diagnosis),
+        Output::Text => print!("{}", diagnose::render_text(&diagnosis)),
+    }
+    Ok(diagnosis.exit_code())
 }
 
 /// A client for the lab's cluster: `--context`, else kindlab's kind cluster, which must be

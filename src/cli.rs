@@ -62,6 +62,8 @@ pub enum Command {
         /// Images to build (names from kindlab.yaml); all when none are given.
         images: Vec<String>,
     },
+    /// Why a workload is unhealthy: the cause, the evidence and the fix, on any cluster.
+    Diagnose(DiagnoseArgs),
     /// Break/fix troubleshooting labs: for attendees (start, check, hint, solve) and
     /// unattended (run).
     Lab {
@@ -199,6 +201,25 @@ pub struct TargetArgs {
     /// Use this existing registry instead of running one (HOST:PORT, as the cluster pulls it).
     #[arg(long, value_name = "HOST:PORT")]
     pub registry: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Exit codes: 0 healthy, 10 a problem was found, 3 no such target.")]
+pub struct DiagnoseArgs {
+    /// deployment/NAME, pod/NAME, service/NAME or a bare NAME; nothing for the whole namespace.
+    pub target: Option<String>,
+
+    /// The namespace (default: the context's namespace, else `default`).
+    #[arg(long, short = 'n', value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+
+    /// A kubeconfig context (default: the workspace's kind cluster, else the current context).
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+
+    /// Ask no registry: the cluster's messages alone decide.
+    #[arg(long)]
+    pub no_registry: bool,
 }
 
 #[derive(Debug, Args)]

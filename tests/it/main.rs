@@ -4,6 +4,7 @@
 mod build;
 mod cli;
 mod cluster;
+mod diagnose;
 mod lab;
 mod registry;
 mod support;
