@@ -140,6 +140,17 @@ async fn dispatch(cli: Cli, interrupt: Interrupt) -> Result<u8> {
         Command::Lab { action } => {
             lab_command(&cli.workspace, action, output, &ui, interrupt).await
         }
+        Command::Check { strict, registry } => {
+            let ws = Workspace::discover(&cli.workspace)?;
+            let host = registry.unwrap_or_else(|| format!("localhost:{}", ws.registry.port));
+            let renderer = workspace::find_renderer().await?;
+            let report = crate::check::run(&ws, &renderer, &host, strict).await?;
+            match output {
+                Output::Json => print_json(&report),
+                Output::Text => print!("{}", crate::check::table(&report)),
+            }
+            Ok(report.exit_code())
+        }
         Command::Pin { check, registry } => {
             let ws = Workspace::discover(&cli.workspace)?;
             pin_command(&ws, check, registry, output).await

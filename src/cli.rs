@@ -72,6 +72,15 @@ pub enum Command {
     },
     /// Put the lab back to the workspace's desired state after a lab or a hand-made mess.
     Reset(ResetArgs),
+    /// Check that every image the overlay names exists (a CI gate; no cluster needed).
+    Check {
+        /// Also fail on references that cannot be checked, `:latest` and untagged ones.
+        #[arg(long)]
+        strict: bool,
+        /// The workspace's registry (default: localhost:<registry.port>).
+        #[arg(long, value_name = "HOST:PORT")]
+        registry: Option<String>,
+    },
     /// Pin each image of the overlay to the digest the registry serves for it.
     Pin {
         /// Only list the references that are not pinned; write nothing (exit 10 if any).

@@ -35,6 +35,7 @@ pub use registry::{NoRegistry, Presence, RegistryAccess, RegistryAnswer, Registr
 pub use render::render_text;
 pub use service::diagnose_service;
 pub use target::Target;
+pub use versions::nearest;
 
 use crate::error::exit;
 use crate::k8s::K8sError;
