@@ -539,6 +539,63 @@ async fn lab_command(
             }
             Ok(exit::OK)
         }
+        LabAction::Report {
+            all_namespaces,
+            from,
+            out,
+            title,
+            target,
+        } => {
+            let ws = Workspace::discover(workspace).ok();
+            let sessions = match (&from, all_namespaces, &ws) {
+                (Some(dir), _, _) => read_reports(dir)?,
+                (None, true, Some(ws)) => {
+                    let client = cluster_client(ws, &target).await?;
+                    lab::session::mirrored(&client).await?
+                }
+                (None, true, None) => match &target.context {
+                    Some(context) => {
+                        lab::session::mirrored(&k8s::client_for_context(context).await?).await?
+                    }
+                    None => {
+                        return Err(lab::LabError::Needs {
+                            what: "a cluster to read the sessions from".into(),
+                            fix: "run it in a workspace, or give --context".into(),
+                        }
+                        .into());
+                    }
+                },
+                (None, false, Some(ws)) => {
+                    let store = SessionStore::new(ws);
+                    let mut all: Vec<_> = store.reports().into_iter().map(|(_, r)| r).collect();
+                    all.extend(store.all().iter().map(|s| s.report()));
+                    all
+                }
+                (None, false, None) => {
+                    return Err(workspace::WorkspaceError::NotFound {
+                        dir: workspace.to_path_buf(),
+                    }
+                    .into());
+                }
+            };
+            let room = report::html::summarise(&title, sessions);
+            let out = match (out, &ws) {
+                (Some(o), _) => o,
+                (None, Some(ws)) => ws.root.join(".kindlab/reports/report.html"),
+                (None, None) => std::path::PathBuf::from("kindlab-report.html"),
+            };
+            workspace::write_atomic(&out, report::html::render(&room).as_bytes())?;
+            match output {
+                Output::Json => print_json(&room),
+                Output::Text => println!(
+                    "wrote {} ({} session(s), {} lab(s))",
+                    out.display(),
+                    room.sessions.len(),
+                    room.labs.len()
+                ),
+            }
+            Ok(exit::OK)
+        }
         LabAction::Run {
             lab: name,
             on,
@@ -683,6 +740,30 @@ async fn reset_command(
         }
     }
     Ok(exit::OK)
+}
+
+/// Every session report (`*.json`) under `dir`, however the instructor collected them.
+fn read_reports(dir: &std::path::Path) -> Result<Vec<lab::session::SessionReport>> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        let entries = std::fs::read_dir(&d).map_err(|source| lab::LabError::Read {
+            path: d.clone(),
+            source,
+        })?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "json")
+                && let Ok(text) = std::fs::read_to_string(&path)
+                && let Ok(report) = serde_json::from_str(&text)
+            {
+                found.push(report);
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// The lab's target: its defaults, overridden by the command line.

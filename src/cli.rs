@@ -148,6 +148,24 @@ pub enum LabAction {
         #[command(flatten)]
         target: TargetArgs,
     },
+    /// A room's (or this workspace's) lab results as a self-contained HTML page with a
+    /// timeline chart.
+    Report {
+        /// Every attendee's session mirrored on the cluster (a shared cluster).
+        #[arg(long, short = 'A')]
+        all_namespaces: bool,
+        /// Reports collected from attendees' machines (`.kindlab/reports/*.json`), in DIR.
+        #[arg(long, value_name = "DIR", conflicts_with = "all_namespaces")]
+        from: Option<PathBuf>,
+        /// Where to write the page (default: .kindlab/reports/report.html).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// The page's title.
+        #[arg(long, default_value = "Troubleshooting labs: results")]
+        title: String,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
     /// Run a lab unattended: break, detect, diagnose, fix, verify, with each phase timed.
     Run {
         /// A built-in lab's name (`kindlab lab list`) or a lab file's path.

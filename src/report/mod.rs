@@ -1,6 +1,7 @@
 //! A lab run's report: the timeline of its phases (a table for people, JSON for machines).
 
 pub mod attendee;
+pub mod html;
 mod timeline;
 
 pub use timeline::{Phase, Timeline};

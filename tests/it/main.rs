@@ -8,4 +8,5 @@ mod cluster;
 mod diagnose;
 mod lab;
 mod registry;
+mod report;
 mod support;
