@@ -4,7 +4,7 @@
 //! `ui::render` prints `error:` / `caused by:` / `help:` (or the same fields as JSON).
 
 use crate::interrupt::Interrupted;
-use crate::{cluster, docker, k8s, lab, registry, workspace};
+use crate::{bundle, cluster, docker, k8s, lab, registry, workspace};
 
 /// Exit codes, stable for scripts. 2 is clap's usage error.
 pub mod exit {
@@ -42,6 +42,8 @@ pub enum Error {
     #[error(transparent)]
     Lab(#[from] lab::LabError),
     #[error(transparent)]
+    Bundle(#[from] bundle::BundleError),
+    #[error(transparent)]
     Interrupted(#[from] Interrupted),
     #[error("{what}")]
     Unhealthy { what: String },
@@ -64,6 +66,7 @@ impl Error {
             Error::Cluster(e) => e.fix(),
             Error::K8s(e) => e.fix(),
             Error::Lab(e) => e.fix(),
+            Error::Bundle(e) => e.fix(),
             Error::Interrupted(e) => e.fix(),
             Error::Unhealthy { .. } => Some("run `kindlab up` to repair the lab".into()),
             Error::Output { .. } => None,
@@ -79,6 +82,7 @@ impl Error {
             Error::Cluster(e) => e.exit_code(),
             Error::K8s(e) => e.exit_code(),
             Error::Lab(e) => e.exit_code(),
+            Error::Bundle(e) => e.exit_code(),
             Error::Interrupted(e) => e.exit_code(),
             Error::Unhealthy { .. } => exit::UNHEALTHY,
             Error::Output { .. } => exit::FAILED,

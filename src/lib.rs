@@ -6,6 +6,7 @@
 //! (everything printed). `app` turns the command line into calls.
 
 pub mod app;
+pub mod bundle;
 pub mod cli;
 pub mod cluster;
 pub mod desired;
