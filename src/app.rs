@@ -249,11 +249,16 @@ async fn bundle_command(
             match output {
                 Output::Json => print_json(&report),
                 Output::Text => {
+                    let total = report.images.len();
                     let loaded = report.images.iter().filter(|i| i.state == "loaded").count();
+                    let what = match loaded {
+                        0 => format!("all {total} images were already loaded"),
+                        n if n == total => format!("{n} images loaded"),
+                        n => format!("{n} images loaded, {} already there", total - n),
+                    };
                     println!(
-                        "{}: {loaded} of {} images loaded, the rest were present (verified in {}, loaded in {})",
+                        "{}: {what} (verified in {}, loaded in {})",
                         report.file,
-                        report.images.len(),
                         ui::format_duration(report.verify_duration),
                         ui::format_duration(report.load_duration)
                     );
@@ -283,7 +288,13 @@ fn print_doctor(report: &doctor::Report, output: Output) {
                 }
             }
             if report.ok {
-                println!("\nReady for `kindlab up`.");
+                match &report.machine {
+                    Some(m) => println!(
+                        "\nReady for the workshop: {} cluster(s) on {}.",
+                        m.clusters_planned, m.hostname
+                    ),
+                    None => println!("\nReady for `kindlab up`."),
+                }
             }
         }
     }

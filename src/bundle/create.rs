@@ -142,7 +142,9 @@ pub async fn create(
     check_free_space(&dir, unpacked)?;
     let manifest_base = Manifest {
         format: FORMAT.into(),
-        created_at: jiff::Timestamp::now().to_string(),
+        created_at: jiff::Timestamp::now()
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+            .to_string(),
         kindlab_version: env!("CARGO_PKG_VERSION").into(),
         kind_version,
         workspace: WorkspaceInfo {
@@ -167,10 +169,9 @@ pub async fn create(
     let (manifest, size) = written;
     let took = step.elapsed();
     step.ok(format!(
-        "{} images, {} in {} ({} unpacked, {}/s)",
+        "{} images, {} ({} unpacked, {}/s)",
         manifest.images.len(),
         format_bytes(size),
-        crate::ui::format_duration(took),
         format_bytes(unpacked),
         format_bytes((unpacked as f64 / took.as_secs_f64().max(0.001)) as u64),
     ));
@@ -184,19 +185,22 @@ pub async fn create(
     })
 }
 
-/// The node image and whether it is the workspace's default (kindlab.yaml names none).
+/// The node image, and whether it is to be `up`'s default (kindlab.yaml names none).
 async fn node_image(
     engine: &Engine,
     ws: &Workspace,
     options: &CreateOptions,
 ) -> Result<(String, bool), BundleError> {
-    let (reference, default) = match options
+    // Where kindlab.yaml names no node image, `up` on the machines that load the bundle
+    // must be told which one to use (kind's default cannot be pulled there).
+    let default = ws.cluster.node_image.is_none();
+    let reference = match options
         .node_image
         .clone()
         .or_else(|| ws.cluster.node_image.clone())
     {
-        Some(image) => (image, false),
-        None => (cluster_node_image(engine, &ws.cluster.name).await?, true),
+        Some(image) => image,
+        None => cluster_node_image(engine, &ws.cluster.name).await?,
     };
     if !reference.contains('@') {
         return Ok((reference, default));
@@ -286,11 +290,18 @@ async fn write_bundle(
         path: options.output.clone(),
         source,
     };
-    let partial = tempfile::Builder::new()
-        .prefix(".kindlab-bundle-")
-        .suffix(".partial")
-        .tempfile_in(dir)
-        .map_err(write_err)?;
+    // Readable by others (the umask still applies): a bundle is made to be copied around,
+    // unlike the private 0600 a temporary file gets by default.
+    #[cfg(unix)]
+    let permissions = {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::Permissions::from_mode(0o644)
+    };
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".kindlab-bundle-").suffix(".partial");
+    #[cfg(unix)]
+    builder.permissions(permissions);
+    let partial = builder.tempfile_in(dir).map_err(write_err)?;
     let file = partial.as_file().try_clone().map_err(write_err)?;
     let mtime = jiff::Timestamp::now().as_second().max(0) as u64;
     let mut writer = Some(BundleWriter::new(file, mtime));

@@ -70,7 +70,7 @@ fn spinner_style() -> ProgressStyle {
 
 fn bytes_style() -> ProgressStyle {
     ProgressStyle::with_template(
-        " {spinner} {prefix} [{bar:20}] {bytes}/{total_bytes} {binary_bytes_per_sec} {wide_msg:.dim}",
+        " {spinner} {prefix} [{bar:20}] {decimal_bytes}/{decimal_total_bytes} {decimal_bytes_per_sec} {wide_msg:.dim}",
     )
     .unwrap_or_else(|_| ProgressStyle::default_bar())
     .progress_chars("=> ")
