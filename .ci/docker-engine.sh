@@ -13,7 +13,7 @@
 set -euo pipefail
 
 log() { printf '[docker-engine] %s\n' "$*"; }
-die() { printf '[docker-engine] %s\n' "$*" >&2; exit "${2:-1}"; }
+die() { printf '[docker-engine] %s\n' "$1" >&2; exit "${2:-1}"; }
 
 WRAPPER=/usr/local/sbin/runc-nocapres
 DAEMON_JSON=/etc/docker/daemon.json
@@ -71,7 +71,8 @@ if ! command -v dockerd >/dev/null 2>&1 && ! [ -x /usr/sbin/dockerd ]; then
 fi
 
 registered=""
-if cap_missing; then
+wrapper_in_place() { [ -x "$WRAPPER" ] && grep -q runc-nocapres "$DAEMON_JSON" 2>/dev/null; }
+if cap_missing && ! wrapper_in_place; then
   is_root || die "this machine lacks CAP_SYS_RESOURCE, so dockerd needs a runc wrapper before it starts: run this as root (sudo make ...)" 4
   command -v jq >/dev/null || {
     log "installing jq (the runc wrapper edits the OCI spec with it)"
