@@ -36,6 +36,7 @@ pub struct CreateReport {
     pub unpacked_size: u64,
     /// App images built because the engine did not have them.
     pub built: Vec<String>,
+    pub warnings: Vec<String>,
     pub manifest: Manifest,
     #[serde(serialize_with = "crate::images::serialize_secs")]
     pub duration: Duration,
@@ -59,6 +60,7 @@ pub async fn create(
     // What the Dockerfiles start from, and the content tag each app image has.
     let mut bases = Vec::new();
     let mut apps = Vec::new();
+    let mut warnings = Vec::new();
     for image in &ws.images {
         step.detail(format!("reading {}", image.name));
         let dockerfile = image.context.join(&image.dockerfile);
@@ -70,6 +72,20 @@ pub async fn create(
             path: dockerfile.clone(),
             message,
         })?;
+        // A loaded image has no registry digest, so a build pinned to one cannot run
+        // offline whatever the bundle holds; the app image itself is bundled, so `up` needs
+        // no build unless the app changes.
+        let (pinned, from): (Vec<String>, Vec<String>) =
+            from.into_iter().partition(|b| b.contains('@'));
+        for base in pinned {
+            let warning = format!(
+                "{}: FROM {base} is pinned by digest, which a loaded image cannot match; not bundled (the built {} image is)",
+                dockerfile.display(),
+                image.name
+            );
+            ui.note(format!("warning: {warning}"));
+            warnings.push(warning);
+        }
         bases.push((image.name.clone(), from));
         let context = image.context.clone();
         let file = image.dockerfile.clone();
@@ -139,7 +155,12 @@ pub async fn create(
     let unpacked: u64 = sized.iter().map(|(_, _, size)| size).sum();
 
     let dir = parent_dir(&options.output);
-    check_free_space(&dir, unpacked)?;
+    // zstd keeps about 30% of these images (measured); half leaves a margin.
+    let need = match options.encoding {
+        Encoding::None => unpacked,
+        Encoding::Zstd => unpacked / 2,
+    };
+    check_free_space(&dir, need)?;
     let manifest_base = Manifest {
         format: FORMAT.into(),
         created_at: jiff::Timestamp::now()
@@ -180,6 +201,7 @@ pub async fn create(
         size,
         unpacked_size: unpacked,
         built,
+        warnings,
         manifest,
         duration: started.elapsed(),
     })
