@@ -300,9 +300,8 @@ async fn workshop_checks(
         // Docker Desktop's or Colima's VM): only then do /proc's limits apply to it.
         let local = Path::new(&root).exists();
         let free = local
-            .then(|| rustix::fs::statvfs(Path::new(&root)).ok())
-            .flatten()
-            .map(|st| st.f_bavail.saturating_mul(st.f_frsize));
+            .then(|| bundle::free_space(Path::new(&root)))
+            .flatten();
         let cpus = info.as_ref().and_then(|i| i.ncpu);
         let memory = info.as_ref().and_then(|i| i.mem_total);
 

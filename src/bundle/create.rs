@@ -421,10 +421,9 @@ fn parent_dir(path: &Path) -> PathBuf {
 /// Refuses to start when the images clearly cannot fit (compressed bundles are smaller,
 /// but a full disk mid-way wastes minutes).
 fn check_free_space(dir: &Path, need: u64) -> Result<(), BundleError> {
-    let Ok(stat) = rustix::fs::statvfs(dir) else {
+    let Some(free) = super::free_space(dir) else {
         return Ok(()); // unmeasurable: the write itself will say
     };
-    let free = stat.f_bavail.saturating_mul(stat.f_frsize);
     if free < need {
         return Err(BundleError::NoSpace {
             path: dir.to_path_buf(),

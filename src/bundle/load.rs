@@ -500,10 +500,9 @@ async fn check_engine_space(engine: &Engine, need: u64) -> Result<(), BundleErro
         .and_then(|i| i.docker_root_dir)
         .unwrap_or_else(|| "/var/lib/docker".into());
     let path = Path::new(&root);
-    let Ok(stat) = rustix::fs::statvfs(path) else {
+    let Some(free) = super::free_space(path) else {
         return Ok(()); // the engine's disk is in a VM (Docker Desktop, Colima)
     };
-    let free = stat.f_bavail.saturating_mul(stat.f_frsize);
     if free < need {
         return Err(BundleError::NoSpace {
             path: path.to_path_buf(),

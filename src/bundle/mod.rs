@@ -185,6 +185,13 @@ pub async fn loaded_node_image(engine: &Engine, kind_version: &str) -> Option<St
     }
 }
 
+/// Bytes free for an unprivileged writer on the file system holding `path`, if measurable.
+pub fn free_space(path: &Path) -> Option<u64> {
+    rustix::fs::statvfs(path)
+        .ok()
+        .map(|st| st.f_bavail.saturating_mul(st.f_frsize))
+}
+
 /// An image's ID and size, or None when the engine has no such name.
 pub(crate) async fn inspect_image(
     engine: &Engine,

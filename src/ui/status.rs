@@ -169,10 +169,6 @@ impl ByteProgress {
         self.0.set_position(position);
     }
 
-    pub fn add(&self, bytes: u64) {
-        self.0.inc(bytes);
-    }
-
     pub fn position(&self) -> u64 {
         self.0.position()
     }
