@@ -4,8 +4,8 @@
 use serde::Serialize;
 
 use crate::cli::{
-    Cli, Command, DiagnoseArgs, LabAction, LabTargetArgs, RegistryAction, ResetArgs, TargetArgs,
-    UpArgs,
+    BundleAction, Cli, Command, Compression, DiagnoseArgs, DoctorArgs, LabAction, LabTargetArgs,
+    RegistryAction, ResetArgs, TargetArgs, UpArgs,
 };
 use crate::docker::Engine;
 use crate::error::{Error, Result, exit};
@@ -14,7 +14,7 @@ use crate::ui::{self, Output, Ui, print_json};
 use crate::up::{UpContext, UpOptions};
 use crate::workspace::{self, RegistrySettings, Workspace};
 use crate::{
-    cluster, diagnose, doctor, down, images, k8s, lab, registry, report, reset, status, up,
+    bundle, cluster, diagnose, doctor, down, images, k8s, lab, registry, report, reset, status, up,
 };
 
 /// Runs one command and returns the process exit code.
@@ -74,14 +74,17 @@ async fn dispatch(cli: Cli, interrupt: Interrupt) -> Result<u8> {
     let ui = Ui::new();
     match cli.command {
         Command::Init { dir } => init(&dir, output),
-        Command::Doctor => {
+        Command::Doctor(args) => {
             // Doctor works outside a workspace too, with the default registry settings.
             let settings = Workspace::discover(&cli.workspace)
                 .map(|w| w.registry)
                 .unwrap_or_default();
-            let report = doctor::run(&settings).await;
+            let report = doctor::run(&settings, workshop_plan(&args).as_ref()).await;
             print_doctor(&report, output);
             Ok(if report.ok { exit::OK } else { exit::UNHEALTHY })
+        }
+        Command::Bundle { action } => {
+            bundle_command(&cli.workspace, action, output, &ui, &interrupt).await
         }
         Command::Registry { action } => {
             let settings = Workspace::discover(&cli.workspace)
@@ -232,11 +235,123 @@ fn init_git(dir: &std::path::Path, files: &[std::path::PathBuf]) -> Result<InitG
     let Some(git) = workspace::Git::find(dir) else {
         return Ok(InitGit::NoGit);
     };
-    if git.is_repository() {
+    if git.is_repository() && !git.is_ignored_by_enclosing_repository() {
         return Ok(InitGit::InsideRepository);
     }
     let commit = git.init_with_first_commit(files, "kindlab init: the sample workspace")?;
     Ok(InitGit::Committed { commit })
+}
+
+/// `--workshop`, or any of the flags that only make sense for one.
+fn workshop_plan(args: &DoctorArgs) -> Option<doctor::Workshop> {
+    (args.workshop || args.clusters.is_some() || args.bundle.is_some()).then(|| doctor::Workshop {
+        clusters: args.clusters.unwrap_or(1),
+        bundle: args.bundle.clone(),
+    })
+}
+
+async fn bundle_command(
+    workspace: &std::path::Path,
+    action: BundleAction,
+    output: Output,
+    ui: &Ui,
+    interrupt: &Interrupt,
+) -> Result<u8> {
+    match action {
+        BundleAction::Create {
+            file,
+            node_image,
+            compress,
+        } => {
+            let ws = Workspace::discover(workspace)?;
+            let engine = Engine::connect().await?;
+            let options = bundle::CreateOptions {
+                output: file,
+                node_image,
+                encoding: match compress {
+                    Compression::Zstd => bundle::Encoding::Zstd,
+                    Compression::None => bundle::Encoding::None,
+                },
+            };
+            let report = bundle::create(&engine, &ws, &options, ui).await?;
+            match output {
+                Output::Json => print_json(&report),
+                Output::Text => {
+                    println!(
+                        "wrote {}: {} images, {} ({} unpacked) in {}",
+                        report.file,
+                        report.manifest.images.len(),
+                        ui::format_bytes(report.size),
+                        ui::format_bytes(report.unpacked_size),
+                        ui::format_duration(report.duration)
+                    );
+                    for image in &report.manifest.images {
+                        println!(
+                            "  {:<9} {:<44} {:>8}  {}",
+                            format!("{:?}", image.role).to_lowercase(),
+                            image.reference,
+                            ui::format_bytes(image.member_size),
+                            image.member_sha256
+                        );
+                    }
+                    println!(
+                        "\nNext: copy it to each machine and run `kindlab bundle load {}` there",
+                        report.file
+                    );
+                }
+            }
+            Ok(exit::OK)
+        }
+        BundleAction::Load { file, no_registry } => {
+            // Inside a workspace its registry gets the app images; elsewhere the one the
+            // bundle was made for does.
+            let registry = match Workspace::discover(workspace) {
+                _ if no_registry => bundle::RegistryChoice::Skip,
+                Ok(ws) => bundle::RegistryChoice::Workspace(ws.registry),
+                Err(workspace::WorkspaceError::NotFound { .. }) => {
+                    bundle::RegistryChoice::FromBundle
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let kind_version = match cluster::Kind::find() {
+                Ok(kind) => kind.version().await.ok(),
+                Err(_) => None,
+            };
+            let engine = Engine::connect().await?;
+            let options = bundle::LoadOptions {
+                file,
+                registry,
+                kind_version,
+            };
+            let report = bundle::load(&engine, &options, ui, interrupt).await?;
+            match output {
+                Output::Json => print_json(&report),
+                Output::Text => {
+                    let total = report.images.len();
+                    let loaded = report.images.iter().filter(|i| i.state == "loaded").count();
+                    let what = match loaded {
+                        0 => format!("all {total} images were already loaded"),
+                        n if n == total => format!("{n} images loaded"),
+                        n => format!("{n} images loaded, {} already there", total - n),
+                    };
+                    println!(
+                        "{}: {what} (verified in {}, loaded in {})",
+                        report.file,
+                        ui::format_duration(report.verify_duration),
+                        ui::format_duration(report.load_duration)
+                    );
+                    for pushed in &report.pushed {
+                        println!("  in the registry: {pushed}");
+                    }
+                    if let Some(alias) = &report.node_alias {
+                        println!("  node image for `kindlab up`: {alias}");
+                    }
+                    println!("\nNext: `kindlab up` (no network needed)");
+                }
+            }
+            Ok(exit::OK)
+        }
+    }
 }
 
 fn print_doctor(report: &doctor::Report, output: Output) {
@@ -251,7 +366,13 @@ fn print_doctor(report: &doctor::Report, output: Output) {
                 }
             }
             if report.ok {
-                println!("\nReady for `kindlab up`.");
+                match &report.machine {
+                    Some(m) => println!(
+                        "\nReady for the workshop: {} cluster(s) on {}.",
+                        m.clusters_planned, m.hostname
+                    ),
+                    None => println!("\nReady for `kindlab up`."),
+                }
             }
         }
     }

@@ -46,7 +46,7 @@ pub enum Command {
         dir: PathBuf,
     },
     /// Check that this machine can run `kindlab up`, and say how to fix what it cannot.
-    Doctor,
+    Doctor(DoctorArgs),
     /// Bring the whole lab up, or repair it: registry, cluster, wiring, images, deployment.
     Up(UpArgs),
     /// Delete the cluster and the registry kindlab created.
@@ -95,6 +95,61 @@ pub enum Command {
         #[command(subcommand)]
         action: RegistryAction,
     },
+    /// Offline bundles: every image the workspace needs, in one file, for machines that
+    /// cannot pull images (workshop rooms, air-gapped sites).
+    Bundle {
+        #[command(subcommand)]
+        action: BundleAction,
+    },
+}
+
+#[derive(Debug, Args, Default)]
+pub struct DoctorArgs {
+    /// Also check what a workshop room needs: disk for the bundle, inotify limits for the
+    /// clusters planned, the engine's memory and CPUs (implied by --clusters and --bundle).
+    #[arg(long)]
+    pub workshop: bool,
+
+    /// Clusters planned on this machine at the same time.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub clusters: Option<u32>,
+
+    /// The bundle the room will use: is there disk for it, and is it loaded?
+    #[arg(long, value_name = "FILE")]
+    pub bundle: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BundleAction {
+    /// Write the kind node image, the registry image, the Dockerfiles' base images and the
+    /// built app images, with a checksummed manifest, into FILE.
+    Create {
+        /// The bundle file to write (replaced only once complete).
+        #[arg(default_value = "kindlab-bundle.tar")]
+        file: PathBuf,
+        /// kind node image (default: cluster.nodeImage in kindlab.yaml, else the image the
+        /// workspace's cluster runs).
+        #[arg(long, value_name = "IMAGE", env = "KINDLAB_NODE_IMAGE")]
+        node_image: Option<String>,
+        /// How to store each image: zstd (smaller, for copying to a room) or none.
+        #[arg(long, value_enum, default_value_t = Compression::Zstd)]
+        compress: Compression,
+    },
+    /// Verify FILE, then load its images into the Docker engine and the app images into
+    /// the local registry; on any failure, nothing stays half-loaded.
+    Load {
+        /// A file made by `kindlab bundle create`.
+        file: PathBuf,
+        /// Load into the engine only; `kindlab up` pushes the app images later.
+        #[arg(long)]
+        no_registry: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Compression {
+    Zstd,
+    None,
 }
 
 #[derive(Debug, Subcommand)]

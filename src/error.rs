@@ -4,7 +4,7 @@
 //! `ui::render` prints `error:` / `caused by:` / `help:` (or the same fields as JSON).
 
 use crate::interrupt::Interrupted;
-use crate::{cluster, diagnose, docker, k8s, lab, registry, workspace};
+use crate::{bundle, cluster, diagnose, docker, k8s, lab, registry, workspace};
 
 /// Exit codes, stable for scripts. 2 is clap's usage error.
 pub mod exit {
@@ -44,6 +44,8 @@ pub enum Error {
     #[error(transparent)]
     Diagnose(#[from] diagnose::DiagnoseError),
     #[error(transparent)]
+    Bundle(#[from] bundle::BundleError),
+    #[error(transparent)]
     Interrupted(#[from] Interrupted),
     #[error("{what}")]
     Unhealthy { what: String },
@@ -67,6 +69,7 @@ impl Error {
             Error::K8s(e) => e.fix(),
             Error::Lab(e) => e.fix(),
             Error::Diagnose(e) => e.fix(),
+            Error::Bundle(e) => e.fix(),
             Error::Interrupted(e) => e.fix(),
             Error::Unhealthy { .. } => Some("run `kindlab up` to repair the lab".into()),
             Error::Output { .. } => None,
@@ -83,6 +86,7 @@ impl Error {
             Error::K8s(e) => e.exit_code(),
             Error::Lab(e) => e.exit_code(),
             Error::Diagnose(e) => e.exit_code(),
+            Error::Bundle(e) => e.exit_code(),
             Error::Interrupted(e) => e.exit_code(),
             Error::Unhealthy { .. } => exit::UNHEALTHY,
             Error::Output { .. } => exit::FAILED,

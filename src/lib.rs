@@ -7,6 +7,7 @@
 //! turns the command line into calls.
 
 pub mod app;
+pub mod bundle;
 pub mod check;
 pub mod cli;
 pub mod cluster;

@@ -117,14 +117,24 @@ impl Kind {
         }
         let status = child.wait().await.map_err(spawn_err)?;
         if status.success() {
-            Ok(())
-        } else {
-            Err(ClusterError::KindFailed {
-                args: args.join(" "),
-                stderr: transcript.join("\n"),
-            })
+            return Ok(());
         }
+        let stderr = transcript.join("\n");
+        Err(match unpullable_image(&stderr) {
+            Some(image) => ClusterError::NodeImageUnavailable { image, stderr },
+            None => ClusterError::KindFailed {
+                args: args.join(" "),
+                stderr,
+            },
+        })
     }
+}
+
+/// The image in kind's `failed to pull image "…"`: the node image is neither in the
+/// engine nor reachable (no network, an air-gapped site, a registry's rate limit).
+fn unpullable_image(stderr: &str) -> Option<String> {
+    let rest = stderr.split("failed to pull image \"").nth(1)?;
+    rest.split('"').next().map(str::to_string)
 }
 
 /// kind decorates its status lines with a spinner, ticks and emoji; keep the words.
@@ -139,6 +149,19 @@ fn clean_status_line(line: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unpullable_node_image_is_recognised() {
+        let stderr = "Creating cluster \"kl\" ...\nEnsuring node image (kindest/node:v1.34.0)\nERROR: failed to create cluster: failed to pull image \"kindest/node:v1.34.0@sha256:ab\": command \"docker pull kindest/node:v1.34.0@sha256:ab\" failed with error: exit status 1";
+        assert_eq!(
+            unpullable_image(stderr).as_deref(),
+            Some("kindest/node:v1.34.0@sha256:ab")
+        );
+        assert_eq!(
+            unpullable_image("ERROR: failed to create cluster: boom"),
+            None
+        );
+    }
 
     #[test]
     fn status_lines_lose_their_decoration() {

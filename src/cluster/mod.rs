@@ -21,6 +21,8 @@ pub enum ClusterError {
     KindNotFound,
     #[error("`kind {args}` failed: {stderr}")]
     KindFailed { args: String, stderr: String },
+    #[error("the kind node image {image} is not in the Docker engine and cannot be pulled")]
+    NodeImageUnavailable { image: String, stderr: String },
     #[error("cannot run kind ({path})")]
     KindSpawn {
         path: String,
@@ -50,6 +52,9 @@ impl ClusterError {
             ClusterError::KindFailed { .. } => {
                 "read kind's output above; `kind export logs` collects the node logs".into()
             }
+            ClusterError::NodeImageUnavailable { .. } => {
+                "load it from a bundle made where it can be pulled (`kindlab bundle load FILE`, made by `kindlab bundle create`), or build one offline (`make offline-images`) and pass it with --node-image".into()
+            }
             ClusterError::KindSpawn { .. } => "check that `kind version` runs".into(),
             ClusterError::NoNodes { name } => {
                 format!("delete the broken cluster with `kind delete cluster --name {name}` and run `kindlab up` again")
@@ -66,9 +71,9 @@ impl ClusterError {
 
     pub fn exit_code(&self) -> u8 {
         match self {
-            ClusterError::KindNotFound | ClusterError::KindSpawn { .. } => {
-                exit::MISSING_PREREQUISITE
-            }
+            ClusterError::KindNotFound
+            | ClusterError::KindSpawn { .. }
+            | ClusterError::NodeImageUnavailable { .. } => exit::MISSING_PREREQUISITE,
             ClusterError::NotOurs { .. } => exit::CONFLICT,
             ClusterError::ApiNotReady { .. } => exit::TIMEOUT,
             ClusterError::Docker(e) => e.exit_code(),

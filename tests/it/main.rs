@@ -2,10 +2,12 @@
 //! registry and (in `lab`) a real kind cluster. They fail, never skip, when Docker is missing.
 
 mod build;
+mod bundle;
 mod check;
 mod cli;
 mod cluster;
 mod diagnose;
+mod isolated_engine;
 mod lab;
 mod registry;
 mod report;

@@ -54,8 +54,19 @@ pub async fn execute(ctx: &UpContext, kind: Option<&Kind>) -> Result<(ActionRepo
         }
     } else {
         let config = cluster::render_kind_config(name);
+        // With no node image named, a loaded bundle's (kind's default cannot be pulled
+        // where a bundle was needed).
+        let node_image = match ctx.node_image() {
+            Some(image) => Some(image.to_string()),
+            None => match kind.version().await {
+                Ok(version) => crate::bundle::loaded_node_image(&ctx.engine, &version).await,
+                Err(_) => None,
+            },
+        };
         let created = kind
-            .create(name, &config, ctx.node_image(), |line| step.detail(line))
+            .create(name, &config, node_image.as_deref(), |line| {
+                step.detail(line)
+            })
             .await;
         if let Err(e) = created {
             step.fail("kind create cluster failed");
@@ -64,7 +75,7 @@ pub async fn execute(ctx: &UpContext, kind: Option<&Kind>) -> Result<(ActionRepo
         mark_owned(ctx, name).await?;
         (
             Outcome::Created,
-            vec![match ctx.node_image() {
+            vec![match node_image.as_deref() {
                 Some(image) => format!("kind cluster with {image}"),
                 None => "kind cluster".to_string(),
             }],
