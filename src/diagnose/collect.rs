@@ -16,7 +16,7 @@ use kube::{Client, Resource};
 
 use super::pod::{
     EventFact, NodeFit, PodFacts, cpu_millis, diagnose_pod_facts, failing_images, memory_bytes,
-    pod_needs_diagnosis,
+    pod_needs_diagnosis_at,
 };
 use super::registry::RegistryProbe;
 use super::service::diagnose_service;
@@ -42,7 +42,7 @@ pub async fn diagnose_pod(
     pod: &Pod,
     registry: &impl RegistryProbe,
 ) -> Vec<Finding> {
-    if !pod_needs_diagnosis(pod) {
+    if !pod_needs_diagnosis_at(pod, Some(k8s_openapi::jiff::Timestamp::now())) {
         return Vec::new();
     }
     let facts = gather(client, pod, registry).await;
@@ -391,6 +391,7 @@ async fn gather(client: &Client, pod: &Pod, registry: &impl RegistryProbe) -> Po
         node_fits(client, unschedulable),
     );
     PodFacts {
+        now: Some(k8s_openapi::jiff::Timestamp::now()),
         pod: pod.clone(),
         owner,
         events,

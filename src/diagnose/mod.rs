@@ -29,7 +29,9 @@ mod corpus_tests;
 use serde::{Deserialize, Serialize};
 
 pub use collect::{default_client, diagnose_deployment, diagnose_pod, diagnose_target};
-pub use pod::{EventFact, NodeFit, PodFacts, diagnose_pod_facts, pod_needs_diagnosis};
+pub use pod::{
+    EventFact, NodeFit, PodFacts, diagnose_pod_facts, pod_needs_diagnosis, pod_needs_diagnosis_at,
+};
 pub use pull::{PullFailure, classify_pull_failure};
 pub use registry::{NoRegistry, Presence, RegistryAccess, RegistryAnswer, RegistryProbe};
 pub use render::render_text;

@@ -70,10 +70,52 @@ pub struct PodFacts {
     /// imagePullSecrets the pod names that do not exist.
     pub missing_pull_secrets: Vec<String>,
     pub nodes: Vec<NodeFit>,
+    /// When the facts were read: a container that failed and was restarted shortly before
+    /// is crash-looping even while it happens to run (None: unknown, not judged).
+    pub now: Option<k8s_openapi::jiff::Timestamp>,
+}
+
+/// A container restarted after a failure less than this long ago is still crash-looping:
+/// between its restarts it runs (and may even be Ready) for a moment.
+const RECENT_CRASH: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// True when `status` is the running instance that replaced a failed one (non-zero exit or
+/// OOMKilled) less than [`RECENT_CRASH`] before `now`.
+fn restarted_after_a_recent_crash(
+    status: &ContainerStatus,
+    now: Option<k8s_openapi::jiff::Timestamp>,
+) -> bool {
+    let Some(now) = now else {
+        return false;
+    };
+    let failed = status
+        .last_state
+        .as_ref()
+        .and_then(|s| s.terminated.as_ref())
+        .is_some_and(|t| t.exit_code != 0 || t.reason.as_deref() == Some("OOMKilled"));
+    let started = status
+        .state
+        .as_ref()
+        .and_then(|s| s.running.as_ref())
+        .and_then(|r| r.started_at.as_ref())
+        .map(|t| t.0);
+    failed
+        && status.restart_count > 0
+        && started.is_some_and(|at| {
+            now.duration_since(at)
+                .try_into()
+                .is_ok_and(|d: std::time::Duration| d < RECENT_CRASH)
+        })
 }
 
 /// True for a pod worth diagnosing: not finished, not being deleted, and not ready.
 pub fn pod_needs_diagnosis(pod: &Pod) -> bool {
+    pod_needs_diagnosis_at(pod, None)
+}
+
+/// [`pod_needs_diagnosis`], knowing the time: a pod whose container crashed and was
+/// restarted moments ago needs it too, even while it runs.
+pub fn pod_needs_diagnosis_at(pod: &Pod, now: Option<k8s_openapi::jiff::Timestamp>) -> bool {
     if pod.metadata.deletion_timestamp.is_some() {
         return false;
     }
@@ -89,7 +131,13 @@ pub fn pod_needs_diagnosis(pod: &Pod) -> bool {
         .unwrap_or_default()
         .iter()
         .any(|c| c.type_ == "Ready" && c.status == "True");
-    !ready
+    let crashed = status
+        .container_statuses
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .any(|c| restarted_after_a_recent_crash(c, now));
+    !ready || crashed
 }
 
 /// The images of containers whose pull is failing (to ask their registries).
@@ -111,7 +159,7 @@ pub(crate) fn failing_images(pod: &Pod) -> Vec<String> {
 /// The findings for one pod: one per failing container, or one for the pod when it cannot
 /// be scheduled. Empty for a healthy pod.
 pub fn diagnose_pod_facts(facts: &PodFacts) -> Vec<Finding> {
-    if !pod_needs_diagnosis(&facts.pod) {
+    if !pod_needs_diagnosis_at(&facts.pod, facts.now) {
         return Vec::new();
     }
     let pod = &facts.pod;
@@ -297,7 +345,8 @@ fn container_finding(
             ));
         }
     }
-    let restarting = reason == Some("CrashLoopBackOff");
+    let restarting = reason == Some("CrashLoopBackOff")
+        || (!is_init && restarted_after_a_recent_crash(status, facts.now));
     let terminated_now = status
         .state
         .as_ref()
@@ -1452,6 +1501,38 @@ mod tests {
         assert_eq!(memory_bytes("64Mi"), Some(64 * 1024 * 1024));
         assert_eq!(memory_bytes("1G"), Some(1_000_000_000));
         assert_eq!(memory_bytes("1024"), Some(1024));
+    }
+
+    #[test]
+    fn a_crash_loop_between_restarts_is_still_a_crash_loop() {
+        // Caught running between two crashes: Ready, yet restarted 3s after exit code 3.
+        let running = pod(json!({
+            "metadata": {"name": "web-1", "namespace": "dev"},
+            "spec": {"containers": [{"name": "web", "image": "busybox:1.36"}]},
+            "status": {"phase": "Running",
+                "conditions": [{"type": "Ready", "status": "True"}],
+                "containerStatuses": [{"name": "web", "image": "busybox:1.36", "imageID": "",
+                    "ready": true, "restartCount": 2,
+                    "state": {"running": {"startedAt": "2026-12-01T10:00:00Z"}},
+                    "lastState": {"terminated": {"exitCode": 3, "reason": "Error",
+                        "finishedAt": "2026-12-01T09:59:59Z"}}}]}
+        }));
+        let soon: k8s_openapi::jiff::Timestamp = "2026-12-01T10:00:03Z".parse().unwrap();
+        let later: k8s_openapi::jiff::Timestamp = "2026-12-01T10:30:00Z".parse().unwrap();
+        assert!(
+            !pod_needs_diagnosis(&running),
+            "without the time, nothing is judged"
+        );
+        assert!(pod_needs_diagnosis_at(&running, Some(soon)));
+        assert!(
+            !pod_needs_diagnosis_at(&running, Some(later)),
+            "an old crash is history"
+        );
+        let mut f = facts(running, vec![]);
+        f.now = Some(soon);
+        let findings = diagnose_pod_facts(&f);
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!(findings[0].kind(), CauseKind::CrashLoop);
     }
 
     #[test]
