@@ -1,4 +1,6 @@
-# kindlab developer entry points. `make lab` on a fresh machine with Docker; `make test` in CI.
+# kindlab developer entry points. `make lab` and `make test` each set a fresh machine up
+# first, saying what they do: the Docker engine (started, or installed on Debian/Ubuntu as
+# root), then the images (in the engine, from a bundle, pulled, or built offline).
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -6,67 +8,90 @@ KIND_VERSION      ?= v0.33.0
 KUSTOMIZE_VERSION ?= v5.7.1
 BIN_DIR           := $(CURDIR)/.bin
 CARGO             ?= cargo
+# A bundle to take the images from on a machine that cannot pull (`kindlab bundle create`
+# makes one; ./kindlab-bundle.tar is used when present).
+BUNDLE            ?=
+# Where `make offline-images` puts kind, kubectl and its env file (the node image's name);
+# recipes read that file through .ci/with-env.sh when they run, since the set-up before
+# them may have just written it.
+export KINDLAB_CI_CACHE ?= /var/cache/kindlab-ci
+WITH_ENV := bash .ci/with-env.sh
 
-# Test/air-gap tooling (`make offline-images`) records where it put kind, kubectl and the
-# offline node image; when present, tests and `make lab` use them.
-KINDLAB_CI_CACHE ?= /var/cache/kindlab-ci
--include $(KINDLAB_CI_CACHE)/env
-export KINDLAB_TEST_NODE_IMAGE
-ifneq ($(KINDLAB_TEST_NODE_IMAGE),)
-export KINDLAB_NODE_IMAGE ?= $(KINDLAB_TEST_NODE_IMAGE)
-endif
-
-export PATH := $(BIN_DIR):$(if $(KINDLAB_CI_BIN),$(KINDLAB_CI_BIN):)$(PATH)
+export PATH := $(BIN_DIR):$(PATH)
 
 .PHONY: help
 help:
-	@echo "make lab             build kindlab, install kind/kustomize if missing, lab up, run the bad-image-tag lab"
-	@echo "make test            fmt + clippy + every test (needs a running Docker engine)"
+	@echo "make lab             set up this machine, build kindlab, lab up, run the bad-image-tag lab"
+	@echo "make test            set up this machine, then fmt + clippy + every test"
+	@echo "make engine          a running Docker engine: started, or installed (Debian/Ubuntu, root)"
+	@echo "make images          the lab's images: present, from BUNDLE=FILE, pulled, or built offline"
+	@echo "make offline-images  build kind, kubectl and an offline kind node image (air-gapped machines)"
 	@echo "make bench           kindlab up vs the shell-script way, same machine, same run"
-	@echo "make offline-images  build kind + an offline kind node image (air-gapped machines, CI)"
 
 .PHONY: build
 build:
 	$(CARGO) build --release --locked
 
-# kind and kustomize at pinned versions, into .bin/, only when not already on PATH.
+.PHONY: engine
+engine:
+	@bash .ci/docker-engine.sh
+
+# KINDLAB is the binary that loads a bundle (release for `make lab`, debug for `make test`).
+KINDLAB ?= ./target/release/kindlab
+.PHONY: images
+images: engine
+	@KINDLAB=$(KINDLAB) BUNDLE=$(BUNDLE) bash .ci/lab-images.sh
+
+# kind and kustomize at pinned versions, into .bin/, only when not already on PATH (the
+# offline tool set counts).
 .PHONY: tools
 tools:
 	@mkdir -p $(BIN_DIR)
-	@if ! command -v kind >/dev/null; then \
-	  command -v go >/dev/null || { echo "kind is missing and so is Go: install Go (https://go.dev/doc/install), or kind itself (https://kind.sigs.k8s.io/docs/user/quick-start/#installation)"; exit 4; }; \
-	  echo "installing kind $(KIND_VERSION) into .bin/"; \
-	  GOBIN=$(BIN_DIR) go install sigs.k8s.io/kind@$(KIND_VERSION); \
-	fi
-	@if ! command -v kustomize >/dev/null && ! command -v kubectl >/dev/null; then \
-	  command -v go >/dev/null || { echo "kustomize is missing and so is Go: install Go (https://go.dev/doc/install), or kubectl"; exit 4; }; \
-	  echo "installing kustomize $(KUSTOMIZE_VERSION) into .bin/"; \
-	  GOBIN=$(BIN_DIR) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION); \
-	fi
+	@$(WITH_ENV) bash -c ' \
+	  if ! command -v kind >/dev/null; then \
+	    command -v go >/dev/null || { echo "kind is missing and so is Go: install Go (https://go.dev/doc/install), or kind itself (https://kind.sigs.k8s.io/docs/user/quick-start/#installation)"; exit 4; }; \
+	    echo "installing kind $(KIND_VERSION) into .bin/"; \
+	    GOBIN=$(BIN_DIR) go install sigs.k8s.io/kind@$(KIND_VERSION); \
+	  fi; \
+	  if ! command -v kustomize >/dev/null && ! command -v kubectl >/dev/null; then \
+	    command -v go >/dev/null || { echo "kustomize is missing and so is Go: install Go (https://go.dev/doc/install), or kubectl"; exit 4; }; \
+	    echo "installing kustomize $(KUSTOMIZE_VERSION) into .bin/"; \
+	    GOBIN=$(BIN_DIR) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION); \
+	  fi'
 
-# The main job: the sample workspace's lab, up and running.
+# The main job: a fresh sample workspace (`kindlab init`, in .lab/ unless LAB_DIR says
+# otherwise), its lab up and running, and the lab text's lab run once.
+LAB_DIR ?= $(CURDIR)/.lab
 .PHONY: lab
-lab: tools build
-	./target/release/kindlab doctor
-	./target/release/kindlab --workspace templates/workspace up
-	./target/release/kindlab --workspace templates/workspace lab run bad-image-tag
+lab: engine build
+	@$(MAKE) --no-print-directory images KINDLAB=./target/release/kindlab
+	@$(MAKE) --no-print-directory tools
+	$(WITH_ENV) ./target/release/kindlab doctor
+	@[ -f $(LAB_DIR)/kindlab.yaml ] || ./target/release/kindlab init $(LAB_DIR)
+	$(WITH_ENV) ./target/release/kindlab --workspace $(LAB_DIR) up
+	$(WITH_ENV) ./target/release/kindlab --workspace $(LAB_DIR) lab run bad-image-tag
+	@echo "The lab's workspace is $(LAB_DIR): cd there, then 'kindlab lab list' and 'kindlab lab start NAME'." 
 
 .PHONY: test
 # The integration tests share one lab (tests/it/support.rs: shared_lab); it is taken down at
 # the end unless KEEP_TEST_LAB=1 (a warm re-run then reuses it).
-test:
+test: engine
+	$(CARGO) build --locked
+	@$(MAKE) --no-print-directory images KINDLAB=./target/debug/kindlab
+	@bash .ci/browser.sh
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets --locked -- -D warnings
-	@status=0; $(CARGO) test --locked -- --nocapture --test-threads=6 || status=$$?; \
+	@status=0; $(WITH_ENV) $(CARGO) test --locked -- --nocapture --test-threads=6 || status=$$?; \
 	if [ "$${KEEP_TEST_LAB:-}" != 1 ] && [ -f target/tmp/shared-lab/kindlab.yaml ]; then \
-	  ./target/debug/kindlab --workspace target/tmp/shared-lab down --purge || true; \
+	  $(WITH_ENV) ./target/debug/kindlab --workspace target/tmp/shared-lab down --purge || true; \
 	fi; \
 	exit $$status
 
 .PHONY: offline-images
-offline-images:
+offline-images: engine
 	bash .ci/offline-images/build.sh
 
 .PHONY: bench
-bench: build
-	bash bench/run.sh
+bench: engine build
+	@$(MAKE) --no-print-directory images KINDLAB=./target/release/kindlab
+	$(WITH_ENV) bash bench/run.sh

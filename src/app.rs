@@ -4,7 +4,8 @@
 use serde::Serialize;
 
 use crate::cli::{
-    Cli, Command, LabAction, LabTargetArgs, RegistryAction, ResetArgs, TargetArgs, UpArgs,
+    BundleAction, Cli, Command, Compression, DiagnoseArgs, DoctorArgs, LabAction, LabTargetArgs,
+    RegistryAction, ResetArgs, TargetArgs, UpArgs,
 };
 use crate::docker::Engine;
 use crate::error::{Result, exit};
@@ -12,7 +13,9 @@ use crate::interrupt::Interrupt;
 use crate::ui::{self, Output, Ui, print_json};
 use crate::up::{UpContext, UpOptions};
 use crate::workspace::{self, Workspace};
-use crate::{cluster, doctor, down, images, k8s, lab, registry, report, reset, status, up};
+use crate::{
+    bundle, cluster, diagnose, doctor, down, images, k8s, lab, registry, report, reset, status, up,
+};
 
 /// Runs one command and returns the process exit code.
 pub fn run(cli: Cli) -> u8 {
@@ -74,14 +77,17 @@ async fn dispatch(cli: Cli, interrupt: Interrupt) -> Result<u8> {
     let ui = Ui::new();
     match cli.command {
         Command::Init { dir } => init(&dir, output),
-        Command::Doctor => {
+        Command::Doctor(args) => {
             // Doctor works outside a workspace too, with the default registry settings.
             let settings = Workspace::discover(&cli.workspace)
                 .map(|w| w.registry)
                 .unwrap_or_default();
-            let report = doctor::run(&settings).await;
+            let report = doctor::run(&settings, workshop_plan(&args).as_ref()).await;
             print_doctor(&report, output);
             Ok(if report.ok { exit::OK } else { exit::UNHEALTHY })
+        }
+        Command::Bundle { action } => {
+            bundle_command(&cli.workspace, action, output, &ui, &interrupt).await
         }
         Command::Registry { action } => {
             let ws = Workspace::discover(&cli.workspace)?;
@@ -145,6 +151,17 @@ async fn dispatch(cli: Cli, interrupt: Interrupt) -> Result<u8> {
         Command::Lab { action } => {
             lab_command(&cli.workspace, action, output, &ui, interrupt).await
         }
+        Command::Check { strict, registry } => {
+            let ws = Workspace::discover(&cli.workspace)?;
+            let host = registry.unwrap_or_else(|| format!("localhost:{}", ws.registry.port));
+            let renderer = workspace::find_renderer().await?;
+            let report = crate::check::run(&ws, &renderer, &host, strict).await?;
+            match output {
+                Output::Json => print_json(&report),
+                Output::Text => print!("{}", crate::check::table(&report)),
+            }
+            Ok(report.exit_code())
+        }
         Command::Pin { check, registry } => {
             let ws = Workspace::discover(&cli.workspace)?;
             pin_command(&ws, check, registry, output).await
@@ -153,6 +170,7 @@ async fn dispatch(cli: Cli, interrupt: Interrupt) -> Result<u8> {
             let ws = Workspace::discover(&cli.workspace)?;
             reset_command(&ws, args, output, &ui, interrupt).await
         }
+        Command::Diagnose(args) => diagnose_command(&cli.workspace, args, output, &ui).await,
         Command::Status(target) => {
             let ws = Workspace::discover(&cli.workspace)?;
             let engine = Engine::connect().await?;
@@ -231,11 +249,126 @@ fn init_git(dir: &std::path::Path, files: &[std::path::PathBuf]) -> Result<InitG
     let Some(git) = workspace::Git::find(dir) else {
         return Ok(InitGit::NoGit);
     };
-    if git.is_repository() {
+    if git.is_repository() && !git.is_ignored_by_enclosing_repository() {
         return Ok(InitGit::InsideRepository);
     }
     let commit = git.init_with_first_commit(files, "kindlab init: the sample workspace")?;
     Ok(InitGit::Committed { commit })
+}
+
+/// `--workshop`, or any of the flags that only make sense for one.
+fn workshop_plan(args: &DoctorArgs) -> Option<doctor::Workshop> {
+    (args.workshop || args.clusters.is_some() || args.bundle.is_some()).then(|| doctor::Workshop {
+        clusters: args.clusters.unwrap_or(1),
+        bundle: args.bundle.clone(),
+    })
+}
+
+async fn bundle_command(
+    workspace: &std::path::Path,
+    action: BundleAction,
+    output: Output,
+    ui: &Ui,
+    interrupt: &Interrupt,
+) -> Result<u8> {
+    match action {
+        BundleAction::Create {
+            file,
+            node_image,
+            compress,
+        } => {
+            let ws = Workspace::discover(workspace)?;
+            let engine = Engine::connect().await?;
+            let options = bundle::CreateOptions {
+                output: file,
+                node_image,
+                encoding: match compress {
+                    Compression::Zstd => bundle::Encoding::Zstd,
+                    Compression::None => bundle::Encoding::None,
+                },
+            };
+            let report = bundle::create(&engine, &ws, &options, ui).await?;
+            match output {
+                Output::Json => print_json(&report),
+                Output::Text => {
+                    println!(
+                        "wrote {}: {} images, {} ({} unpacked) in {}",
+                        report.file,
+                        report.manifest.images.len(),
+                        ui::format_bytes(report.size),
+                        ui::format_bytes(report.unpacked_size),
+                        ui::format_duration(report.duration)
+                    );
+                    for image in &report.manifest.images {
+                        println!(
+                            "  {:<9} {:<44} {:>8}  {}",
+                            format!("{:?}", image.role).to_lowercase(),
+                            image.reference,
+                            ui::format_bytes(image.member_size),
+                            image.member_sha256
+                        );
+                    }
+                    println!(
+                        "\nNext: copy it to each machine and run `kindlab bundle load {}` there",
+                        report.file
+                    );
+                }
+            }
+            Ok(exit::OK)
+        }
+        BundleAction::Load { file, no_registry } => {
+            // Inside a workspace its registry gets the app images; elsewhere the one the
+            // bundle was made for does.
+            let registry = match Workspace::discover(workspace) {
+                _ if no_registry => bundle::RegistryChoice::Skip,
+                Ok(ws) => {
+                    let by = ws.ensure_identity()?;
+                    bundle::RegistryChoice::Workspace(ws.registry, by)
+                }
+                Err(workspace::WorkspaceError::NotFound { .. }) => {
+                    bundle::RegistryChoice::FromBundle
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let kind_version = match cluster::Kind::find() {
+                Ok(kind) => kind.version().await.ok(),
+                Err(_) => None,
+            };
+            let engine = Engine::connect().await?;
+            let options = bundle::LoadOptions {
+                file,
+                registry,
+                kind_version,
+            };
+            let report = bundle::load(&engine, &options, ui, interrupt).await?;
+            match output {
+                Output::Json => print_json(&report),
+                Output::Text => {
+                    let total = report.images.len();
+                    let loaded = report.images.iter().filter(|i| i.state == "loaded").count();
+                    let what = match loaded {
+                        0 => format!("all {total} images were already loaded"),
+                        n if n == total => format!("{n} images loaded"),
+                        n => format!("{n} images loaded, {} already there", total - n),
+                    };
+                    println!(
+                        "{}: {what} (verified in {}, loaded in {})",
+                        report.file,
+                        ui::format_duration(report.verify_duration),
+                        ui::format_duration(report.load_duration)
+                    );
+                    for pushed in &report.pushed {
+                        println!("  in the registry: {pushed}");
+                    }
+                    if let Some(alias) = &report.node_alias {
+                        println!("  node image for `kindlab up`: {alias}");
+                    }
+                    println!("\nNext: `kindlab up` (no network needed)");
+                }
+            }
+            Ok(exit::OK)
+        }
+    }
 }
 
 fn print_doctor(report: &doctor::Report, output: Output) {
@@ -250,7 +383,13 @@ fn print_doctor(report: &doctor::Report, output: Output) {
                 }
             }
             if report.ok {
-                println!("\nReady for `kindlab up`.");
+                match &report.machine {
+                    Some(m) => println!(
+                        "\nReady for the workshop: {} cluster(s) on {}.",
+                        m.clusters_planned, m.hostname
+                    ),
+                    None => println!("\nReady for `kindlab up`."),
+                }
             }
         }
     }
@@ -576,6 +715,63 @@ async fn lab_command(
             }
             Ok(exit::OK)
         }
+        LabAction::Report {
+            all_namespaces,
+            from,
+            out,
+            title,
+            target,
+        } => {
+            let ws = Workspace::discover(workspace).ok();
+            let sessions = match (&from, all_namespaces, &ws) {
+                (Some(dir), _, _) => read_reports(dir)?,
+                (None, true, Some(ws)) => {
+                    let client = cluster_client(ws, &target).await?;
+                    lab::session::mirrored(&client).await?
+                }
+                (None, true, None) => match &target.context {
+                    Some(context) => {
+                        lab::session::mirrored(&k8s::client_for_context(context).await?).await?
+                    }
+                    None => {
+                        return Err(lab::LabError::Needs {
+                            what: "a cluster to read the sessions from".into(),
+                            fix: "run it in a workspace, or give --context".into(),
+                        }
+                        .into());
+                    }
+                },
+                (None, false, Some(ws)) => {
+                    let store = SessionStore::new(ws);
+                    let mut all: Vec<_> = store.reports().into_iter().map(|(_, r)| r).collect();
+                    all.extend(store.all().iter().map(|s| s.report()));
+                    all
+                }
+                (None, false, None) => {
+                    return Err(workspace::WorkspaceError::NotFound {
+                        dir: workspace.to_path_buf(),
+                    }
+                    .into());
+                }
+            };
+            let room = report::html::summarise(&title, sessions);
+            let out = match (out, &ws) {
+                (Some(o), _) => o,
+                (None, Some(ws)) => ws.root.join(".kindlab/reports/report.html"),
+                (None, None) => std::path::PathBuf::from("kindlab-report.html"),
+            };
+            workspace::write_atomic(&out, report::html::render(&room).as_bytes())?;
+            match output {
+                Output::Json => print_json(&room),
+                Output::Text => println!(
+                    "wrote {} ({} session(s), {} lab(s))",
+                    out.display(),
+                    room.sessions.len(),
+                    room.labs.len()
+                ),
+            }
+            Ok(exit::OK)
+        }
         LabAction::Run {
             lab: name,
             on,
@@ -723,6 +919,30 @@ async fn reset_command(
     Ok(exit::OK)
 }
 
+/// Every session report (`*.json`) under `dir`, however the instructor collected them.
+fn read_reports(dir: &std::path::Path) -> Result<Vec<lab::session::SessionReport>> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        let entries = std::fs::read_dir(&d).map_err(|source| lab::LabError::Read {
+            path: d.clone(),
+            source,
+        })?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "json")
+                && let Ok(text) = std::fs::read_to_string(&path)
+                && let Ok(report) = serde_json::from_str(&text)
+            {
+                found.push(report);
+            }
+        }
+    }
+    Ok(found)
+}
+
 /// The lab's target: its defaults, overridden by the command line.
 fn lab_target(spec: &lab::LabSpec, on: &LabTargetArgs) -> Result<lab::target::TargetRef> {
     let deployment = on
@@ -782,6 +1002,60 @@ async fn session_env<'a>(
     lab_env(ws, &target, ui, interrupt).await
 }
 
+/// `kindlab diagnose`: any cluster. `--context`, else the workspace's kind cluster when run in
+/// one, else the kubeconfig's current context.
+async fn diagnose_command(
+    workspace: &std::path::Path,
+    args: DiagnoseArgs,
+    output: Output,
+    ui: &Ui,
+) -> Result<u8> {
+    let target = diagnose::Target::parse(args.target.as_deref())?;
+    let ws = Workspace::discover(workspace).ok();
+    let client = match (&args.context, &ws) {
+        (Some(context), _) => k8s::client_for_context(context).await?,
+        (None, Some(ws)) => cluster_client(ws, &TargetArgs::default()).await?,
+        (None, None) => diagnose::default_client().await?,
+    };
+    let namespace = args
+        .namespace
+        .clone()
+        .unwrap_or_else(|| client.default_namespace().to_string());
+    let step = ui.step(match &target {
+        diagnose::Target::Namespace => format!("Diagnose namespace {namespace}"),
+        other => format!(
+            "Diagnose {} in namespace {namespace}",
+            other.display(&namespace)
+        ),
+    });
+    let result = if args.no_registry {
+        diagnose::diagnose_target(&client, &target, &namespace, &diagnose::NoRegistry).await
+    } else {
+        let mut access = diagnose::RegistryAccess::new();
+        if let Some(ws) = &ws {
+            access = access.with_plain_http(format!("localhost:{}", ws.registry.port));
+        }
+        diagnose::diagnose_target(&client, &target, &namespace, &access).await
+    };
+    let diagnosis = match result {
+        Ok(diagnosis) => diagnosis,
+        Err(e) => {
+            step.fail("");
+            return Err(e.into());
+        }
+    };
+    if diagnosis.healthy {
+        step.ok("healthy");
+    } else {
+        step.ok(format!("{} problem(s)", diagnosis.findings.len()));
+    }
+    match output {
+        Output::Json => print_json(&diagnosis),
+        Output::Text => print!("{}", diagnose::render_text(&diagnosis)),
+    }
+    Ok(diagnosis.exit_code())
+}
+
 /// A client for the lab's cluster: `--context`, else kindlab's kind cluster, which must be
 /// up (else the error says to run `kindlab up`, not kind's own words).
 async fn cluster_client(ws: &Workspace, target: &TargetArgs) -> Result<kube::Client> {
@@ -790,11 +1064,7 @@ async fn cluster_client(ws: &Workspace, target: &TargetArgs) -> Result<kube::Cli
     }
     let kind = cluster::Kind::find()?;
     let name = &ws.cluster.name;
-    let not_up = |why: String| lab::LabError::NotReady {
-        what: "the lab".into(),
-        why,
-        fix: "run `kindlab up` first".into(),
-    };
+    let not_up = |why: String| lab::LabError::NotUp { why };
     if !kind.clusters().await?.iter().any(|c| c == name) {
         return Err(not_up(format!("there is no kind cluster {name:?}")).into());
     }

@@ -46,7 +46,7 @@ pub enum Command {
         dir: PathBuf,
     },
     /// Check that this machine can run `kindlab up`, and say how to fix what it cannot.
-    Doctor,
+    Doctor(DoctorArgs),
     /// Bring the whole lab up, or repair it: registry, cluster, wiring, images, deployment.
     Up(UpArgs),
     /// Delete the cluster and the registry this workspace created (its images stay).
@@ -65,6 +65,8 @@ pub enum Command {
         /// Images to build (names from kindlab.yaml); all when none are given.
         images: Vec<String>,
     },
+    /// Why a workload is unhealthy: the cause, the evidence and the fix, on any cluster.
+    Diagnose(DiagnoseArgs),
     /// Break/fix troubleshooting labs: for attendees (start, check, hint, solve) and
     /// unattended (run).
     Lab {
@@ -73,6 +75,15 @@ pub enum Command {
     },
     /// Put the lab back to the workspace's desired state after a lab or a hand-made mess.
     Reset(ResetArgs),
+    /// Check that every image the overlay names exists (a CI gate; no cluster needed).
+    Check {
+        /// Also fail on references that cannot be checked, `:latest` and untagged ones.
+        #[arg(long)]
+        strict: bool,
+        /// The workspace's registry (default: localhost:<registry.port>).
+        #[arg(long, value_name = "HOST:PORT")]
+        registry: Option<String>,
+    },
     /// Pin each image of the overlay to the digest the registry serves for it.
     Pin {
         /// Only list the references that are not pinned; write nothing (exit 10 if any).
@@ -87,6 +98,61 @@ pub enum Command {
         #[command(subcommand)]
         action: RegistryAction,
     },
+    /// Offline bundles: every image the workspace needs, in one file, for machines that
+    /// cannot pull images (workshop rooms, air-gapped sites).
+    Bundle {
+        #[command(subcommand)]
+        action: BundleAction,
+    },
+}
+
+#[derive(Debug, Args, Default)]
+pub struct DoctorArgs {
+    /// Also check what a workshop room needs: disk for the bundle, inotify limits for the
+    /// clusters planned, the engine's memory and CPUs (implied by --clusters and --bundle).
+    #[arg(long)]
+    pub workshop: bool,
+
+    /// Clusters planned on this machine at the same time.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub clusters: Option<u32>,
+
+    /// The bundle the room will use: is there disk for it, and is it loaded?
+    #[arg(long, value_name = "FILE")]
+    pub bundle: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BundleAction {
+    /// Write the kind node image, the registry image, the Dockerfiles' base images and the
+    /// built app images, with a checksummed manifest, into FILE.
+    Create {
+        /// The bundle file to write (replaced only once complete).
+        #[arg(default_value = "kindlab-bundle.tar")]
+        file: PathBuf,
+        /// kind node image (default: cluster.nodeImage in kindlab.yaml, else the image the
+        /// workspace's cluster runs).
+        #[arg(long, value_name = "IMAGE", env = "KINDLAB_NODE_IMAGE")]
+        node_image: Option<String>,
+        /// How to store each image: zstd (smaller, for copying to a room) or none.
+        #[arg(long, value_enum, default_value_t = Compression::Zstd)]
+        compress: Compression,
+    },
+    /// Verify FILE, then load its images into the Docker engine and the app images into
+    /// the local registry; on any failure, nothing stays half-loaded.
+    Load {
+        /// A file made by `kindlab bundle create`.
+        file: PathBuf,
+        /// Load into the engine only; `kindlab up` pushes the app images later.
+        #[arg(long)]
+        no_registry: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Compression {
+    Zstd,
+    None,
 }
 
 #[derive(Debug, Subcommand)]
@@ -145,6 +211,24 @@ pub enum LabAction {
         /// Every attendee's lab on the cluster (from the sessions mirrored into namespaces).
         #[arg(long, short = 'A')]
         all_namespaces: bool,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// A room's (or this workspace's) lab results as a self-contained HTML page with a
+    /// timeline chart.
+    Report {
+        /// Every attendee's session mirrored on the cluster (a shared cluster).
+        #[arg(long, short = 'A')]
+        all_namespaces: bool,
+        /// Reports collected from attendees' machines (`.kindlab/reports/*.json`), in DIR.
+        #[arg(long, value_name = "DIR", conflicts_with = "all_namespaces")]
+        from: Option<PathBuf>,
+        /// Where to write the page (default: .kindlab/reports/report.html).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// The page's title.
+        #[arg(long, default_value = "Troubleshooting labs: results")]
+        title: String,
         #[command(flatten)]
         target: TargetArgs,
     },
@@ -210,6 +294,25 @@ pub struct TargetArgs {
     /// Use this existing registry instead of running one (HOST:PORT, as the cluster pulls it).
     #[arg(long, value_name = "HOST:PORT")]
     pub registry: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Exit codes: 0 healthy, 10 a problem was found, 3 no such target.")]
+pub struct DiagnoseArgs {
+    /// deployment/NAME, pod/NAME, service/NAME or a bare NAME; nothing for the whole namespace.
+    pub target: Option<String>,
+
+    /// The namespace (default: the context's namespace, else `default`).
+    #[arg(long, short = 'n', value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+
+    /// A kubeconfig context (default: the workspace's kind cluster, else the current context).
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+
+    /// Ask no registry: the cluster's messages alone decide.
+    #[arg(long)]
+    pub no_registry: bool,
 }
 
 #[derive(Debug, Args)]

@@ -4,7 +4,7 @@
 //! `ui::render` prints `error:` / `caused by:` / `help:` (or the same fields as JSON).
 
 use crate::interrupt::Interrupted;
-use crate::{cluster, docker, k8s, lab, registry, workspace};
+use crate::{bundle, cluster, diagnose, docker, k8s, lab, registry, workspace};
 
 /// Exit codes, stable for scripts. 2 is clap's usage error.
 pub mod exit {
@@ -19,7 +19,7 @@ pub mod exit {
     pub const CONFLICT: u8 = 5;
     /// A wait ran out of time (rollout, registry readiness).
     pub const TIMEOUT: u8 = 6;
-    /// `status` or `doctor` found a problem; nothing failed while looking.
+    /// `status`, `doctor` or `diagnose` found a problem; nothing failed while looking.
     pub const UNHEALTHY: u8 = 10;
     /// Something the command was using went away under it (a node stopped or paused, the
     /// registry removed); running the command again recovers.
@@ -45,6 +45,10 @@ pub enum Error {
     #[error(transparent)]
     Lab(#[from] lab::LabError),
     #[error(transparent)]
+    Diagnose(#[from] diagnose::DiagnoseError),
+    #[error(transparent)]
+    Bundle(#[from] bundle::BundleError),
+    #[error(transparent)]
     Interrupted(#[from] Interrupted),
     #[error(transparent)]
     State(#[from] workspace::StateError),
@@ -69,6 +73,8 @@ impl Error {
             Error::Cluster(e) => e.fix(),
             Error::K8s(e) => e.fix(),
             Error::Lab(e) => e.fix(),
+            Error::Diagnose(e) => e.fix(),
+            Error::Bundle(e) => e.fix(),
             Error::Interrupted(e) => e.fix(),
             Error::State(e) => e.fix(),
             Error::Unhealthy { .. } => Some("run `kindlab up` to repair the lab".into()),
@@ -85,6 +91,8 @@ impl Error {
             Error::Cluster(e) => e.exit_code(),
             Error::K8s(e) => e.exit_code(),
             Error::Lab(e) => e.exit_code(),
+            Error::Diagnose(e) => e.exit_code(),
+            Error::Bundle(e) => e.exit_code(),
             Error::Interrupted(e) => e.exit_code(),
             Error::State(e) => e.exit_code(),
             Error::Unhealthy { .. } => exit::UNHEALTHY,

@@ -3,12 +3,16 @@
 //! The modules mirror the pipeline: `docker` (Engine API) and `registry` (the registry
 //! container and an OCI client), `cluster` (kind CLI and node wiring), `k8s` (apply, watch,
 //! rollout), `workspace` (kindlab.yaml and the overlay), `up` (the ordered actions), and `ui`
-//! (everything printed). `app` turns the command line into calls.
+//! (everything printed), and `diagnose` (why a pod is unhealthy, on any cluster). `app`
+//! turns the command line into calls.
 
 pub mod app;
+pub mod bundle;
+pub mod check;
 pub mod cli;
 pub mod cluster;
 pub mod desired;
+pub mod diagnose;
 pub mod docker;
 pub mod doctor;
 pub mod down;

@@ -153,13 +153,16 @@ impl Kind {
         };
         let status = status.map_err(spawn_err)?;
         if status.success() {
-            Ok(())
-        } else {
-            Err(ClusterError::KindFailed {
-                args: args.join(" "),
-                stderr: transcript.join("\n"),
-            })
+            return Ok(());
         }
+        let stderr = transcript.join("\n");
+        Err(match unpullable_image(&stderr) {
+            Some(image) => ClusterError::NodeImageUnavailable { image, stderr },
+            None => ClusterError::KindFailed {
+                args: args.join(" "),
+                stderr,
+            },
+        })
     }
 }
 
@@ -211,6 +214,13 @@ fn lossy_lines<R: tokio::io::AsyncRead + Unpin>(
             }
         },
     )
+}
+
+/// The image in kind's `failed to pull image "…"`: the node image is neither in the
+/// engine nor reachable (no network, an air-gapped site, a registry's rate limit).
+fn unpullable_image(stderr: &str) -> Option<String> {
+    let rest = stderr.split("failed to pull image \"").nth(1)?;
+    rest.split('"').next().map(str::to_string)
 }
 
 /// kind decorates its status lines with a spinner, ticks and emoji; keep the words.
@@ -316,6 +326,19 @@ mod tests {
         tokio::time::sleep(std::time::Duration::from_secs(3)).await;
         assert!(!marker.exists(), "kind's child outlived the cancel");
         assert!(!is_kind_process(pid.unwrap()));
+    }
+
+    #[test]
+    fn an_unpullable_node_image_is_recognised() {
+        let stderr = "Creating cluster \"kl\" ...\nEnsuring node image (kindest/node:v1.34.0)\nERROR: failed to create cluster: failed to pull image \"kindest/node:v1.34.0@sha256:ab\": command \"docker pull kindest/node:v1.34.0@sha256:ab\" failed with error: exit status 1";
+        assert_eq!(
+            unpullable_image(stderr).as_deref(),
+            Some("kindest/node:v1.34.0@sha256:ab")
+        );
+        assert_eq!(
+            unpullable_image("ERROR: failed to create cluster: boom"),
+            None
+        );
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub enum ClusterError {
     KindNotFound,
     #[error("`kind {args}` failed: {stderr}")]
     KindFailed { args: String, stderr: String },
+    #[error("the kind node image {image} is not in the Docker engine and cannot be pulled")]
+    NodeImageUnavailable { image: String, stderr: String },
     #[error("cannot run kind ({path})")]
     KindSpawn {
         path: String,
@@ -84,6 +86,9 @@ impl ClusterError {
             ClusterError::KindFailed { .. } => {
                 "read kind's output above; `kind export logs` collects the node logs".into()
             }
+            ClusterError::NodeImageUnavailable { .. } => {
+                "load it from a bundle made where it can be pulled (`kindlab bundle load FILE`, made by `kindlab bundle create`), or build one offline (`make offline-images`) and pass it with --node-image".into()
+            }
             ClusterError::KindSpawn { .. } => "check that `kind version` runs".into(),
             ClusterError::NotOurs { name, owner } => match owner {
                 Owner::OtherWorkspace { .. } => format!(
@@ -126,12 +131,12 @@ impl ClusterError {
 
     pub fn exit_code(&self) -> u8 {
         match self {
-            ClusterError::KindNotFound | ClusterError::KindSpawn { .. } => {
-                exit::MISSING_PREREQUISITE
-            }
+            ClusterError::KindNotFound
+            | ClusterError::KindSpawn { .. }
+            | ClusterError::NodeImageUnavailable { .. }
+            | ClusterError::NoConfigPath { .. } => exit::MISSING_PREREQUISITE,
             ClusterError::NotOurs { .. } | ClusterError::NotOursToDelete { .. } => exit::CONFLICT,
             ClusterError::NodeDown { .. } => exit::DISRUPTED,
-            ClusterError::NoConfigPath { .. } => exit::MISSING_PREREQUISITE,
             ClusterError::Cancelled { .. } => exit::INTERRUPTED,
             ClusterError::ApiNotReady { .. } => exit::TIMEOUT,
             ClusterError::Docker(e) => e.exit_code(),

@@ -33,6 +33,15 @@ pub fn owned(role: &str, by: &WorkspaceIdentity) -> HashMap<String, String> {
     .collect()
 }
 
+/// The label set for an object kindlab makes outside any workspace (a bundle loaded where
+/// there is none): kindlab's, no workspace's; a workspace uses it only with `--adopt`.
+pub fn owned_by_no_workspace(role: &str) -> HashMap<String, String> {
+    [(OWNED, "true"), (ROLE, role)]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 /// Who made an object, from its labels, as workspace `me` sees it.
 pub fn owner(labels: Option<&HashMap<String, String>>, me: Option<&WorkspaceIdentity>) -> Owner {
     let get = |key: &str| labels.and_then(|l| l.get(key)).map(String::as_str);

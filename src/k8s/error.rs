@@ -17,6 +17,9 @@ pub struct Diagnosis {
     pub message: String,
     /// The newest Warning event about the pod.
     pub last_warning: Option<String>,
+    /// Why the pod is stuck, as `kindlab diagnose` says it: the cause, evidence and fix.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finding: Option<crate::diagnose::Finding>,
 }
 
 impl fmt::Display for Diagnosis {
@@ -24,6 +27,10 @@ impl fmt::Display for Diagnosis {
         match &self.pod {
             Some(pod) => write!(f, "pod {pod} is {}", self.reason)?,
             None => write!(f, "{}", self.reason)?,
+        }
+        // The diagnosis says why in fewer and better words than the raw messages.
+        if let Some(finding) = &self.finding {
+            return write!(f, ": {}", finding.summary);
         }
         if !self.message.is_empty() {
             write!(f, ": {}", self.message)?;
@@ -261,6 +268,9 @@ fn rollout_fix(namespace: &str, name: &str, diagnosis: Option<&Diagnosis>) -> St
     let Some(diagnosis) = diagnosis else {
         return describe_deployment;
     };
+    if let Some(finding) = &diagnosis.finding {
+        return finding.fix.clone();
+    }
     let Some(pod) = &diagnosis.pod else {
         return describe_deployment;
     };
@@ -345,6 +355,7 @@ mod tests {
             reason: "ImagePullBackOff".into(),
             message: "Back-off pulling image \"localhost:5001/web:dev\"".into(),
             last_warning: Some("Failed to pull image \"localhost:5001/web:dev\": not found".into()),
+            finding: None,
         }
     }
 
@@ -372,6 +383,41 @@ mod tests {
     }
 
     #[test]
+    fn a_finding_gives_the_reason_and_the_fix() {
+        use crate::diagnose::{Cause, Certainty, Finding};
+        let mut diagnosis = image_pull_diagnosis();
+        diagnosis.finding = Some(Finding {
+            subject: "pod/web-7d9f-abcde".into(),
+            container: Some("web".into()),
+            cause: Cause::TagNotFound {
+                image: "localhost:5001/web:dev".into(),
+                repository: "localhost:5001/web".into(),
+                tag: "dev".into(),
+                nearest: vec!["v1".into()],
+            },
+            certainty: Certainty::Certain,
+            candidates: vec![],
+            summary: "localhost:5001/web has no tag \"dev\"; nearest: v1".into(),
+            evidence: vec![],
+            fix: "use an existing tag".into(),
+        });
+        let err = K8sError::RolloutTimeout {
+            namespace: "default".into(),
+            name: "web".into(),
+            waited: Duration::from_secs(60),
+            last_status: "0 of 1 updated replicas are available".into(),
+            diagnosis: Some(Box::new(diagnosis)),
+        };
+        assert_eq!(
+            err.to_string(),
+            "deployment \"web\" in namespace \"default\" did not finish rolling out within 1m \
+             (0 of 1 updated replicas are available); pod web-7d9f-abcde is ImagePullBackOff: \
+             localhost:5001/web has no tag \"dev\"; nearest: v1"
+        );
+        assert_eq!(err.fix().as_deref(), Some("use an existing tag"));
+    }
+
+    #[test]
     fn failed_rollout_is_a_failure_with_pod_specific_fix() {
         let err = K8sError::RolloutFailed {
             namespace: "shop".into(),
@@ -382,6 +428,7 @@ mod tests {
                 reason: "CrashLoopBackOff".into(),
                 message: String::new(),
                 last_warning: None,
+                finding: None,
             })),
         };
         assert_eq!(

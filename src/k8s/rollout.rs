@@ -18,6 +18,9 @@ use super::{Diagnosis, K8sError};
 /// Diagnosis runs after the wait has already failed; it must not hold the user much longer.
 const DIAGNOSIS_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// How long the stuck pod's registry may take to answer, within [`DIAGNOSIS_TIMEOUT`].
+const REGISTRY_TIMEOUT: Duration = Duration::from_secs(4);
+
 /// Container waiting reasons that only say "not there yet"; any other reason says more.
 const BENIGN_WAITING: &[&str] = &["ContainerCreating", "PodInitializing"];
 
@@ -246,11 +249,19 @@ async fn diagnose_inner(
             None
         }
     };
+    // The same judgement as `kindlab diagnose`, registry included (briefly: the rollout has
+    // already failed and the user is waiting).
+    let registry = crate::diagnose::RegistryAccess::new().with_timeout(REGISTRY_TIMEOUT);
+    let finding = crate::diagnose::diagnose_pod(client, &pod, &registry)
+        .await
+        .into_iter()
+        .next();
     Some(Diagnosis {
         pod: Some(pod_name),
         reason,
         message,
         last_warning,
+        finding,
     })
 }
 
@@ -304,6 +315,7 @@ fn replica_failure(deployment: &Deployment) -> Option<Diagnosis> {
             .unwrap_or_else(|| "ReplicaFailure".into()),
         message: condition.message.clone().unwrap_or_default(),
         last_warning: None,
+        finding: None,
     })
 }
 
@@ -943,6 +955,7 @@ mod tests {
                 reason: "FailedCreate".into(),
                 message: "pods \"web-1\" is forbidden: exceeded quota".into(),
                 last_warning: None,
+                finding: None,
             })
         );
         assert_eq!(replica_failure(&web(Some(1), json!({}))), None);

@@ -50,7 +50,11 @@ pub async fn run(
                 .symptoms
                 .all
                 .iter()
-                .filter_map(|s| snapshot.evidence(s, target).map(|e| (s, e)))
+                .filter_map(|s| {
+                    snapshot
+                        .still_shows(s, target, k8s_openapi::jiff::Timestamp::now())
+                        .map(|e| (s, e))
+                })
                 .map(|(s, evidence)| symptom_pointer(s, &evidence, target))
                 .collect(),
             CheckKind::MatchesWorkspace => {

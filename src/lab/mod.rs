@@ -6,7 +6,6 @@
 pub mod actions;
 pub mod attendee;
 pub mod check;
-mod classify;
 pub mod env;
 pub mod observe;
 pub mod runner;
@@ -14,7 +13,6 @@ pub mod session;
 mod spec;
 pub mod target;
 
-pub use classify::{Cause, Finding, classify};
 pub use env::LabEnv;
 pub use spec::{
     Action, CheckKind, LabError, LabSpec, LabText, Level, Symptom, builtin_labs, builtin_source,

@@ -12,6 +12,7 @@ use futures::stream::BoxStream;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Event, Pod};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::jiff::Timestamp;
 use kube::api::ListParams;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -27,6 +28,20 @@ use crate::k8s::K8sError;
 const REVISION: &str = "deployment.kubernetes.io/revision";
 const TEMPLATE_HASH: &str = "pod-template-hash";
 const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+/// How long an event counts as a symptom that still shows.
+const RECENT_EVENT: Duration = Duration::from_secs(20);
+
+/// When an event last happened; which field says so depends on who recorded it.
+fn event_time(event: &Event) -> Option<Timestamp> {
+    event
+        .series
+        .as_ref()
+        .and_then(|s| s.last_observed_time.as_ref().map(|t| t.0))
+        .or_else(|| event.last_timestamp.as_ref().map(|t| t.0))
+        .or_else(|| event.event_time.as_ref().map(|t| t.0))
+        .or_else(|| event.first_timestamp.as_ref().map(|t| t.0))
+        .or_else(|| event.metadata.creation_timestamp.as_ref().map(|t| t.0))
+}
 
 /// Everything a lab judges, at one moment.
 #[derive(Debug, Clone, Default)]
@@ -150,6 +165,43 @@ impl Snapshot {
                     == Some(&hash)
             })
             .collect()
+    }
+
+    /// The evidence that `symptom` still shows at `now`: as [`Snapshot::evidence`], except
+    /// that an event counts only if it happened within [`RECENT_EVENT`] (an event is history:
+    /// one Unhealthy probe of a pod that is Ready since is not a symptom any more).
+    pub fn still_shows(
+        &self,
+        symptom: &Symptom,
+        target: &ResolvedTarget,
+        now: Timestamp,
+    ) -> Option<String> {
+        if let Symptom::Event(m) = symptom {
+            let recent = |e: &Event| {
+                event_time(e).is_some_and(|t| {
+                    now.duration_since(t)
+                        .try_into()
+                        .is_ok_and(|d: Duration| d < RECENT_EVENT)
+                })
+            };
+            let uids: Vec<&str> = self
+                .current_pods()
+                .iter()
+                .filter_map(|p| p.metadata.uid.as_deref())
+                .collect();
+            let still = self.events.iter().any(|e| {
+                e.involved_object
+                    .uid
+                    .as_deref()
+                    .is_some_and(|u| uids.contains(&u))
+                    && e.reason.as_deref() == Some(m.reason.as_str())
+                    && recent(e)
+            });
+            if !still {
+                return None;
+            }
+        }
+        self.evidence(symptom, target)
     }
 
     /// The evidence that `symptom` shows now, or None.
@@ -631,6 +683,26 @@ mod tests {
             reason: None,
         });
         assert!(snap.evidence(&not_ready, &t).is_some());
+    }
+
+    #[test]
+    fn an_old_event_no_longer_shows() {
+        let mut snap = snapshot(waiting("ErrImagePull"));
+        snap.events[0].last_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            "2026-12-01T10:00:00Z".parse().unwrap(),
+        ));
+        let unhealthy = Symptom::Event(EventMatch {
+            reason: "Unhealthy".into(),
+            type_: None,
+        });
+        let t = target();
+        let soon: Timestamp = "2026-12-01T10:00:05Z".parse().unwrap();
+        let later: Timestamp = "2026-12-01T10:05:00Z".parse().unwrap();
+        assert!(snap.still_shows(&unhealthy, &t, soon).is_some());
+        assert!(snap.still_shows(&unhealthy, &t, later).is_none());
+        // Other symptoms are judged as they are.
+        let pull = Symptom::WaitingReason("ErrImagePull".into());
+        assert!(snap.still_shows(&pull, &t, later).is_some());
     }
 
     #[test]

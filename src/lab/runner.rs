@@ -11,13 +11,11 @@ use super::observe::{self, Snapshot};
 use super::session::{Changes, Session, SessionStore, unix_now};
 use super::spec::{LabError, LabSpec};
 use super::target::{ResolvedTarget, TargetRef};
-use super::{Finding, classify};
+use crate::diagnose::{self, Finding};
 use crate::error::{Error, Result};
 use crate::interrupt::Interrupted;
 use crate::k8s::{self, Rollout};
-use crate::registry::RegistryClient;
 use crate::report::{LabReport, Timeline};
-use crate::workspace::repository;
 
 /// Runs `lab` once against `target` and reports each phase.
 pub async fn run(env: &LabEnv<'_>, lab: &LabSpec, target: &TargetRef) -> Result<LabReport> {
@@ -118,13 +116,15 @@ async fn break_detect_fix(
 
     let step = env.ui.step("Diagnose");
     let finding = diagnose(env, target).await?;
-    timeline.mark("diagnose", finding.summary.clone(), Instant::now());
+    let summary = finding
+        .as_ref()
+        .map_or("no problem found".to_string(), |f| f.summary.clone());
+    timeline.mark("diagnose", summary.clone(), Instant::now());
     let expected_cause = lab.diagnosis.as_ref().map(|d| d.cause.clone());
-    let cause = serde_json::to_value(&finding)
-        .ok()
-        .and_then(|v| v["cause"].as_str().map(str::to_string));
-    let diagnosis_matches = expected_cause.as_ref().map(|e| cause.as_ref() == Some(e));
-    step.ok(&finding.summary);
+    let diagnosis_matches = expected_cause
+        .as_ref()
+        .map(|e| finding.as_ref().map(cause_name).as_ref() == Some(e));
+    step.ok(&summary);
 
     let step = env.ui.step("Fix");
     let mut fixed_by = Vec::new();
@@ -385,60 +385,34 @@ async fn undo_after_failure(env: &LabEnv<'_>, session: &Session, error: &Error) 
     }
 }
 
-/// What is wrong with the target's failing pod: the image pull failure classified against
-/// the registry's own list of tags, or the pod's own reason.
-async fn diagnose(env: &LabEnv<'_>, target: &ResolvedTarget) -> Result<Finding> {
-    let snapshot = Snapshot::list(&env.client, target).await?;
-    let pod = snapshot
-        .current_pods()
-        .into_iter()
-        .find(|p| k8s::pod_not_ready_reason(p).is_some())
-        .cloned();
-    let Some(pod) = pod else {
-        // The failure is not in a pod (a Service that selects nothing).
-        let service = target.placeholders()["service"].clone();
-        let evidence = snapshot.evidence(
-            &super::spec::Symptom::ServiceWithoutEndpoints(service.clone()),
-            target,
-        );
-        return Ok(Finding {
-            cause: super::Cause::ServiceWithoutEndpoints { service },
-            summary: evidence
-                .clone()
-                .unwrap_or_else(|| "no failing pod found".into()),
-            evidence: evidence.into_iter().collect(),
-        });
-    };
-    let (reason, message) = k8s::pod_not_ready_reason(&pod).unwrap_or_default();
-    let uid = pod.metadata.uid.clone();
-    let events: Vec<String> = snapshot
-        .events
-        .iter()
-        .filter(|e| e.involved_object.uid == uid && e.type_.as_deref() == Some("Warning"))
-        .filter_map(|e| e.message.clone())
-        .collect();
-    let image = pod
-        .spec
-        .as_ref()
-        .and_then(|s| {
-            s.containers
-                .iter()
-                .find(|c| c.name == target.target.container)
-        })
-        .and_then(|c| c.image.clone())
-        .unwrap_or_default();
-    if matches!(reason.as_str(), "ErrImagePull" | "ImagePullBackOff") {
-        let prefix = format!("{}/", env.registry_host);
-        let tags = match repository(&image).strip_prefix(&prefix) {
-            Some(name) => RegistryClient::new(&env.registry_host)
-                .tags(name)
-                .await
-                .ok(),
-            None => None,
-        };
-        return Ok(classify(&image, &events, tags.as_deref()));
+/// What is wrong, as `kindlab diagnose` says it: the Deployment's unhealthy pods first
+/// (asking the workspace's registry), else the Service in front of them.
+async fn diagnose(env: &LabEnv<'_>, target: &ResolvedTarget) -> Result<Option<Finding>> {
+    let access = diagnose::RegistryAccess::new().with_plain_http(env.registry_host.clone());
+    let ns = &target.target.namespace;
+    let mut found =
+        diagnose::diagnose_deployment(&env.client, ns, &target.target.deployment, &access)
+            .await?
+            .findings;
+    if found.is_empty()
+        && let Some(service) = &target.service
+    {
+        found = diagnose::diagnose_target(
+            &env.client,
+            &diagnose::Target::Service(service.clone()),
+            ns,
+            &access,
+        )
+        .await?
+        .findings;
     }
-    Ok(super::classify::pod_failure(
-        &pod, &reason, &message, &events,
-    ))
+    Ok(found.into_iter().next())
+}
+
+/// The cause's name as `kindlab diagnose --output json` prints it (`tag-not-found`).
+pub fn cause_name(finding: &Finding) -> String {
+    serde_json::to_value(finding.kind())
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }

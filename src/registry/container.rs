@@ -340,12 +340,12 @@ pub async fn apply(
                     .await
                     .map_err(DockerError::api(format!("unpause {}", spec.name)))?;
             }
-            RegistryStep::Create => create(engine, spec, by, &mut on_detail).await?,
+            RegistryStep::Create => create(engine, spec, Some(by), &mut on_detail).await?,
             RegistryStep::Recreate { why } => {
                 on_detail(&format!("recreating: {why}"));
                 tracing::info!(name = %spec.name, %why, "recreating the registry");
                 remove_container(engine, &spec.name).await?;
-                create(engine, spec, by, &mut on_detail).await?;
+                create(engine, spec, Some(by), &mut on_detail).await?;
             }
         }
     }
@@ -359,12 +359,18 @@ pub async fn apply(
         })
 }
 
+/// Makes the images volume and the registry container, labelled for workspace `by` (None: a
+/// registry made outside any workspace).
 async fn create(
     engine: &Engine,
     spec: &RegistrySpec,
-    by: &WorkspaceIdentity,
+    by: Option<&WorkspaceIdentity>,
     on_detail: &mut impl FnMut(&str),
 ) -> Result<(), RegistryError> {
+    let owned = |role| match by {
+        Some(by) => labels::owned(role, by),
+        None => labels::owned_by_no_workspace(role),
+    };
     if let Some(holder) = find_port_holder(engine, spec.port, None).await? {
         return Err(RegistryError::PortTaken {
             port: spec.port,
@@ -379,7 +385,7 @@ async fn create(
         .docker
         .create_volume(VolumeCreateRequest {
             name: Some(volume.clone()),
-            labels: Some(labels::owned(labels::ROLE_REGISTRY_IMAGES, by)),
+            labels: Some(owned(labels::ROLE_REGISTRY_IMAGES)),
             ..Default::default()
         })
         .await
@@ -388,7 +394,7 @@ async fn create(
     let port_key = format!("{CONTAINER_PORT}/tcp");
     let body = ContainerCreateBody {
         image: Some(spec.image.clone()),
-        labels: Some(labels::owned(labels::ROLE_REGISTRY, by)),
+        labels: Some(owned(labels::ROLE_REGISTRY)),
         exposed_ports: Some(vec![port_key.clone()]),
         host_config: Some(HostConfig {
             // Loopback only, as kind's guide does: the registry has no auth.
@@ -427,6 +433,47 @@ async fn create(
         .await
         .map_err(DockerError::api(format!("start container {}", spec.name)))?;
     Ok(())
+}
+
+/// A registry to push into, for `bundle load`: made if missing (for workspace `by`, or for
+/// none), started or unpaused if need be, and answering. A registry someone else made is
+/// pushed into as it is, never changed. Returns true when it was made here (so a failed
+/// load can remove it again).
+pub async fn ensure_for_push(
+    engine: &Engine,
+    spec: &RegistrySpec,
+    by: Option<&WorkspaceIdentity>,
+    mut on_detail: impl FnMut(&str),
+) -> Result<bool, RegistryError> {
+    let created = match observe_container(engine, &spec.name, by).await? {
+        None => {
+            create(engine, spec, by, &mut on_detail).await?;
+            true
+        }
+        Some(seen) => {
+            if seen.paused {
+                engine
+                    .docker
+                    .unpause_container(&spec.name)
+                    .await
+                    .map_err(DockerError::api(format!("unpause {}", spec.name)))?;
+            } else if !seen.running {
+                engine
+                    .docker
+                    .start_container(&spec.name, None)
+                    .await
+                    .map_err(DockerError::api(format!("start {}", spec.name)))?;
+            }
+            false
+        }
+    };
+    on_detail("waiting for the registry API");
+    wait_ready(
+        &RegistryClient::new(&format!("localhost:{}", spec.port)),
+        &spec.name,
+    )
+    .await?;
+    Ok(created)
 }
 
 /// Pulls the image when the engine does not have it (a laptop pulls; an air-gapped machine

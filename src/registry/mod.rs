@@ -7,8 +7,8 @@ mod port;
 
 pub use container::{
     CONTAINER_PORT, RegistryDesired, RegistryObserved, RegistryRemoval, RegistrySeen, RegistrySpec,
-    RegistryStep, VolumeSeen, apply, observe, observe_container, plan, plan_removal, remove,
-    volume_name,
+    RegistryStep, VolumeSeen, apply, ensure_for_push, observe, observe_container, plan,
+    plan_removal, remove, volume_name,
 };
 pub use oci::{Probe, RegistryClient};
 pub use port::{PortHolder, find_port_holder, published_ports};

@@ -6,7 +6,7 @@ mod render;
 mod status;
 
 pub use render::{print_json, render_error};
-pub use status::{Step, Ui, format_duration};
+pub use status::{ByteProgress, Step, Ui, format_bytes, format_duration};
 
 /// How results are printed on stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]

@@ -68,6 +68,14 @@ fn spinner_style() -> ProgressStyle {
         .unwrap_or_else(|_| ProgressStyle::default_spinner())
 }
 
+fn bytes_style() -> ProgressStyle {
+    ProgressStyle::with_template(
+        " {spinner} {prefix} [{bar:20}] {decimal_bytes}/{decimal_total_bytes} {decimal_bytes_per_sec} {wide_msg:.dim}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ")
+}
+
 fn bar_style() -> ProgressStyle {
     ProgressStyle::with_template(" {spinner} {prefix} [{bar:20}] {pos}/{len} {wide_msg:.dim}")
         .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -98,6 +106,16 @@ impl Step {
             self.bar.set_length(total);
         }
         self.bar.set_position(position);
+    }
+
+    /// Turns the spinner into a byte bar with the rate (image export and load). The
+    /// returned handle can be moved to the thread doing the I/O.
+    pub fn bytes(&self, total: u64) -> ByteProgress {
+        self.bar.set_style(bytes_style());
+        self.bar.set_length(total);
+        self.bar.set_position(0);
+        self.bar.reset_eta();
+        ByteProgress(self.bar.clone())
     }
 
     pub fn elapsed(&self) -> Duration {
@@ -142,11 +160,43 @@ impl Step {
     }
 }
 
+/// A step's byte bar, for the thread that moves the bytes.
+#[derive(Clone)]
+pub struct ByteProgress(ProgressBar);
+
+impl ByteProgress {
+    pub fn set(&self, position: u64) {
+        self.0.set_position(position);
+    }
+
+    pub fn position(&self) -> u64 {
+        self.0.position()
+    }
+}
+
 impl Drop for Step {
     fn drop(&mut self) {
         if !self.done {
             self.finish(false, "");
         }
+    }
+}
+
+/// `812 MB`, `1.2 GB`: decimal units, as `docker image ls` prints sizes.
+pub fn format_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else if value < 10.0 {
+        format!("{value:.1} {}", UNITS[unit])
+    } else {
+        format!("{value:.0} {}", UNITS[unit])
     }
 }
 
@@ -169,5 +219,12 @@ mod tests {
     fn durations_read_short() {
         assert_eq!(format_duration(Duration::from_millis(420)), "0.4s");
         assert_eq!(format_duration(Duration::from_secs(125)), "2m05s");
+    }
+
+    #[test]
+    fn sizes_read_as_docker_prints_them() {
+        assert_eq!(format_bytes(512), "512 B");
+        assert_eq!(format_bytes(1_170_000_000), "1.2 GB");
+        assert_eq!(format_bytes(48_300_000), "48 MB");
     }
 }

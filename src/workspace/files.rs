@@ -25,11 +25,18 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), WorkspaceError> 
         .map_err(write_err)?;
     temp.write_all(contents).map_err(write_err)?;
     temp.as_file().sync_all().map_err(write_err)?;
-    if let Ok(meta) = std::fs::metadata(path) {
-        temp.as_file()
-            .set_permissions(meta.permissions())
-            .map_err(write_err)?;
-    }
+    // An existing file keeps its mode; a new one gets the usual 0644 (a temporary file is
+    // created 0600).
+    let permissions = match std::fs::metadata(path) {
+        Ok(meta) => meta.permissions(),
+        Err(_) => {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::Permissions::from_mode(0o644)
+        }
+    };
+    temp.as_file()
+        .set_permissions(permissions)
+        .map_err(write_err)?;
     temp.persist(path).map_err(|e| write_err(e.error))?;
     Ok(())
 }
@@ -57,6 +64,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a/b.yaml");
         write_atomic(&path, b"one\n").unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o644, "a new file is readable by others");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         write_atomic(&path, b"two\n").unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "two\n");

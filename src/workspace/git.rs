@@ -53,6 +53,12 @@ impl Git {
             .is_ok_and(|o| o == "true")
     }
 
+    /// True when the directory is in a work tree that ignores it (a scratch directory such
+    /// as `target/` or `.lab/`): it is not part of that repository.
+    pub fn is_ignored_by_enclosing_repository(&self) -> bool {
+        self.run(&["check-ignore", "-q", "."]).is_ok()
+    }
+
     /// Identity flags for a commit when the user has none configured (a fresh machine, CI):
     /// the commit is then attributed to kindlab, which made it.
     fn identity(&self) -> Vec<&'static str> {

@@ -737,3 +737,43 @@ fn a_gitops_managed_target_is_not_fought() {
     ]);
     copy.run(&["reset", "-n", ns]).assert_code(0);
 }
+
+#[test]
+fn a_lab_without_its_cluster_says_to_run_up() {
+    let ws = TestWorkspace::new();
+    let run = ws.run(&["lab", "run", "bad-image-tag"]);
+    run.assert_code(10);
+    assert!(
+        run.stderr
+            .contains("error: the lab is not up: there is no kind cluster"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("help: run `kindlab up` first"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_malformed_lab_file_names_file_line_and_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = kindlab(&["lab", "show", "oom-killed", "--source"]).stdout;
+    let file = dir.path().join("my-lab.yaml");
+    std::fs::write(
+        &file,
+        source.replacen("minutes: 15", "minutes: 15\nduration: 3", 1),
+    )
+    .unwrap();
+    let run = kindlab(&["lab", "show", file.to_str().unwrap()]);
+    run.assert_code(3);
+    let first = run.stderr.lines().next().unwrap_or_default().to_string();
+    assert!(
+        first.starts_with(&format!("error: {}:7:", file.display())),
+        "{}",
+        run.stderr
+    );
+    assert!(first.contains("duration"), "{first}");
+    assert!(run.stderr.contains("kindlab lab schema"), "{}", run.stderr);
+}

@@ -2,10 +2,15 @@
 //! registry and (in `lab`) a real kind cluster. They fail, never skip, when Docker is missing.
 
 mod build;
+mod bundle;
+mod check;
 mod cli;
 mod cluster;
+mod diagnose;
 mod interrupt;
+mod isolated_engine;
 mod lab;
 mod lifecycle;
 mod registry;
+mod report;
 mod support;

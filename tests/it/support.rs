@@ -80,7 +80,7 @@ pub fn require_docker() {
         .is_ok_and(|o| o.status.success());
     assert!(
         ok,
-        "these tests need a running Docker engine: start one (CI: bash .ci/docker-engine.sh)"
+        "these tests need a running Docker engine: start one (`make engine` starts or installs it)"
     );
 }
 

@@ -157,11 +157,18 @@ pub async fn execute(
             })
             .await?;
         let steps = lifecycle::plan(&seen, ctx.options.adopt)?;
+        let node_image = match steps.contains(&ClusterStep::Create) {
+            true => node_image(ctx, kind).await,
+            false => None,
+        };
         let mut restarted = false;
         for s in &steps {
             match s {
                 ClusterStep::Create => {
-                    create(ctx, kind, name, |line| step.detail(line)).await?;
+                    create(ctx, kind, name, node_image.as_deref(), |line| {
+                        step.detail(line)
+                    })
+                    .await?;
                 }
                 other => {
                     step.detail(other.describe(name));
@@ -188,10 +195,10 @@ pub async fn execute(
         let nodes = cluster::list_nodes(&ctx.engine, name)
             .await
             .map_err(ClusterError::from)?;
-        Ok::<_, crate::error::Error>((steps, client, nodes))
+        Ok::<_, crate::error::Error>((steps, client, nodes, node_image))
     }
     .await;
-    let (steps, client, nodes) = match result {
+    let (steps, client, nodes, node_image) = match result {
         Ok(r) => r,
         Err(e) => {
             step.fail("");
@@ -210,7 +217,7 @@ pub async fn execute(
     let details = steps
         .iter()
         .map(|s| match s {
-            ClusterStep::Create => match ctx.node_image() {
+            ClusterStep::Create => match node_image.as_deref() {
                 Some(image) => format!("kind cluster with {image}"),
                 None => "kind cluster".to_string(),
             },
@@ -250,9 +257,27 @@ async fn act(ctx: &UpContext, kind: &Kind, name: &str, step: &ClusterStep) -> Re
     Ok(())
 }
 
+/// The node image to create the cluster with: the one named (flag, kindlab.yaml), else a
+/// loaded bundle's (kind's default cannot be pulled where a bundle was needed), else kind's.
+async fn node_image(ctx: &UpContext, kind: &Kind) -> Option<String> {
+    match ctx.node_image() {
+        Some(image) => Some(image.to_string()),
+        None => match kind.version().await {
+            Ok(version) => crate::bundle::loaded_node_image(&ctx.engine, &version).await,
+            Err(_) => None,
+        },
+    }
+}
+
 /// `kind create cluster`, recorded first; on interruption, kind's process group is killed,
 /// the half-made cluster deleted, and the record cleared.
-async fn create(ctx: &UpContext, kind: &Kind, name: &str, on_line: impl FnMut(&str)) -> Result<()> {
+async fn create(
+    ctx: &UpContext,
+    kind: &Kind,
+    name: &str,
+    node_image: Option<&str>,
+    on_line: impl FnMut(&str),
+) -> Result<()> {
     // Before kind runs: whatever happens next, the next run knows this workspace made it.
     ctx.update_state(|s| s.cluster.creating = Some(Creating::new(name)))?;
     let config = cluster::render_kind_config(name);
@@ -260,7 +285,7 @@ async fn create(ctx: &UpContext, kind: &Kind, name: &str, on_line: impl FnMut(&s
         .create(
             name,
             &config,
-            ctx.node_image(),
+            node_image,
             |pid| {
                 if let Err(e) = ctx.update_state(|s| {
                     if let Some(c) = s.cluster.creating.as_mut() {
