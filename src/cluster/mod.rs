@@ -13,7 +13,7 @@ pub use lifecycle::{ClusterSeen, ClusterStep};
 pub use nodes::{
     Node, OWNER_MARKER, hosts_toml_matches, hosts_toml_path, list_all_nodes, list_nodes,
     marker_owner, owner_marker, read_containerd_config, read_owner_marker, reads_certs_d,
-    registry_users, start_nodes, unpause_nodes, write_hosts_toml, write_owner_marker,
+    registry_users, remove_node, start_nodes, unpause_nodes, write_hosts_toml, write_owner_marker,
 };
 pub use wiring::{KIND_NETWORK, WiringDesired, WiringSeen, WiringStep};
 

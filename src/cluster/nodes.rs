@@ -99,6 +99,26 @@ pub async fn start_nodes(engine: &Engine, names: &[String]) -> Result<(), Docker
     Ok(())
 }
 
+/// Removes one node container (and its anonymous volumes), whatever its state; gone already
+/// is fine.
+pub async fn remove_node(engine: &Engine, name: &str) -> Result<(), DockerError> {
+    let options = bollard::query_parameters::RemoveContainerOptionsBuilder::default()
+        .force(true)
+        .v(true)
+        .build();
+    match engine.docker.remove_container(name, Some(options)).await {
+        Ok(()) => Ok(()),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404 | 409,
+            ..
+        }) => Ok(()),
+        Err(source) => Err(DockerError::Api {
+            action: format!("remove node {name}"),
+            source,
+        }),
+    }
+}
+
 /// Unpauses the named paused nodes.
 pub async fn unpause_nodes(engine: &Engine, names: &[String]) -> Result<(), DockerError> {
     for name in names {

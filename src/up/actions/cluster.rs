@@ -15,6 +15,8 @@ use crate::workspace::Creating;
 
 /// A restarted node's API server needs a while: kubelet restarts the static pods first.
 const API_READY_TIMEOUT: Duration = Duration::from_secs(180);
+/// How long a half-made cluster's last node container may take to appear and go.
+const DELETE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What `status` and `--dry-run` show of the cluster.
 pub struct View {
@@ -329,34 +331,37 @@ async fn create(
     }
 }
 
-/// `kind delete cluster`, checked: a node container created by a `docker run` that was in
-/// flight when kind was killed can appear after the first delete.
+/// `kind delete cluster`, checked: a node container that a `docker run` in flight when kind
+/// was killed creates after the delete is removed too (it carries this cluster's kind label,
+/// and the workspace's record says this workspace was making it).
 async fn delete(ctx: &UpContext, kind: &Kind, name: &str) -> Result<()> {
-    for _ in 0..3 {
-        kind.delete(name).await?;
+    kind.delete(name).await?;
+    let started = Instant::now();
+    loop {
         let left = cluster::list_nodes(&ctx.engine, name)
             .await
             .map_err(ClusterError::from)?;
         if left.is_empty() {
             return Ok(());
         }
+        if started.elapsed() > DELETE_TIMEOUT {
+            return Err(ClusterError::NotDeleted {
+                name: name.to_string(),
+                remaining: left
+                    .iter()
+                    .map(|n| n.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }
+            .into());
+        }
+        for node in &left {
+            cluster::remove_node(&ctx.engine, &node.name)
+                .await
+                .map_err(ClusterError::from)?;
+        }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let left = cluster::list_nodes(&ctx.engine, name)
-        .await
-        .map_err(ClusterError::from)?;
-    if left.is_empty() {
-        return Ok(());
-    }
-    Err(ClusterError::NotDeleted {
-        name: name.to_string(),
-        remaining: left
-            .iter()
-            .map(|n| n.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", "),
-    }
-    .into())
 }
 
 /// Writes this workspace's owner marker into the control-plane node(s), so `down` deletes
