@@ -565,21 +565,10 @@ fn is_fatal(err: &watcher::Error) -> bool {
 mod tests {
     use super::*;
     use crate::lab::spec::{ConditionMatch, EventMatch};
-    use crate::lab::target::TargetRef;
     use serde_json::json;
 
     fn target() -> ResolvedTarget {
-        ResolvedTarget {
-            target: TargetRef {
-                namespace: "dev".into(),
-                deployment: "orders-api".into(),
-                container: "api".into(),
-            },
-            image: "localhost:5001/orders-api:abc".into(),
-            selector: "app=orders-api".into(),
-            service: Some("orders-api".into()),
-            overlay: "deploy/overlays/dev".into(),
-        }
+        crate::lab::target::sample_target()
     }
 
     /// A Deployment at revision 2 (observed), its two ReplicaSets, and one pod of each.
