@@ -122,20 +122,9 @@ fn symptom_pointer(symptom: &Symptom, evidence: &str, target: &ResolvedTarget) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lab::target::TargetRef;
 
     fn target() -> ResolvedTarget {
-        ResolvedTarget {
-            target: TargetRef {
-                namespace: "dev".into(),
-                deployment: "orders-api".into(),
-                container: "api".into(),
-            },
-            image: "localhost:5001/orders-api:abc".into(),
-            selector: "app=orders-api".into(),
-            service: Some("orders-api".into()),
-            overlay: "deploy/overlays/dev".into(),
-        }
+        crate::lab::target::sample_target()
     }
 
     #[test]

@@ -201,11 +201,47 @@ impl Snapshot {
                 return None;
             }
         }
-        self.evidence(symptom, target)
+        self.state_evidence(symptom, target)
     }
 
-    /// The evidence that `symptom` shows now, or None.
+    /// The evidence that `symptom` showed: in the objects' state now or, for a waiting reason
+    /// the kubelet only held for a moment, in the event it recorded when it did
+    /// (`Error: ImagePullBackOff`), so a watch that missed the moment still sees it.
     pub fn evidence(&self, symptom: &Symptom, target: &ResolvedTarget) -> Option<String> {
+        self.state_evidence(symptom, target)
+            .or_else(|| match symptom {
+                Symptom::WaitingReason(reason) => self.event_evidence(reason),
+                _ => None,
+            })
+    }
+
+    /// A kubelet event about a current pod that reports `reason` as its error.
+    fn event_evidence(&self, reason: &str) -> Option<String> {
+        let pods = self.current_pods();
+        let uids: Vec<&str> = pods
+            .iter()
+            .filter_map(|p| p.metadata.uid.as_deref())
+            .collect();
+        let said = format!("Error: {reason}");
+        self.events
+            .iter()
+            .filter(|e| {
+                e.involved_object
+                    .uid
+                    .as_deref()
+                    .is_some_and(|u| uids.contains(&u))
+            })
+            .find(|e| e.message.as_deref() == Some(said.as_str()))
+            .map(|e| {
+                format!(
+                    "pod {} waiting: {reason} (event: {said})",
+                    e.involved_object.name.as_deref().unwrap_or_default()
+                )
+            })
+    }
+
+    /// The evidence that `symptom` shows in the objects' state now, or None.
+    fn state_evidence(&self, symptom: &Symptom, target: &ResolvedTarget) -> Option<String> {
         let container = &target.target.container;
         let pods = self.current_pods();
         let name = |p: &Pod| p.metadata.name.clone().unwrap_or_default();
@@ -565,21 +601,10 @@ fn is_fatal(err: &watcher::Error) -> bool {
 mod tests {
     use super::*;
     use crate::lab::spec::{ConditionMatch, EventMatch};
-    use crate::lab::target::TargetRef;
     use serde_json::json;
 
     fn target() -> ResolvedTarget {
-        ResolvedTarget {
-            target: TargetRef {
-                namespace: "dev".into(),
-                deployment: "orders-api".into(),
-                container: "api".into(),
-            },
-            image: "localhost:5001/orders-api:abc".into(),
-            selector: "app=orders-api".into(),
-            service: Some("orders-api".into()),
-            overlay: "deploy/overlays/dev".into(),
-        }
+        crate::lab::target::sample_target()
     }
 
     /// A Deployment at revision 2 (observed), its two ReplicaSets, and one pod of each.
@@ -703,6 +728,30 @@ mod tests {
         // Other symptoms are judged as they are.
         let pull = Symptom::WaitingReason("ErrImagePull".into());
         assert!(snap.still_shows(&pull, &t, later).is_some());
+    }
+
+    #[test]
+    fn a_waiting_reason_missed_by_the_watch_shows_in_its_event() {
+        let mut snap = snapshot(waiting("ErrImagePull"));
+        let backoff = Symptom::WaitingReason("ImagePullBackOff".into());
+        let t = target();
+        assert!(snap.evidence(&backoff, &t).is_none());
+        snap.events.push(
+            serde_json::from_value(json!({
+                "metadata": {"name": "e3"}, "reason": "Failed", "type": "Warning",
+                "message": "Error: ImagePullBackOff",
+                "involvedObject": {"kind": "Pod", "name": "new-pod", "uid": "uid-new-pod"}
+            }))
+            .unwrap(),
+        );
+        assert!(
+            snap.evidence(&backoff, &t)
+                .unwrap()
+                .contains("event: Error: ImagePullBackOff")
+        );
+        // The check for "gone" looks at the state only: the pod is not in back-off now.
+        let now: Timestamp = "2026-12-01T10:00:00Z".parse().unwrap();
+        assert!(snap.still_shows(&backoff, &t, now).is_none());
     }
 
     #[test]

@@ -236,22 +236,28 @@ fn map_strings(value: &serde_json::Value, f: &dyn Fn(&str) -> String) -> serde_j
     }
 }
 
+/// The sample workspace's target, as unit tests resolve it.
+#[cfg(test)]
+pub fn sample_target() -> ResolvedTarget {
+    ResolvedTarget {
+        target: TargetRef {
+            namespace: "dev".into(),
+            deployment: "orders-api".into(),
+            container: "api".into(),
+        },
+        image: "localhost:5001/orders-api:4aaa724028c0".into(),
+        selector: "app=orders-api".into(),
+        service: Some("orders-api".into()),
+        overlay: "deploy/overlays/dev".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn target() -> ResolvedTarget {
-        ResolvedTarget {
-            target: TargetRef {
-                namespace: "dev".into(),
-                deployment: "orders-api".into(),
-                container: "api".into(),
-            },
-            image: "localhost:5001/orders-api:4aaa724028c0".into(),
-            selector: "app=orders-api".into(),
-            service: Some("orders-api".into()),
-            overlay: "deploy/overlays/dev".into(),
-        }
+        sample_target()
     }
 
     #[test]

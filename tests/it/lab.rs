@@ -161,8 +161,11 @@ fn editing_the_base_and_applying_restores_the_deployment() {
 /// Runs a built-in lab unattended in a namespace of its own; checks its report.
 fn run_lab(name: &str) -> Value {
     let lab = shared_lab();
-    let ns = format!("it-run-{name}");
-    let run = lab.run(&["lab", "run", name, "-n", &ns, "-o", "json"]);
+    // A workspace of its own: its lab sessions are its own (`reset` ends them all).
+    let copy = lab.workspace_copy();
+    let guard = lab.namespace(&format!("run-{name}"));
+    let ns = guard.name.clone();
+    let run = copy.run(&["lab", "run", name, "-n", &ns, "-o", "json"]);
     run.assert_code(0);
     let report = run.json();
     assert_eq!(report["lab"], name);
@@ -190,94 +193,61 @@ fn run_lab(name: &str) -> Value {
     );
     assert_eq!(report["diagnosis_matches"], true, "{report}");
     // The namespace is as the workspace declares it again.
-    lab.run(&["lab", "start", name, "-n", &ns, "--no-wait"])
+    copy.run(&["lab", "start", name, "-n", &ns, "--no-wait"])
         .assert_code(0);
-    lab.run(&["reset", "-n", &ns]).assert_code(0);
+    copy.run(&["reset", "-n", &ns]).assert_code(0);
     report
+}
+
+/// Runs a lab and checks that the report's `field` mentions `needle`.
+fn run_lab_mentioning(name: &str, field: &str, needle: &str) {
+    let report = run_lab(name);
+    let text = report[field].to_string();
+    assert!(text.contains(needle), "{field} lacks {needle:?}: {report}");
 }
 
 #[test]
 fn lab_crashloop_missing_env() {
-    let report = run_lab("crashloop-missing-env");
-    assert!(
-        report["observed"].to_string().contains("CrashLoopBackOff"),
-        "{report}"
-    );
+    run_lab_mentioning("crashloop-missing-env", "observed", "CrashLoopBackOff");
 }
 
 #[test]
 fn lab_oom_killed() {
-    let report = run_lab("oom-killed");
-    assert!(
-        report["observed"].to_string().contains("OOMKilled"),
-        "{report}"
-    );
+    run_lab_mentioning("oom-killed", "observed", "OOMKilled");
 }
 
 #[test]
 fn lab_readiness_probe() {
-    let report = run_lab("readiness-probe");
-    assert!(
-        report["observed"]
-            .to_string()
-            .contains("Readiness probe failed"),
-        "{report}"
-    );
+    run_lab_mentioning("readiness-probe", "observed", "Readiness probe failed");
 }
 
 #[test]
 fn lab_missing_configmap() {
-    let report = run_lab("missing-configmap");
-    assert!(
-        report["observed"]
-            .to_string()
-            .contains("CreateContainerConfigError"),
-        "{report}"
+    run_lab_mentioning(
+        "missing-configmap",
+        "observed",
+        "CreateContainerConfigError",
     );
 }
 
 #[test]
 fn lab_bad_image_tag() {
-    let report = run_lab("bad-image-tag");
-    assert!(
-        report["finding"]["summary"]
-            .as_str()
-            .unwrap()
-            .contains("no tag \"nonexistent\""),
-        "{report}"
-    );
+    run_lab_mentioning("bad-image-tag", "finding", "no tag \\\"nonexistent\\\"");
 }
 
 #[test]
 fn lab_service_selector() {
-    let report = run_lab("service-selector");
-    assert!(
-        report["observed"]
-            .to_string()
-            .contains("no ready endpoints"),
-        "{report}"
-    );
+    run_lab_mentioning("service-selector", "observed", "no ready endpoints");
 }
 
 #[test]
 fn lab_pending_resources() {
-    let report = run_lab("pending-resources");
-    assert!(
-        report["observed"].to_string().contains("Unschedulable"),
-        "{report}"
-    );
+    run_lab_mentioning("pending-resources", "observed", "Unschedulable");
 }
 
 #[test]
 fn lab_repository_typo() {
-    let report = run_lab("repository-typo");
-    assert!(
-        report["finding"]["summary"]
-            .as_str()
-            .unwrap()
-            .contains("no repository"),
-        "{report}"
-    );
+    run_lab_mentioning("repository-typo", "finding", "no repository");
 }
 
 /// The git variant: a bad commit, then `git revert`; both commits are in `git log`.
@@ -285,12 +255,13 @@ fn lab_repository_typo() {
 fn lab_bad_image_tag_git_commits_and_reverts() {
     let lab = shared_lab();
     let copy = lab.workspace_copy();
+    let ns = lab.namespace("git");
     let run = copy.run(&[
         "lab",
         "run",
         "bad-image-tag-git",
         "-n",
-        "it-git",
+        &ns.name,
         "-o",
         "json",
     ]);
@@ -317,10 +288,11 @@ fn lab_bad_image_tag_git_commits_and_reverts() {
 fn the_git_lab_refuses_a_dirty_overlay_and_keeps_the_change() {
     let lab = shared_lab();
     let copy = lab.workspace_copy();
+    let ns = lab.namespace("git-dirty");
     let file = copy.path().join("deploy/overlays/dev/kustomization.yaml");
     let mine = format!("{}# my own note\n", std::fs::read_to_string(&file).unwrap());
     std::fs::write(&file, &mine).unwrap();
-    let run = copy.run(&["lab", "start", "bad-image-tag-git", "-n", "it-git-dirty"]);
+    let run = copy.run(&["lab", "start", "bad-image-tag-git", "-n", &ns.name]);
     assert_ne!(run.code, 0, "{}", run.stderr);
     assert!(
         run.stderr.contains("has changes that are not committed"),
@@ -330,7 +302,7 @@ fn the_git_lab_refuses_a_dirty_overlay_and_keeps_the_change() {
     assert!(run.stderr.contains("git stash"), "{}", run.stderr);
     assert_eq!(std::fs::read_to_string(&file).unwrap(), mine);
     assert_eq!(git(copy.path(), &["log", "--oneline"]).lines().count(), 2);
-    copy.run(&["reset", "-n", "it-git-dirty"]).assert_code(0);
+    copy.run(&["reset", "-n", &ns.name]).assert_code(0);
 }
 
 /// The attendee's path: start, a failing check with a pointer, a fix by hand, a passing
@@ -422,7 +394,7 @@ fn attendee_fixes_bad_image_tag_with_kubectl_apply_k() {
 fn attendee_fixes_a_crashloop_with_rollout_undo() {
     attendee_fixes_by_hand(
         "crashloop-missing-env",
-        "it-att-crashloop",
+        &shared_lab().namespace("att-crashloop").name,
         &[&["rollout", "undo", "deployment/orders-api", "-n", "{ns}"]],
     );
 }
@@ -431,7 +403,7 @@ fn attendee_fixes_a_crashloop_with_rollout_undo() {
 fn attendee_fixes_a_service_selector_with_a_patch() {
     attendee_fixes_by_hand(
         "service-selector",
-        "it-att-selector",
+        &shared_lab().namespace("att-selector").name,
         &[&[
             "patch",
             "service",
@@ -451,7 +423,8 @@ fn attendee_fixes_a_service_selector_with_a_patch() {
 fn solve_fixes_it_and_says_help_was_used() {
     let lab = shared_lab();
     let copy = lab.workspace_copy();
-    let ns = "it-solve";
+    let guard = lab.namespace("solve");
+    let ns = guard.name.as_str();
     copy.run(&["lab", "start", "oom-killed", "-n", ns])
         .assert_code(0);
     let solved = copy.run(&["lab", "solve", "-o", "json"]);
@@ -487,7 +460,7 @@ fn reset_repairs_a_hand_made_mess() {
     ]);
     lab.run(&["status"]).assert_code(10);
     let started = Instant::now();
-    let reset = lab.run(&["reset", "-o", "json"]);
+    let reset = lab.run(&["reset", "-n", "dev", "-o", "json"]);
     reset.assert_code(0);
     let done = reset.json()["namespaces"][0]["done"].to_string();
     assert!(done.contains("created Service dev/orders-api"), "{done}");
@@ -513,7 +486,8 @@ fn reset_repairs_a_hand_made_mess() {
 fn an_interrupted_lab_is_restored() {
     let lab = shared_lab();
     let copy = lab.workspace_copy();
-    let ns = "it-interrupt";
+    let guard = lab.namespace("interrupt");
+    let ns = guard.name.as_str();
     // The namespace gets the workspace first, so the break comes quickly after the start.
     copy.run(&["lab", "start", "bad-image-tag", "-n", ns, "--no-wait"])
         .assert_code(0);
@@ -597,13 +571,16 @@ fn an_interrupted_lab_is_restored() {
 fn three_attendees_in_their_own_namespaces() {
     let lab = shared_lab();
     let copies: Vec<_> = (0..3).map(|_| lab.workspace_copy()).collect();
+    let namespaces: Vec<TestNamespace> = (0..3)
+        .map(|i| lab.namespace(&format!("attendee-{i}")))
+        .collect();
     let handles: Vec<_> = copies
         .iter()
         .enumerate()
         .map(|(i, copy)| {
             let dir = copy.path().to_path_buf();
+            let ns = namespaces[i].name.clone();
             std::thread::spawn(move || {
-                let ns = format!("it-attendee-{i}");
                 let who = format!("attendee-{i}");
                 kindlab_env(
                     &[
@@ -628,16 +605,15 @@ fn three_attendees_in_their_own_namespaces() {
     let table = lab.run(&["lab", "status", "--all-namespaces", "-o", "json"]);
     table.assert_code(0);
     let text = table.stdout.clone();
-    for i in 0..3 {
+    for (i, ns) in namespaces.iter().enumerate() {
         assert!(text.contains(&format!("attendee-{i}")), "{text}");
         assert!(
-            text.contains(&format!("Deployment it-attendee-{i}/orders-api")),
+            text.contains(&format!("Deployment {}/orders-api", ns.name)),
             "{text}"
         );
     }
-    for (i, copy) in copies.iter().enumerate() {
-        copy.run(&["reset", "-n", &format!("it-attendee-{i}")])
-            .assert_code(0);
+    for (copy, ns) in copies.iter().zip(&namespaces) {
+        copy.run(&["reset", "-n", &ns.name]).assert_code(0);
     }
 }
 
@@ -693,7 +669,7 @@ fn pin_then_apply_runs_the_pinned_digest() {
     ]);
     assert!(running.contains(digest), "{running} vs {digest}");
     // Back to the shared workspace's own (unpinned) state for the other tests.
-    lab.run(&["reset"]).assert_code(0);
+    lab.run(&["reset", "-n", "dev"]).assert_code(0);
 }
 
 /// A Deployment that Argo CD tracks (its tracking annotation, as Argo CD writes it): labs and
@@ -702,7 +678,8 @@ fn pin_then_apply_runs_the_pinned_digest() {
 fn a_gitops_managed_target_is_not_fought() {
     let lab = shared_lab();
     let copy = lab.workspace_copy();
-    let ns = "it-gitops";
+    let guard = lab.namespace("gitops");
+    let ns = guard.name.as_str();
     copy.run(&["lab", "start", "service-selector", "-n", ns, "--no-wait"])
         .assert_code(0);
     copy.run(&["reset", "-n", ns]).assert_code(0);

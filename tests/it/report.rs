@@ -39,20 +39,21 @@ fn chromium(args: &[&str]) -> std::process::Output {
 fn the_lab_report_renders_in_a_headless_browser() {
     let lab = shared_lab();
     let copy = lab.workspace_copy();
-    copy.run(&["lab", "run", "service-selector", "-n", "it-report"])
+    let ns = lab.namespace("report");
+    copy.run(&["lab", "run", "service-selector", "-n", &ns.name])
         .assert_code(0);
     copy.run(&[
         "lab",
         "start",
         "pending-resources",
         "-n",
-        "it-report",
+        &ns.name,
         "--attendee",
         "grace",
     ])
     .assert_code(0);
     copy.run(&["lab", "solve"]).assert_code(0);
-    copy.run(&["reset", "-n", "it-report"]).assert_code(0);
+    copy.run(&["reset", "-n", &ns.name]).assert_code(0);
 
     let page = copy.path().join("report.html");
     let run = copy.run(&[

@@ -320,6 +320,31 @@ impl SharedLab {
     }
 }
 
+impl SharedLab {
+    /// A namespace name of the test's own, new for every run (`it-<what>-<pid>`); the
+    /// namespace is deleted when the guard drops, however the test ends.
+    pub fn namespace(&'static self, what: &str) -> TestNamespace {
+        TestNamespace {
+            name: format!("it-{what}-{}", std::process::id()),
+            lab: self,
+        }
+    }
+}
+
+pub struct TestNamespace {
+    pub name: String,
+    lab: &'static SharedLab,
+}
+
+impl Drop for TestNamespace {
+    fn drop(&mut self) {
+        let _ = self.lab.kubectl_in(
+            &self.lab.dir,
+            &["delete", "namespace", &self.name, "--wait=false"],
+        );
+    }
+}
+
 /// A workspace directory of a test's own, on the shared lab.
 pub struct WorkspaceCopy {
     pub dir: tempfile::TempDir,
@@ -406,24 +431,24 @@ pub fn shared_lab() -> &'static SharedLab {
         let cluster = format!("kl-it-{:06x}", id & 0xff_ffff);
         let registry = format!("{cluster}-registry");
         let port = 5300 + (id % 400) as u16;
-        if !dir.join("kindlab.yaml").is_file() || !dir.join(".git").is_dir() {
-            // The workspace's identity and state survive the re-scaffolding: the cluster and
-            // registry already up are this workspace's, and stay so.
-            let state = dir.join(".kindlab");
-            let kept = dir.with_extension("kindlab-state");
-            let _ = std::fs::remove_dir_all(&kept);
-            let _ = std::fs::rename(&state, &kept);
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
-            kindlab(&["init", dir.to_str().unwrap()]).assert_code(0);
-            // Under target/ the workspace sits inside this checkout's repository, where
-            // `init` rightly commits nothing: give it a repository of its own.
-            if !dir.join(".git").is_dir() {
-                git(&dir, &["init", "-q"]);
-            }
-            if kept.is_dir() {
-                std::fs::rename(&kept, &state).unwrap();
-            }
+        // The sample as this build writes it, every run (the template may have changed
+        // since the last run); kindlab's own state (`.kindlab/`: the workspace's identity,
+        // which owns the cluster) is kept.
+        let state = dir.parent().unwrap().join("shared-lab.state");
+        let _ = std::fs::remove_dir_all(&state);
+        if dir.join(".kindlab").is_dir() {
+            std::fs::rename(dir.join(".kindlab"), &state).unwrap();
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
+        kindlab(&["init", dir.to_str().unwrap()]).assert_code(0);
+        if state.is_dir() {
+            std::fs::rename(&state, dir.join(".kindlab")).unwrap();
+        }
+        // Under target/ (ignored by this checkout) `init` makes a repository of its own;
+        // make sure of it, so the fixture never commits into the checkout.
+        if !dir.join(".git").is_dir() {
+            git(&dir, &["init", "-q"]);
         }
         std::fs::write(
             dir.join("kindlab.yaml"),
