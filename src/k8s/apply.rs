@@ -250,10 +250,22 @@ async fn plan_one(
 const MAX_FIELDS: usize = 6;
 
 /// Compares the live object with the server's dry-run answer. Pure. Bookkeeping (managed
-/// fields, versions, status, kubectl's last-applied annotation) is left out: a change of
-/// ownership alone, or a hand `kubectl apply` that wrote its own annotation, is no drift.
+/// fields, versions, status) is left out: a change of ownership alone is no drift. kubectl's
+/// last-applied annotation counts only when it is missing (a hand `kubectl apply -k` would
+/// then warn, and could not tell what to prune): one that merely differs is a hand apply's
+/// own record of the same objects, or kubectl's formatting of it, and kindlab and kubectl
+/// would otherwise take turns rewriting it.
 pub fn compare(live: &Value, would_be: &Value) -> ObjectChange {
     let mut fields = Vec::new();
+    let recorded = |object: &Value| {
+        object
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(LAST_APPLIED))
+            .is_some()
+    };
+    if !recorded(live) && recorded(would_be) {
+        fields.push(format!("metadata.annotations.{LAST_APPLIED}"));
+    }
     diff(
         "",
         &super::object::content(live),
@@ -844,6 +856,18 @@ mod tests {
                     "spec.replicas".into(),
                     "spec.template.spec.containers[api].image".into()
                 ]
+            }
+        );
+        // A missing last-applied annotation is drift (a hand `kubectl apply` would warn).
+        let mut unrecorded = live.clone();
+        unrecorded["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("annotations");
+        assert_eq!(
+            compare(&unrecorded, &same),
+            ObjectChange::Configure {
+                fields: vec![format!("metadata.annotations.{LAST_APPLIED}")]
             }
         );
         let mut label = live.clone();

@@ -343,6 +343,33 @@ fn a_tag_that_does_not_exist_fails_for_real_and_up_puts_it_back() {
 fn a_hand_kubectl_apply_after_up_warns_of_nothing_and_changes_nothing() {
     let lab = shared_lab();
     let _dev = lab.lock_dev();
+    // Objects whose last-applied record kindlab wrote: without one, kindlab plans to write it
+    // (a hand apply would warn), and `up` does.
+    for object in [
+        "namespace/dev",
+        "configmap/orders-api-config",
+        "service/orders-api",
+        "deployment/orders-api",
+    ] {
+        kubectl(
+            &lab.context,
+            &[
+                "-n",
+                "dev",
+                "annotate",
+                object,
+                "kubectl.kubernetes.io/last-applied-configuration-",
+            ],
+        );
+    }
+    let planned = plans(&dry_run(lab));
+    assert!(
+        planned["deploy"].contains(&format!(
+            "configure Deployment dev/orders-api (metadata.annotations.{})",
+            "kubectl.kubernetes.io/last-applied-configuration"
+        )),
+        "{planned:?}"
+    );
     let reference = reference(&up(lab, &[]));
     let tag = reference.rsplit(':').next().unwrap();
     // The overlay as it names the pushed image, in a copy (the shared workspace stays as
@@ -384,6 +411,7 @@ fn a_hand_kubectl_apply_after_up_warns_of_nothing_and_changes_nothing() {
     );
     for object in [
         "namespace/dev",
+        "configmap/orders-api-config",
         "service/orders-api",
         "deployment.apps/orders-api",
     ] {
