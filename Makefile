@@ -83,7 +83,7 @@ test: engine
 	$(CARGO) clippy --all-targets --locked -- -D warnings
 	@status=0; $(WITH_ENV) $(CARGO) test --locked -- --nocapture --test-threads=6 || status=$$?; \
 	if [ "$${KEEP_TEST_LAB:-}" != 1 ] && [ -f target/tmp/shared-lab/kindlab.yaml ]; then \
-	  $(WITH_ENV) ./target/debug/kindlab --workspace target/tmp/shared-lab down || true; \
+	  $(WITH_ENV) ./target/debug/kindlab --workspace target/tmp/shared-lab down --purge || true; \
 	fi; \
 	exit $$status
 

@@ -8,11 +8,11 @@ use crate::cli::{
     RegistryAction, ResetArgs, TargetArgs, UpArgs,
 };
 use crate::docker::Engine;
-use crate::error::{Error, Result, exit};
+use crate::error::{Result, exit};
 use crate::interrupt::Interrupt;
 use crate::ui::{self, Output, Ui, print_json};
 use crate::up::{UpContext, UpOptions};
-use crate::workspace::{self, RegistrySettings, Workspace};
+use crate::workspace::{self, Workspace};
 use crate::{
     bundle, cluster, diagnose, doctor, down, images, k8s, lab, registry, report, reset, status, up,
 };
@@ -55,7 +55,9 @@ pub fn run(cli: Cli) -> u8 {
 
 fn init_tracing(verbose: u8) {
     let level = match verbose {
-        0 => "warn",
+        // Only kindlab's own warnings: the clients' retries (kube's "client error
+        // (Connect)" while an API server restarts) are noise unless asked for.
+        0 => "kindlab=warn",
         1 => "kindlab=info",
         2 => "kindlab=debug",
         _ => "kindlab=trace,kube=debug",
@@ -70,6 +72,7 @@ fn init_tracing(verbose: u8) {
 }
 
 async fn dispatch(cli: Cli, interrupt: Interrupt) -> Result<u8> {
+    // Commands that stop at their own safe points take `interrupt` over (`handle()`).
     let output = cli.output;
     let ui = Ui::new();
     match cli.command {
@@ -87,11 +90,9 @@ async fn dispatch(cli: Cli, interrupt: Interrupt) -> Result<u8> {
             bundle_command(&cli.workspace, action, output, &ui, &interrupt).await
         }
         Command::Registry { action } => {
-            let settings = Workspace::discover(&cli.workspace)
-                .map(|w| w.registry)
-                .unwrap_or_default();
+            let ws = Workspace::discover(&cli.workspace)?;
             let engine = Engine::connect().await?;
-            registry_command(&engine, &settings, action, output, &ui).await
+            registry_command(ws, engine, action, output, ui, interrupt).await
         }
         Command::Build { images: names } => {
             let ws = Workspace::discover(&cli.workspace)?;
@@ -124,12 +125,19 @@ async fn dispatch(cli: Cli, interrupt: Interrupt) -> Result<u8> {
         }
         Command::Up(args) => {
             let ws = Workspace::discover(&cli.workspace)?;
-            up_command(ws, args, output, ui).await
+            up_command(ws, args, output, ui, interrupt).await
         }
-        Command::Down { keep_registry } => {
+        Command::Down {
+            keep_registry,
+            purge,
+        } => {
             let ws = Workspace::discover(&cli.workspace)?;
             let engine = Engine::connect().await?;
-            let report = down::run(&engine, &ws, keep_registry, &ui).await?;
+            let options = down::DownOptions {
+                keep_registry,
+                purge,
+            };
+            let report = down::run(&engine, &ws, options, &ui, &interrupt).await?;
             match output {
                 Output::Json => print_json(&report),
                 Output::Text => {
@@ -166,7 +174,13 @@ async fn dispatch(cli: Cli, interrupt: Interrupt) -> Result<u8> {
         Command::Status(target) => {
             let ws = Workspace::discover(&cli.workspace)?;
             let engine = Engine::connect().await?;
-            let report = status::run(&engine, &ws, &target).await;
+            let options = UpOptions {
+                context: target.context,
+                registry: target.registry,
+                ..UpOptions::default()
+            };
+            let ctx = UpContext::read_only(ws, options, engine, ui, interrupt)?;
+            let report = status::run(&ctx).await;
             match output {
                 Output::Json => print_json(&report),
                 Output::Text => print!("{}", status::table(&report)),
@@ -307,7 +321,10 @@ async fn bundle_command(
             // bundle was made for does.
             let registry = match Workspace::discover(workspace) {
                 _ if no_registry => bundle::RegistryChoice::Skip,
-                Ok(ws) => bundle::RegistryChoice::Workspace(ws.registry),
+                Ok(ws) => {
+                    let by = ws.ensure_identity()?;
+                    bundle::RegistryChoice::Workspace(ws.registry, by)
+                }
                 Err(workspace::WorkspaceError::NotFound { .. }) => {
                     bundle::RegistryChoice::FromBundle
                 }
@@ -379,11 +396,12 @@ fn print_doctor(report: &doctor::Report, output: Output) {
 }
 
 async fn registry_command(
-    engine: &Engine,
-    settings: &RegistrySettings,
+    ws: Workspace,
+    engine: Engine,
     action: RegistryAction,
     output: Output,
-    ui: &Ui,
+    ui: Ui,
+    interrupt: Interrupt,
 ) -> Result<u8> {
     #[derive(Serialize)]
     struct RegistryDoc<'a> {
@@ -393,80 +411,93 @@ async fn registry_command(
         container: Option<registry::RegistrySeen>,
         answers: Option<bool>,
     }
+    let name = ws.registry.name.clone();
     match action {
-        RegistryAction::Up => {
-            let step = ui.step(format!("Registry {}", settings.name));
-            let (state, seen) =
-                match registry::reconcile(engine, settings, |d| step.detail(d)).await {
-                    Ok(r) => r,
-                    Err(e) => {
-                        step.fail("");
-                        return Err(e.into());
-                    }
-                };
-            let summary = match state {
-                registry::RegistryState::Reused => "already running; nothing to do".to_string(),
-                other => other.describe().to_string(),
+        RegistryAction::Up { adopt } => {
+            let options = UpOptions {
+                adopt,
+                ..UpOptions::default()
             };
-            step.ok(&summary);
+            let ctx = UpContext::for_up(ws, options, engine, ui, interrupt).await?;
+            let report = up::registry_up(&ctx).await?;
+            let summary = match report.outcome {
+                up::Outcome::Reused => "already running; nothing to do".to_string(),
+                _ => report.summary(),
+            };
+            let seen = registry::observe_container(&ctx.engine, &name, ctx.me()).await?;
             match output {
                 Output::Json => print_json(&RegistryDoc {
-                    name: &settings.name,
-                    state: serde_json::to_value(state)
+                    name: &name,
+                    state: serde_json::to_value(report.outcome)
                         .ok()
                         .and_then(|v| v.as_str().map(str::to_string))
                         .unwrap_or_default(),
-                    container: Some(seen),
+                    container: seen,
                     answers: Some(true),
                 }),
-                Output::Text => println!(
-                    "registry {} at localhost:{}: {summary}",
-                    settings.name, settings.port
-                ),
+                Output::Text => println!("registry {name} at {}: {summary}", ctx.registry_host()),
             }
             Ok(exit::OK)
         }
-        RegistryAction::Down => {
-            let what = registry::remove(engine, &settings.name).await?;
+        RegistryAction::Down { purge } => {
+            let _lock = ws.lock()?;
+            let me = ws.identity()?;
+            let state = ws.read_state()?;
+            let observed = registry::observe(&engine, &name, me.as_ref()).await?;
+            let users = match &observed.container {
+                Some(_) => cluster::registry_users(&engine, &name, "").await?,
+                None => Vec::new(),
+            };
+            let adopted = state.registry.adopted.as_deref() == Some(name.as_str());
+            let removal = registry::plan_removal(&observed, adopted, &users, false, purge)
+                .map_err(|e| match e {
+                    registry::RegistryError::NotOurs { name, owner } => {
+                        registry::RegistryError::NotOursToDelete { name, owner }
+                    }
+                    other => other,
+                })?;
+            let what = registry::remove(&engine, &name, &removal).await?;
             match output {
                 Output::Json => print_json(&RegistryDoc {
-                    name: &settings.name,
-                    state: what.to_string(),
+                    name: &name,
+                    state: what.clone(),
                     container: None,
                     answers: None,
                 }),
-                Output::Text => println!("registry {}: {what}", settings.name),
+                Output::Text => println!("registry {name}: {what}"),
             }
             Ok(exit::OK)
         }
         RegistryAction::Status => {
-            let seen = registry::observe(engine, &settings.name)
-                .await
-                .map_err(Error::from)?;
-            let answers = match &seen {
+            let me = ws.identity()?;
+            let seen = registry::observe_container(&engine, &name, me.as_ref()).await?;
+            let probe = match &seen {
                 Some(s) if s.running => Some(
-                    registry::RegistryClient::new(&format!("localhost:{}", settings.port))
-                        .ping()
+                    registry::RegistryClient::new(&format!("localhost:{}", ws.registry.port))
+                        .probe()
                         .await,
                 ),
                 _ => None,
             };
-            let state = match &seen {
-                None => "missing",
-                Some(s) if !s.running => "stopped",
-                Some(_) if answers == Some(true) => "running",
-                Some(_) => "not answering",
+            let answers = probe.as_ref().map(|p| *p == registry::Probe::Registry);
+            let state = match (&seen, &probe) {
+                (None, _) => "missing",
+                (Some(s), _) if s.paused => "paused",
+                (Some(s), _) if !s.running => "stopped",
+                (Some(_), Some(registry::Probe::Registry)) => "running",
+                (Some(_), Some(registry::Probe::NotARegistry { .. })) => "not a registry",
+                (Some(_), _) => "not answering",
             };
             let healthy = state == "running";
             match output {
                 Output::Json => print_json(&RegistryDoc {
-                    name: &settings.name,
+                    name: &name,
                     state: state.to_string(),
                     container: seen.clone(),
                     answers,
                 }),
                 Output::Text => {
-                    println!("registry {}: {state}", settings.name);
+                    println!("registry {name}: {state}");
                     if let Some(s) = &seen {
                         println!("  image    {}", s.image);
                         println!(
@@ -474,14 +505,10 @@ async fn registry_command(
                             s.host_ip.as_deref().unwrap_or("0.0.0.0"),
                             s.host_port.map_or("-".to_string(), |p| p.to_string())
                         );
-                        println!(
-                            "  owner    {}",
-                            if s.owned {
-                                "kindlab"
-                            } else {
-                                "not kindlab (adopted, never deleted)"
-                            }
-                        );
+                        println!("  made by  {}", s.owner.describe());
+                        if let Some(volume) = &s.volume {
+                            println!("  images   volume {volume}");
+                        }
                         println!("  networks {}", s.networks.join(", "));
                     }
                 }
@@ -491,19 +518,47 @@ async fn registry_command(
     }
 }
 
-async fn up_command(ws: Workspace, args: UpArgs, output: Output, ui: Ui) -> Result<u8> {
+async fn up_command(
+    ws: Workspace,
+    args: UpArgs,
+    output: Output,
+    ui: Ui,
+    interrupt: Interrupt,
+) -> Result<u8> {
     let engine = Engine::connect().await?;
-    let ctx = UpContext {
-        workspace: ws,
-        options: UpOptions {
-            node_image: args.node_image,
-            context: args.target.context,
-            registry: args.target.registry,
-            rollout_timeout: args.timeout,
-        },
-        engine,
-        ui,
+    let options = UpOptions {
+        node_image: args.node_image,
+        context: args.target.context,
+        registry: args.target.registry,
+        rollout_timeout: args.timeout,
+        adopt: args.adopt,
     };
+    if args.dry_run {
+        let ctx = UpContext::read_only(ws, options, engine, ui, interrupt)?;
+        let plan = up::dry_run(&ctx).await?;
+        let empty = plan.iter().all(|a| a.planned.is_empty());
+        match output {
+            Output::Json => print_json(&serde_json::json!({
+                "dry_run": true,
+                "empty": empty,
+                "actions": plan,
+            })),
+            Output::Text => {
+                if empty {
+                    println!("Nothing to do: the lab is up as kindlab.yaml wants it.");
+                } else {
+                    println!("`kindlab up` would (nothing was changed):");
+                    for action in plan.iter().filter(|a| !a.planned.is_empty()) {
+                        for change in &action.planned {
+                            println!("  {:<11} {change}", action.action);
+                        }
+                    }
+                }
+            }
+        }
+        return Ok(exit::OK);
+    }
+    let ctx = UpContext::for_up(ws, options, engine, ui, interrupt).await?;
     let summary = up::run(&ctx).await?;
     match output {
         Output::Json => print_json(&summary),
@@ -809,21 +864,22 @@ async fn reset_command(
 ) -> Result<u8> {
     if args.hard {
         let engine = Engine::connect().await?;
-        let down = down::run(&engine, ws, true, ui).await?;
+        let options = down::DownOptions {
+            keep_registry: true,
+            purge: false,
+        };
+        let down = down::run(&engine, ws, options, ui, &interrupt).await?;
         for line in &down.lines {
             ui.note(line);
         }
-        let ctx = UpContext {
-            workspace: ws.clone(),
-            options: UpOptions {
-                node_image: std::env::var("KINDLAB_NODE_IMAGE").ok(),
-                context: args.target.context.clone(),
-                registry: args.target.registry.clone(),
-                rollout_timeout: args.timeout,
-            },
-            engine,
-            ui: ui.clone(),
+        let options = UpOptions {
+            node_image: std::env::var("KINDLAB_NODE_IMAGE").ok(),
+            context: args.target.context.clone(),
+            registry: args.target.registry.clone(),
+            rollout_timeout: args.timeout,
+            adopt: false,
         };
+        let ctx = UpContext::for_up(ws.clone(), options, engine, ui.clone(), interrupt).await?;
         let summary = up::run(&ctx).await?;
         match output {
             Output::Json => print_json(&summary),

@@ -49,11 +49,14 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Bring the whole lab up, or repair it: registry, cluster, wiring, images, deployment.
     Up(UpArgs),
-    /// Delete the cluster and the registry kindlab created.
+    /// Delete the cluster and the registry this workspace created (its images stay).
     Down {
         /// Keep the registry container and the images in it.
         #[arg(long)]
         keep_registry: bool,
+        /// Also remove the registry's images (its volume).
+        #[arg(long, conflicts_with = "keep_registry")]
+        purge: bool,
     },
     /// Show the lab's state; exits non-zero when anything is off.
     Status(TargetArgs),
@@ -155,9 +158,17 @@ pub enum Compression {
 #[derive(Debug, Subcommand)]
 pub enum RegistryAction {
     /// Create or repair the registry (a second run is a no-op that says so).
-    Up,
-    /// Remove the registry if kindlab created it.
-    Down,
+    Up {
+        /// Use a registry container this workspace did not create (never deleted by kindlab).
+        #[arg(long)]
+        adopt: bool,
+    },
+    /// Remove the registry if this workspace created it (its images stay).
+    Down {
+        /// Also remove the registry's images (its volume).
+        #[arg(long)]
+        purge: bool,
+    },
     /// Show the registry container and whether it answers.
     Status,
 }
@@ -316,6 +327,15 @@ pub struct UpArgs {
     /// How long to wait for the rollout, e.g. 90s, 5m.
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub timeout: Duration,
+
+    /// Use a cluster or registry this workspace did not create (another workspace's, one made
+    /// by kind's script or by hand). Remembered; kindlab never deletes what it adopted.
+    #[arg(long)]
+    pub adopt: bool,
+
+    /// Print what `up` would do, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `90`, `90s`, `5m`, `1h`.

@@ -21,6 +21,9 @@ pub mod exit {
     pub const TIMEOUT: u8 = 6;
     /// `status`, `doctor` or `diagnose` found a problem; nothing failed while looking.
     pub const UNHEALTHY: u8 = 10;
+    /// Something the command was using went away under it (a node stopped or paused, the
+    /// registry removed); running the command again recovers.
+    pub const DISRUPTED: u8 = 11;
     /// Stopped by SIGINT or SIGTERM (128 + SIGINT, as shells report it).
     pub const INTERRUPTED: u8 = 130;
 }
@@ -47,6 +50,8 @@ pub enum Error {
     Bundle(#[from] bundle::BundleError),
     #[error(transparent)]
     Interrupted(#[from] Interrupted),
+    #[error(transparent)]
+    State(#[from] workspace::StateError),
     #[error("{what}")]
     Unhealthy { what: String },
     #[error("cannot write {path}: {source}")]
@@ -71,6 +76,7 @@ impl Error {
             Error::Diagnose(e) => e.fix(),
             Error::Bundle(e) => e.fix(),
             Error::Interrupted(e) => e.fix(),
+            Error::State(e) => e.fix(),
             Error::Unhealthy { .. } => Some("run `kindlab up` to repair the lab".into()),
             Error::Output { .. } => None,
         }
@@ -88,6 +94,7 @@ impl Error {
             Error::Diagnose(e) => e.exit_code(),
             Error::Bundle(e) => e.exit_code(),
             Error::Interrupted(e) => e.exit_code(),
+            Error::State(e) => e.exit_code(),
             Error::Unhealthy { .. } => exit::UNHEALTHY,
             Error::Output { .. } => exit::FAILED,
         }

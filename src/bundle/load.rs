@@ -18,7 +18,7 @@ use super::manifest::{
 use super::{BundleError, inspect_image, split_reference};
 use crate::docker::{self, DockerError, Engine};
 use crate::interrupt::{Interrupt, Interrupted};
-use crate::registry::{self, RegistryClient, RegistryState};
+use crate::registry::{self, RegistryClient, RegistryRemoval};
 use crate::ui::{Ui, format_bytes};
 use crate::workspace::RegistrySettings;
 
@@ -33,8 +33,8 @@ pub struct LoadOptions {
 
 #[derive(Debug, Clone)]
 pub enum RegistryChoice {
-    /// The workspace's registry.
-    Workspace(RegistrySettings),
+    /// The workspace's registry (made for that workspace if missing).
+    Workspace(RegistrySettings, crate::workspace::WorkspaceIdentity),
     /// Outside a workspace: the registry the bundle was made for.
     FromBundle,
     /// `--no-registry`: the engine only (`up` pushes the app images later).
@@ -288,17 +288,21 @@ async fn apply(
     };
 
     let settings = match &options.registry {
-        RegistryChoice::Workspace(settings) => Some(settings.clone()),
-        RegistryChoice::FromBundle => Some(RegistrySettings {
-            name: manifest.workspace.registry.name.clone(),
-            port: manifest.workspace.registry.port,
-            image: manifest.workspace.registry.image.clone(),
-        }),
+        RegistryChoice::Workspace(settings, by) => Some((settings.clone(), Some(by))),
+        RegistryChoice::FromBundle => Some((
+            RegistrySettings {
+                name: manifest.workspace.registry.name.clone(),
+                port: manifest.workspace.registry.port,
+                port_auto: false,
+                image: manifest.workspace.registry.image.clone(),
+            },
+            None,
+        )),
         RegistryChoice::Skip => None,
     };
     let pushed = match settings {
-        Some(settings) if manifest.images.iter().any(|i| i.app.is_some()) => {
-            push_apps(engine, &settings, manifest, undo, ui).await?
+        Some((settings, by)) if manifest.images.iter().any(|i| i.app.is_some()) => {
+            push_apps(engine, &settings, by, manifest, undo, ui).await?
         }
         _ => Vec::new(),
     };
@@ -369,19 +373,20 @@ async fn load_one(
 async fn push_apps(
     engine: &Engine,
     settings: &RegistrySettings,
+    by: Option<&crate::workspace::WorkspaceIdentity>,
     manifest: &Manifest,
     undo: &mut Undo,
     ui: &Ui,
 ) -> Result<Vec<String>, BundleError> {
     let step = ui.step(format!("Registry {}", settings.name));
-    let (state, _) = match registry::reconcile(engine, settings, |d| step.detail(d)).await {
-        Ok(done) => done,
+    let created = match registry::ensure_for_push(engine, settings, by, |d| step.detail(d)).await {
+        Ok(created) => created,
         Err(e) => {
             step.fail("");
             return Err(e.into());
         }
     };
-    if state == RegistryState::Created {
+    if created {
         undo.registry = Some(settings.name.clone());
     }
     let host = format!("localhost:{}", settings.port);
@@ -426,7 +431,7 @@ async fn push_apps(
     }
     step.ok(format!(
         "{}: {} in {host}",
-        state.describe(),
+        if created { "created" } else { "reused" },
         if pushed.is_empty() {
             "no app images".to_string()
         } else {
@@ -456,7 +461,8 @@ async fn tag(engine: &Engine, id: &str, reference: &str) -> Result<(), BundleErr
 async fn rollback(engine: &Engine, undo: &Undo) -> Vec<String> {
     let mut problems = Vec::new();
     if let Some(name) = &undo.registry
-        && let Err(e) = registry::remove(engine, name).await
+        && let Err(e) =
+            registry::remove(engine, name, &RegistryRemoval::Remove { purge: true }).await
     {
         problems.push(format!("could not remove registry {name}: {e}"));
     }

@@ -3,17 +3,23 @@
 
 mod config;
 mod kind_cli;
+pub mod lifecycle;
 mod nodes;
+pub mod wiring;
 
 pub use config::{render_hosts_toml, render_kind_config, render_registry_hosting};
-pub use kind_cli::Kind;
+pub use kind_cli::{Kind, is_kind_process, kill_group};
+pub use lifecycle::{ClusterSeen, ClusterStep};
 pub use nodes::{
-    Node, OWNER_MARKER, hosts_toml_matches, hosts_toml_path, list_nodes, read_owner_marker,
-    start_stopped, write_hosts_toml, write_owner_marker,
+    Node, OWNER_MARKER, hosts_toml_matches, hosts_toml_path, list_all_nodes, list_nodes,
+    marker_owner, owner_marker, read_containerd_config, read_owner_marker, reads_certs_d,
+    registry_users, remove_node, start_nodes, unpause_nodes, write_hosts_toml, write_owner_marker,
 };
+pub use wiring::{KIND_NETWORK, WiringDesired, WiringSeen, WiringStep};
 
 use crate::docker::DockerError;
 use crate::error::exit;
+use crate::workspace::Owner;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
@@ -29,10 +35,28 @@ pub enum ClusterError {
         #[source]
         source: std::io::Error,
     },
-    #[error("cluster {name:?} has no node containers")]
-    NoNodes { name: String },
-    #[error("cluster {name:?} was not created by kindlab")]
-    NotOurs { name: String },
+    #[error("cluster kind-{name} was made by {}", .owner.describe())]
+    NotOurs { name: String, owner: Owner },
+    #[error("cluster kind-{name} was made by {}, not by this workspace", .owner.describe())]
+    NotOursToDelete { name: String, owner: Owner },
+    #[error("`kind create cluster --name {name}` was stopped")]
+    Cancelled { name: String },
+    #[error(
+        "node {node} of cluster kind-{cluster} is {state}; it was running when kindlab started"
+    )]
+    NodeDown {
+        cluster: String,
+        node: String,
+        state: String,
+    },
+    #[error("kind still lists cluster {name:?} after deleting it: {remaining}")]
+    NotDeleted { name: String, remaining: String },
+    #[error(
+        "containerd in node {node} does not read /etc/containerd/certs.d, so it cannot pull from the local registry"
+    )]
+    NoConfigPath { node: String },
+    #[error("kindlab's {what} template is broken: {message}")]
+    Template { what: String, message: String },
     #[error("the API server of cluster {name:?} did not answer within {seconds}s: {last_error}")]
     ApiNotReady {
         name: String,
@@ -43,11 +67,21 @@ pub enum ClusterError {
     Docker(#[from] DockerError),
 }
 
+/// kind's words when its node container exited right after it started (systemd in the node
+/// gave up: most often no inotify instance left for it).
+fn node_stopped_at_start(kind_output: &str) -> bool {
+    kind_output.contains("cannot exec in a stopped container")
+        || kind_output.contains("is not running")
+}
+
 impl ClusterError {
     pub fn fix(&self) -> Option<String> {
         Some(match self {
             ClusterError::KindNotFound => {
                 "install kind: `go install sigs.k8s.io/kind@v0.33.0` (or `make lab`, which installs it into .bin/)".into()
+            }
+            ClusterError::KindFailed { stderr, .. } if node_stopped_at_start(stderr) => {
+                "kind's node stopped as soon as it started: with several kind clusters on one machine that is usually the inotify limit (`sudo sysctl fs.inotify.max_user_instances=512 fs.inotify.max_user_watches=524288`); otherwise `kind create cluster --retain` then `docker logs <node>` shows why".into()
             }
             ClusterError::KindFailed { .. } => {
                 "read kind's output above; `kind export logs` collects the node logs".into()
@@ -56,12 +90,38 @@ impl ClusterError {
                 "load it from a bundle made where it can be pulled (`kindlab bundle load FILE`, made by `kindlab bundle create`), or build one offline (`make offline-images`) and pass it with --node-image".into()
             }
             ClusterError::KindSpawn { .. } => "check that `kind version` runs".into(),
-            ClusterError::NoNodes { name } => {
-                format!("delete the broken cluster with `kind delete cluster --name {name}` and run `kindlab up` again")
+            ClusterError::NotOurs { name, owner } => match owner {
+                Owner::OtherWorkspace { .. } => format!(
+                    "give this workspace its own cluster (set cluster.name in kindlab.yaml), run `kindlab down` in the workspace that made kind-{name}, or share it with `kindlab up --adopt`"
+                ),
+                _ => "`kindlab up --adopt` uses it as it is (kindlab never deletes an adopted cluster), or set cluster.name in kindlab.yaml to another name".into(),
+            },
+            ClusterError::NotOursToDelete { name, owner } => match owner {
+                Owner::OtherWorkspace { path: Some(path), .. } => format!(
+                    "run `kindlab down` in {path}; kindlab deletes only what this workspace made"
+                ),
+                Owner::OtherWorkspace { .. } => {
+                    "run `kindlab down` in the workspace that made it; kindlab deletes only what this workspace made".into()
+                }
+                _ => format!(
+                    "kindlab deletes only clusters this workspace made; `kind delete cluster --name {name}` deletes it if you mean to"
+                ),
+            },
+            ClusterError::Cancelled { .. } => "run `kindlab up` again".into(),
+            ClusterError::NodeDown { node, state, .. } => {
+                if state == "paused" {
+                    format!("run `kindlab up` again: it unpauses {node} (or `docker unpause {node}`)")
+                } else {
+                    format!("run `kindlab up` again: it starts {node} (or `docker start {node}`)")
+                }
             }
-            ClusterError::NotOurs { name } => format!(
-                "delete it yourself (`kind delete cluster --name {name}`) or set cluster.name in kindlab.yaml to another name"
-            ),
+            ClusterError::NotDeleted { name, .. } => {
+                format!("delete it with `kind delete cluster --name {name}`, then run again")
+            }
+            ClusterError::Template { .. } => return None,
+            ClusterError::NoConfigPath { .. } => {
+                "make the cluster with containerd's config_path set, as kind's local-registry guide does (containerdConfigPatches), or let kindlab make one (set cluster.name to a new name)".into()
+            }
             ClusterError::ApiNotReady { name, .. } => format!(
                 "look at the node: `docker logs {name}-control-plane`; if it stays down, `kindlab down` and `kindlab up`"
             ),
@@ -73,11 +133,33 @@ impl ClusterError {
         match self {
             ClusterError::KindNotFound
             | ClusterError::KindSpawn { .. }
-            | ClusterError::NodeImageUnavailable { .. } => exit::MISSING_PREREQUISITE,
-            ClusterError::NotOurs { .. } => exit::CONFLICT,
+            | ClusterError::NodeImageUnavailable { .. }
+            | ClusterError::NoConfigPath { .. } => exit::MISSING_PREREQUISITE,
+            ClusterError::NotOurs { .. } | ClusterError::NotOursToDelete { .. } => exit::CONFLICT,
+            ClusterError::NodeDown { .. } => exit::DISRUPTED,
+            ClusterError::Cancelled { .. } => exit::INTERRUPTED,
             ClusterError::ApiNotReady { .. } => exit::TIMEOUT,
             ClusterError::Docker(e) => e.exit_code(),
             _ => exit::FAILED,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_node_that_stops_at_once_points_at_the_inotify_limit() {
+        let err = ClusterError::KindFailed {
+            args: "create cluster".into(),
+            stderr: "ERROR: failed to create cluster: failed to generate kubeadm config content: failed to get kubernetes version from node: failed to get file: command \"docker exec --privileged lab-control-plane cat /kind/version\" failed with error: exit status 126\nCommand Output: OCI runtime exec failed: exec failed: cannot exec in a stopped container: unknown".into(),
+        };
+        assert!(err.fix().unwrap().contains("fs.inotify.max_user_instances"));
+        let other = ClusterError::KindFailed {
+            args: "create cluster".into(),
+            stderr: "ERROR: failed to pull image".into(),
+        };
+        assert!(other.fix().unwrap().contains("kind export logs"));
     }
 }

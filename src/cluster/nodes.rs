@@ -9,6 +9,7 @@ use futures::TryStreamExt;
 use serde::Serialize;
 
 use crate::docker::{DockerError, Engine, labels};
+use crate::workspace::{Owner, WorkspaceIdentity};
 
 /// Written into the control-plane node when kindlab creates a cluster. A file in the node,
 /// not a Kubernetes object, so `down` can check ownership even when the API server is down.
@@ -17,56 +18,117 @@ pub const OWNER_MARKER: &str = "/kind/kindlab-owner.json";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Node {
     pub name: String,
+    /// Running and not paused: the node works.
     pub running: bool,
+    pub paused: bool,
     pub role: String,
+    /// The engine's word for its state (`running`, `exited`, `paused`, ...).
+    pub state: String,
 }
 
 /// The node containers of cluster `name` (label `io.x-k8s.kind.cluster=<name>`).
 pub async fn list_nodes(engine: &Engine, cluster: &str) -> Result<Vec<Node>, DockerError> {
     let filter = format!("{}={cluster}", labels::KIND_CLUSTER);
+    Ok(list_kind_nodes(engine, Some(&filter))
+        .await?
+        .into_iter()
+        .map(|(_, node)| node)
+        .collect())
+}
+
+/// Every kind node container on the engine, with its cluster's name.
+pub async fn list_all_nodes(engine: &Engine) -> Result<Vec<(String, Node)>, DockerError> {
+    list_kind_nodes(engine, None).await
+}
+
+async fn list_kind_nodes(
+    engine: &Engine,
+    label_filter: Option<&str>,
+) -> Result<Vec<(String, Node)>, DockerError> {
+    let filter = label_filter.unwrap_or(labels::KIND_CLUSTER);
     let options = ListContainersOptionsBuilder::default()
         .all(true)
-        .filters(&std::collections::HashMap::from([(
-            "label",
-            vec![filter.as_str()],
-        )]))
+        .filters(&std::collections::HashMap::from([("label", vec![filter])]))
         .build();
     let containers = engine
         .docker
         .list_containers(Some(options))
         .await
         .map_err(DockerError::api("list kind nodes"))?;
-    let mut nodes: Vec<Node> = containers
+    let mut nodes: Vec<(String, Node)> = containers
         .into_iter()
-        .map(|c| Node {
-            name: c
-                .names
-                .and_then(|n| n.into_iter().next())
-                .map(|n| n.trim_start_matches('/').to_string())
-                .unwrap_or_default(),
-            running: c.state == Some(bollard::models::ContainerSummaryStateEnum::RUNNING),
-            role: c
-                .labels
-                .and_then(|l| l.get("io.x-k8s.kind.role").cloned())
-                .unwrap_or_default(),
+        .map(|c| {
+            let state = c.state.map(|s| s.to_string()).unwrap_or_default();
+            let labels = c.labels.unwrap_or_default();
+            let node = Node {
+                name: c
+                    .names
+                    .and_then(|n| n.into_iter().next())
+                    .map(|n| n.trim_start_matches('/').to_string())
+                    .unwrap_or_default(),
+                running: state == "running",
+                paused: state == "paused",
+                role: labels
+                    .get("io.x-k8s.kind.role")
+                    .cloned()
+                    .unwrap_or_default(),
+                state,
+            };
+            (
+                labels
+                    .get(labels::KIND_CLUSTER)
+                    .cloned()
+                    .unwrap_or_default(),
+                node,
+            )
         })
         .collect();
-    nodes.sort_by(|a, b| a.name.cmp(&b.name));
+    nodes.sort_by(|a, b| (&a.0, &a.1.name).cmp(&(&b.0, &b.1.name)));
     Ok(nodes)
 }
 
-/// Starts every stopped node; returns the names it started.
-pub async fn start_stopped(engine: &Engine, nodes: &[Node]) -> Result<Vec<String>, DockerError> {
-    let mut started = Vec::new();
-    for node in nodes.iter().filter(|n| !n.running) {
+/// Starts the named stopped nodes.
+pub async fn start_nodes(engine: &Engine, names: &[String]) -> Result<(), DockerError> {
+    for name in names {
         engine
             .docker
-            .start_container(&node.name, None)
+            .start_container(name, None)
             .await
-            .map_err(DockerError::api(format!("start node {}", node.name)))?;
-        started.push(node.name.clone());
+            .map_err(DockerError::api(format!("start node {name}")))?;
     }
-    Ok(started)
+    Ok(())
+}
+
+/// Removes one node container (and its anonymous volumes), whatever its state; gone already
+/// is fine.
+pub async fn remove_node(engine: &Engine, name: &str) -> Result<(), DockerError> {
+    let options = bollard::query_parameters::RemoveContainerOptionsBuilder::default()
+        .force(true)
+        .v(true)
+        .build();
+    match engine.docker.remove_container(name, Some(options)).await {
+        Ok(()) => Ok(()),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404 | 409,
+            ..
+        }) => Ok(()),
+        Err(source) => Err(DockerError::Api {
+            action: format!("remove node {name}"),
+            source,
+        }),
+    }
+}
+
+/// Unpauses the named paused nodes.
+pub async fn unpause_nodes(engine: &Engine, names: &[String]) -> Result<(), DockerError> {
+    for name in names {
+        engine
+            .docker
+            .unpause_container(name)
+            .await
+            .map_err(DockerError::api(format!("unpause node {name}")))?;
+    }
+    Ok(())
 }
 
 /// `/etc/containerd/certs.d/<host>/hosts.toml`, where containerd looks for `host`.
@@ -124,6 +186,20 @@ async fn download_file(
     node: &str,
     path: &str,
 ) -> Result<Option<Vec<u8>>, DockerError> {
+    Ok(download_tree(engine, node, path)
+        .await?
+        .into_iter()
+        .next()
+        .map(|(_, content)| content))
+}
+
+/// Every regular file at or under `path` in a node, with its path in the archive; empty when
+/// `path` does not exist.
+async fn download_tree(
+    engine: &Engine,
+    node: &str,
+    path: &str,
+) -> Result<Vec<(String, Vec<u8>)>, DockerError> {
     let options = DownloadFromContainerOptionsBuilder::default()
         .path(path)
         .build();
@@ -136,7 +212,7 @@ async fn download_file(
         Ok(c) => c,
         Err(bollard::errors::Error::DockerResponseServerError {
             status_code: 404, ..
-        }) => return Ok(None),
+        }) => return Ok(Vec::new()),
         Err(source) => {
             return Err(DockerError::Api {
                 action: format!("read {path} in {node}"),
@@ -150,16 +226,21 @@ async fn download_file(
         action: format!("unpack {path} from {node}"),
         source: bollard::errors::Error::IOError { err: e },
     };
-    let mut entries = archive.entries().map_err(read_err)?;
-    match entries.next() {
-        Some(entry) => {
-            let mut entry = entry.map_err(read_err)?;
-            let mut content = Vec::new();
-            std::io::Read::read_to_end(&mut entry, &mut content).map_err(read_err)?;
-            Ok(Some(content))
+    let mut files = Vec::new();
+    for entry in archive.entries().map_err(read_err)? {
+        let mut entry = entry.map_err(read_err)?;
+        if entry.header().entry_type() != tar::EntryType::Regular {
+            continue;
         }
-        None => Ok(None),
+        let name = entry
+            .path()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        let mut content = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut content).map_err(read_err)?;
+        files.push((name, content));
     }
+    Ok(files)
 }
 
 /// True when `node` already has exactly `content` as the hosts.toml for `registry_host`.
@@ -189,16 +270,212 @@ pub async fn write_hosts_toml(
     Ok(true)
 }
 
+/// The owner marker's content for a cluster made by workspace `by`.
+pub fn owner_marker(by: &WorkspaceIdentity) -> String {
+    serde_json::json!({
+        "createdBy": "kindlab",
+        "version": env!("CARGO_PKG_VERSION"),
+        "workspace": { "id": by.id, "path": by.path },
+    })
+    .to_string()
+}
+
 pub async fn write_owner_marker(
     engine: &Engine,
     node: &str,
-    content: &str,
+    by: &WorkspaceIdentity,
 ) -> Result<(), DockerError> {
-    upload_file(engine, node, OWNER_MARKER, content.as_bytes()).await
+    upload_file(engine, node, OWNER_MARKER, owner_marker(by).as_bytes()).await
+}
+
+/// containerd's configuration in a node (None when it has none where kind puts it).
+pub async fn read_containerd_config(
+    engine: &Engine,
+    node: &str,
+) -> Result<Option<String>, DockerError> {
+    Ok(download_file(engine, node, CONTAINERD_CONFIG)
+        .await?
+        .map(|b| String::from_utf8_lossy(&b).into_owned()))
+}
+
+const CONTAINERD_CONFIG: &str = "/etc/containerd/config.toml";
+
+/// True when a containerd configuration reads per-registry hosts.toml files from
+/// /etc/containerd/certs.d (`config_path`, as kind's local-registry guide sets it, in the
+/// CRI plugin of containerd 1.x or 2.x). Without it containerd ignores the files kindlab
+/// writes and pulls `localhost:<port>` from the node itself.
+pub fn reads_certs_d(config: &str) -> bool {
+    config.lines().any(|line| {
+        let line = line.trim();
+        !line.starts_with('#')
+            && line.starts_with("config_path")
+            && line.contains("/etc/containerd/certs.d")
+    })
 }
 
 pub async fn read_owner_marker(engine: &Engine, node: &str) -> Result<Option<String>, DockerError> {
     Ok(download_file(engine, node, OWNER_MARKER)
         .await?
         .map(|b| String::from_utf8_lossy(&b).into_owned()))
+}
+
+/// Who made a cluster, from its owner marker (None: no marker), as workspace `me` sees it.
+/// Returns the owner and whether the marker is in the current format (an earlier kindlab
+/// recorded only the workspace's path; a marker naming this workspace's path is this
+/// workspace's and gets rewritten).
+pub fn marker_owner(marker: Option<&str>, me: Option<&WorkspaceIdentity>) -> (Owner, bool) {
+    let Some(text) = marker else {
+        return (Owner::NotKindlab, true);
+    };
+    let value: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+    match &value["workspace"] {
+        serde_json::Value::Object(w) => (
+            Owner::from_record(
+                w.get("id").and_then(|v| v.as_str()),
+                w.get("path").and_then(|v| v.as_str()),
+                true,
+                me,
+            ),
+            true,
+        ),
+        serde_json::Value::String(path) if me.is_some_and(|me| &me.path == path) => {
+            (Owner::ThisWorkspace, false)
+        }
+        serde_json::Value::String(path) => (
+            Owner::OtherWorkspace {
+                id: String::new(),
+                path: Some(path.clone()),
+            },
+            false,
+        ),
+        _ => (Owner::EarlierKindlab, false),
+    }
+}
+
+/// The kind clusters, other than `except`, whose nodes pull from the registry container
+/// `registry` (a hosts.toml under /etc/containerd/certs.d, or a legacy mirror in
+/// containerd's config, that names `<registry>:5000`). A node that cannot be read is logged
+/// and skipped.
+pub async fn registry_users(
+    engine: &Engine,
+    registry: &str,
+    except: &str,
+) -> Result<Vec<String>, DockerError> {
+    let mut users: Vec<String> = Vec::new();
+    for (cluster, node) in list_all_nodes(engine).await? {
+        if cluster == except || users.contains(&cluster) {
+            continue;
+        }
+        match node_pulls_from(engine, &node.name, registry).await {
+            Ok(true) => users.push(cluster),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(node = %node.name, error = %e, "cannot read the node's registry configuration")
+            }
+        }
+    }
+    Ok(users)
+}
+
+async fn node_pulls_from(engine: &Engine, node: &str, registry: &str) -> Result<bool, DockerError> {
+    let needle = format!("{registry}:{}", crate::registry::CONTAINER_PORT);
+    for path in ["/etc/containerd/certs.d", "/etc/containerd/config.toml"] {
+        for (_, content) in download_tree(engine, node, path).await? {
+            if names_registry(&content, &needle) {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// True when a containerd hosts.toml or config names `host` as an endpoint (`http://host`,
+/// `https://host`, or a quoted `host`).
+fn names_registry(content: &[u8], host: &str) -> bool {
+    let text = String::from_utf8_lossy(content);
+    text.match_indices(host).any(|(at, _)| {
+        let before = &text[..at];
+        let after = &text[at + host.len()..];
+        (before.ends_with("://") || before.ends_with('"'))
+            && after
+                .chars()
+                .next()
+                .is_none_or(|c| !c.is_ascii_alphanumeric() && c != '-' && c != '.')
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn me() -> WorkspaceIdentity {
+        WorkspaceIdentity {
+            id: "a1".into(),
+            path: "/w/a".into(),
+        }
+    }
+
+    #[test]
+    fn markers_name_their_workspace() {
+        let mine = owner_marker(&me());
+        assert_eq!(
+            marker_owner(Some(&mine), Some(&me())),
+            (Owner::ThisWorkspace, true)
+        );
+        let other = WorkspaceIdentity {
+            id: "b2".into(),
+            path: "/w/b".into(),
+        };
+        assert_eq!(
+            marker_owner(Some(&owner_marker(&other)), Some(&me())).0,
+            Owner::OtherWorkspace {
+                id: "b2".into(),
+                path: Some("/w/b".into())
+            }
+        );
+        assert_eq!(marker_owner(None, Some(&me())).0, Owner::NotKindlab);
+        // An earlier kindlab's marker: the path decides, and the marker is out of date.
+        let earlier = r#"{"createdBy":"kindlab","version":"0.1.0","workspace":"/w/a"}"#;
+        assert_eq!(
+            marker_owner(Some(earlier), Some(&me())),
+            (Owner::ThisWorkspace, false)
+        );
+        assert!(matches!(
+            marker_owner(Some(earlier), None).0,
+            Owner::OtherWorkspace { .. }
+        ));
+        assert_eq!(
+            marker_owner(Some("garbage"), Some(&me())).0,
+            Owner::EarlierKindlab
+        );
+    }
+
+    #[test]
+    fn config_path_is_found_in_either_containerd_layout() {
+        let v2 = "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"/etc/containerd/certs.d\"\n";
+        assert!(reads_certs_d(v2));
+        let v3 = "version = 3\n[plugins.'io.containerd.cri.v1.images'.registry]\n  config_path = '/etc/containerd/certs.d'\n";
+        assert!(reads_certs_d(v3));
+        let without = "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry.mirrors.\"localhost:5001\"]\n  endpoint = [\"http://kind-registry:5000\"]\n# config_path = \"/etc/containerd/certs.d\"\n";
+        assert!(!reads_certs_d(without));
+    }
+
+    #[test]
+    fn a_hosts_toml_names_its_registry_exactly() {
+        let hosts = br#"server = "http://kind-registry:5000"
+
+[host."http://kind-registry:5000"]
+  capabilities = ["pull", "resolve"]
+"#;
+        assert!(names_registry(hosts, "kind-registry:5000"));
+        assert!(
+            !names_registry(hosts, "registry:5000"),
+            "a suffix is another name"
+        );
+        assert!(!names_registry(hosts, "kind-registry:500"));
+        let legacy = br#"[plugins."io.containerd.grpc.v1.cri".registry.mirrors."localhost:5001"]
+  endpoint = ["http://team-registry:5000"]"#;
+        assert!(names_registry(legacy, "team-registry:5000"));
+        assert!(!names_registry(legacy, "kind-registry:5000"));
+    }
 }

@@ -94,6 +94,241 @@ pub async fn apply_all(client: &kube::Client, docs: &[Value]) -> Result<Vec<Appl
     Ok(applied)
 }
 
+/// What applying one document would do to the live object.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "change", rename_all = "lowercase")]
+pub enum ObjectChange {
+    /// It does not exist.
+    Create,
+    /// It exists and would change at these fields (`spec.replicas`, ...).
+    Configure { fields: Vec<String> },
+    /// Applying it would change nothing.
+    Unchanged,
+}
+
+/// One document's plan: what it is, what applying it would do, and the live object.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ObjectPlan {
+    pub api_version: String,
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    #[serde(flatten)]
+    pub change: ObjectChange,
+    /// The object as the cluster has it now.
+    #[serde(skip)]
+    pub live: Option<Value>,
+}
+
+impl ObjectPlan {
+    /// `Deployment dev/orders-api`.
+    pub fn object(&self) -> String {
+        describe(&self.kind, self.namespace.as_deref(), &self.name)
+    }
+}
+
+/// What [`apply_all`] would do to each document, without changing anything: the live object
+/// is read, then the same server-side apply is sent with dryRun=All and its answer compared
+/// with the live object (so defaults, admission and field ownership are the server's, not a
+/// guess). One plan per non-null document, in input order.
+pub async fn plan_objects(
+    client: &kube::Client,
+    docs: &[Value],
+) -> Result<Vec<ObjectPlan>, K8sError> {
+    let targets = docs
+        .iter()
+        .enumerate()
+        .filter(|(_, doc)| !doc.is_null())
+        .map(|(index, doc)| Target::parse(index, doc))
+        .collect::<Result<Vec<_>, _>>()?;
+    let crd_kinds = crd_kinds(docs);
+    let mut discovered: HashMap<GroupVersionKind, (ApiResource, ApiCapabilities)> = HashMap::new();
+    let mut plans = Vec::with_capacity(targets.len());
+    for target in &targets {
+        let found = match discovered.get(&target.gvk) {
+            Some(found) => Some(found.clone()),
+            None => match pinned_kind(client, &target.gvk).await {
+                Ok(found) => {
+                    discovered.insert(target.gvk.clone(), found.clone());
+                    Some(found)
+                }
+                // Its CustomResourceDefinition is in this batch and not applied yet.
+                Err(source)
+                    if is_unknown_kind(&source)
+                        && crd_kinds
+                            .contains(&(target.gvk.group.clone(), target.gvk.kind.clone())) =>
+                {
+                    None
+                }
+                Err(source) if is_unknown_kind(&source) => {
+                    return Err(K8sError::UnknownKind {
+                        api_version: target.api_version.clone(),
+                        kind: target.kind().to_string(),
+                        source,
+                    });
+                }
+                Err(source) => {
+                    return Err(K8sError::request(
+                        format!("look up {} {}", target.api_version, target.kind()),
+                        source,
+                    ));
+                }
+            },
+        };
+        let Some((resource, caps)) = found else {
+            plans.push(ObjectPlan {
+                api_version: target.api_version.clone(),
+                kind: target.kind().to_string(),
+                namespace: target.namespace.clone(),
+                name: target.name.clone(),
+                change: ObjectChange::Create,
+                live: None,
+            });
+            continue;
+        };
+        plans.push(plan_one(client, target, &resource, &caps.scope).await?);
+    }
+    Ok(plans)
+}
+
+async fn plan_one(
+    client: &kube::Client,
+    target: &Target<'_>,
+    resource: &ApiResource,
+    scope: &Scope,
+) -> Result<ObjectPlan, K8sError> {
+    let namespace = match scope {
+        Scope::Namespaced => Some(
+            target
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "default".to_string()),
+        ),
+        Scope::Cluster => None,
+    };
+    let api: Api<DynamicObject> = match &namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, resource),
+        None => Api::all_with(client.clone(), resource),
+    };
+    let what = describe(target.kind(), namespace.as_deref(), &target.name);
+    let live = api
+        .get_opt(&target.name)
+        .await
+        .map_err(|source| K8sError::request(format!("read {what}"), source))?;
+    let plan = |change, live| ObjectPlan {
+        api_version: target.api_version.clone(),
+        kind: target.kind().to_string(),
+        namespace: namespace.clone(),
+        name: target.name.clone(),
+        change,
+        live,
+    };
+    let Some(live) = live else {
+        return Ok(plan(ObjectChange::Create, None));
+    };
+    let live = serde_json::to_value(&live).unwrap_or_default();
+    let body = prepare(target.doc, namespace.as_deref());
+    let params = PatchParams::apply(FIELD_MANAGER).force().dry_run();
+    let would_be = api
+        .patch(&target.name, &params, &Patch::Apply(&body))
+        .await
+        .map_err(|source| match source {
+            kube::Error::Api(status) => K8sError::Apply {
+                kind: target.kind().to_string(),
+                namespace: namespace.clone(),
+                name: target.name.clone(),
+                code: status.code,
+                message: status.message.clone(),
+            },
+            other => K8sError::request(format!("dry-run apply {what}"), other),
+        })?;
+    let would_be = serde_json::to_value(&would_be).unwrap_or_default();
+    Ok(plan(compare(&live, &would_be), Some(live)))
+}
+
+/// How many changed fields a plan names before it says "and N more".
+const MAX_FIELDS: usize = 6;
+
+/// Compares the live object with the server's dry-run answer. Pure. Bookkeeping (managed
+/// fields, versions, status) is left out: a change of ownership alone is no drift. kubectl's
+/// last-applied annotation counts only when it is missing (a hand `kubectl apply -k` would
+/// then warn, and could not tell what to prune): one that merely differs is a hand apply's
+/// own record of the same objects, or kubectl's formatting of it, and kindlab and kubectl
+/// would otherwise take turns rewriting it.
+pub fn compare(live: &Value, would_be: &Value) -> ObjectChange {
+    let mut fields = Vec::new();
+    let recorded = |object: &Value| {
+        object
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(LAST_APPLIED))
+            .is_some()
+    };
+    if !recorded(live) && recorded(would_be) {
+        fields.push(format!("metadata.annotations.{LAST_APPLIED}"));
+    }
+    diff(
+        "",
+        &super::object::content(live),
+        &super::object::content(would_be),
+        &mut fields,
+    );
+    if fields.is_empty() {
+        return ObjectChange::Unchanged;
+    }
+    if fields.len() > MAX_FIELDS {
+        let more = fields.len() - MAX_FIELDS;
+        fields.truncate(MAX_FIELDS);
+        fields.push(format!("and {more} more"));
+    }
+    ObjectChange::Configure { fields }
+}
+
+/// The paths where `a` and `b` differ: `spec.template.spec.containers[api].image`. List items
+/// that have a `name` are matched by it, as Kubernetes merges them.
+fn diff(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
+    let at = |key: &str| {
+        if path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match (a, b) {
+        (Value::Object(a), Value::Object(b)) => {
+            let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            for key in keys {
+                match (a.get(key), b.get(key)) {
+                    (Some(x), Some(y)) => diff(&at(key), x, y, out),
+                    _ => out.push(at(key)),
+                }
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            let named = |items: &[Value]| -> Option<Vec<String>> {
+                items
+                    .iter()
+                    .map(|i| i.get("name").and_then(Value::as_str).map(str::to_string))
+                    .collect()
+            };
+            match (named(a), named(b)) {
+                (Some(names_a), Some(names_b)) if names_a == names_b => {
+                    for ((name, x), y) in names_a.iter().zip(a).zip(b) {
+                        diff(&format!("{path}[{name}]"), x, y, out);
+                    }
+                }
+                _ if a.len() == b.len() => {
+                    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                        diff(&format!("{path}[{i}]"), x, y, out);
+                    }
+                }
+                _ => out.push(path.to_string()),
+            }
+        }
+        (a, b) if a != b => out.push(path.to_string()),
+        _ => {}
+    }
+}
+
 /// A document checked enough to address it in the API.
 #[derive(Debug)]
 struct Target<'a> {
@@ -328,12 +563,17 @@ fn crd_kinds(docs: &[Value]) -> HashSet<(String, String)> {
         .collect()
 }
 
-/// The body to apply: the document with kindlab's label, and the namespace the object is
-/// addressed in (set for namespaced kinds, removed for cluster-scoped ones, which reject it).
-/// Dry runs that compare with the live object must send exactly this.
+/// The body to apply: the document with the namespace the object is addressed in (set for
+/// namespaced kinds, removed for cluster-scoped ones, which reject it), kubectl's
+/// last-applied annotation, and kindlab's label.
+///
+/// The annotation is what `kubectl apply` itself would record for the document as rendered
+/// (kindlab's label is not in it), so a later `kubectl apply -k` by hand finds it, neither
+/// warns that it is missing nor deletes what kindlab added, and changes nothing. Dry runs
+/// that compare with the live object must send exactly this.
 pub(crate) fn prepare(doc: &Value, namespace: Option<&str>) -> Value {
-    let mut body = with_managed_label(doc);
-    if let Some(metadata) = body.get_mut("metadata").and_then(Value::as_object_mut) {
+    let mut rendered = doc.clone();
+    if let Some(metadata) = rendered.get_mut("metadata").and_then(Value::as_object_mut) {
         match namespace {
             Some(ns) => {
                 metadata.insert("namespace".into(), Value::String(ns.to_string()));
@@ -343,7 +583,61 @@ pub(crate) fn prepare(doc: &Value, namespace: Option<&str>) -> Value {
             }
         }
     }
+    let last_applied = kubectl_last_applied(&rendered);
+    let mut body = with_managed_label(&rendered);
+    if let Some(annotations) = body
+        .get_mut("metadata")
+        .and_then(|m| m.as_object_mut())
+        .map(|m| {
+            m.entry("annotations")
+                .or_insert_with(|| Value::Object(Default::default()))
+        })
+    {
+        if !annotations.is_object() {
+            *annotations = Value::Object(Default::default());
+        }
+        if let Some(annotations) = annotations.as_object_mut() {
+            annotations.insert(LAST_APPLIED.into(), Value::String(last_applied));
+        }
+    }
     body
+}
+
+/// kubectl's client-side apply bookkeeping.
+pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// The annotation `kubectl apply` writes for `doc`, byte for byte (kubectl's
+/// `GetModifiedConfiguration`): the object with its annotations map present (empty if it
+/// had none) and without this annotation, encoded as Go's encoding/json encodes it (keys
+/// sorted, compact, `<`, `>`, `&`, U+2028 and U+2029 escaped, a final newline).
+pub fn kubectl_last_applied(doc: &Value) -> String {
+    let mut object = doc.clone();
+    if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        let annotations = metadata
+            .entry("annotations")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if !annotations.is_object() {
+            *annotations = Value::Object(Default::default());
+        }
+        if let Some(annotations) = annotations.as_object_mut() {
+            annotations.remove(LAST_APPLIED);
+        }
+    }
+    // serde_json's map is sorted by key, as Go sorts map keys.
+    let compact = serde_json::to_string(&object).unwrap_or_default();
+    let mut encoded = String::with_capacity(compact.len() + 1);
+    for c in compact.chars() {
+        match c {
+            '<' => encoded.push_str("\\u003c"),
+            '>' => encoded.push_str("\\u003e"),
+            '&' => encoded.push_str("\\u0026"),
+            '\u{2028}' => encoded.push_str("\\u2028"),
+            '\u{2029}' => encoded.push_str("\\u2029"),
+            c => encoded.push(c),
+        }
+    }
+    encoded.push('\n');
+    encoded
 }
 
 /// A copy of `doc` with [`MANAGED_BY_LABEL`] in metadata.labels (created if missing or null).
@@ -500,6 +794,103 @@ mod tests {
             with_managed_label(&doc)["metadata"]["labels"]["app.kubernetes.io/managed-by"],
             json!("kindlab")
         );
+    }
+
+    #[test]
+    fn last_applied_is_what_kubectl_writes() {
+        // kubectl 1.34 recorded exactly this for `kubectl apply` of the same document.
+        let doc = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "dev"}});
+        assert_eq!(
+            kubectl_last_applied(&doc),
+            "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"annotations\":{},\"name\":\"dev\"}}\n"
+        );
+        let with = json!({"kind": "ConfigMap", "metadata": {"name": "c", "annotations": {
+            "a": "x<y>&z", LAST_APPLIED: "old"}}, "data": {"k": "\u{2028}"}});
+        assert_eq!(
+            kubectl_last_applied(&with),
+            "{\"data\":{\"k\":\"\\u2028\"},\"kind\":\"ConfigMap\",\"metadata\":{\"annotations\":{\"a\":\"x\\u003cy\\u003e\\u0026z\"},\"name\":\"c\"}}\n"
+        );
+    }
+
+    #[test]
+    fn the_applied_body_carries_the_annotation_without_kindlabs_label() {
+        let doc = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}});
+        let body = prepare(&doc, Some("dev"));
+        let annotation = body["metadata"]["annotations"][LAST_APPLIED]
+            .as_str()
+            .unwrap();
+        let recorded: Value = serde_json::from_str(annotation).unwrap();
+        assert_eq!(recorded["metadata"]["namespace"], json!("dev"));
+        assert!(recorded["metadata"].get("labels").is_none(), "{recorded}");
+        assert_eq!(
+            body["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+            json!("kindlab")
+        );
+    }
+
+    #[test]
+    fn comparison_ignores_bookkeeping_and_names_changed_fields() {
+        let live = json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "resourceVersion": "5", "generation": 2,
+                         "managedFields": [{"manager": "kubectl"}],
+                         "annotations": {LAST_APPLIED: "by kubectl"}},
+            "spec": {"replicas": 1, "template": {"spec": {"containers": [
+                {"name": "api", "image": "a:1"}, {"name": "side", "image": "s:1"}]}}},
+            "status": {"replicas": 1}
+        });
+        let mut same = live.clone();
+        same["metadata"]["resourceVersion"] = json!("6");
+        same["metadata"]["managedFields"] = json!([{"manager": "kindlab"}]);
+        same["metadata"]["annotations"][LAST_APPLIED] = json!("by kindlab");
+        same["status"] = json!({});
+        assert_eq!(compare(&live, &same), ObjectChange::Unchanged);
+
+        let mut changed = live.clone();
+        changed["spec"]["replicas"] = json!(2);
+        changed["spec"]["template"]["spec"]["containers"][0]["image"] = json!("a:2");
+        assert_eq!(
+            compare(&live, &changed),
+            ObjectChange::Configure {
+                fields: vec![
+                    "spec.replicas".into(),
+                    "spec.template.spec.containers[api].image".into()
+                ]
+            }
+        );
+        // A missing last-applied annotation is drift (a hand `kubectl apply` would warn).
+        let mut unrecorded = live.clone();
+        unrecorded["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("annotations");
+        assert_eq!(
+            compare(&unrecorded, &same),
+            ObjectChange::Configure {
+                fields: vec![format!("metadata.annotations.{LAST_APPLIED}")]
+            }
+        );
+        let mut label = live.clone();
+        label["metadata"]["labels"] = json!({"app.kubernetes.io/managed-by": "kindlab"});
+        assert_eq!(
+            compare(&live, &label),
+            ObjectChange::Configure {
+                fields: vec!["metadata.labels".into()]
+            }
+        );
+    }
+
+    #[test]
+    fn a_long_diff_is_capped() {
+        let a = json!({"data": {}});
+        let b = json!({"data": {"a": "1", "b": "1", "c": "1", "d": "1", "e": "1", "f": "1", "g": "1", "h": "1"}});
+        match compare(&a, &b) {
+            ObjectChange::Configure { fields } => {
+                assert_eq!(fields.len(), MAX_FIELDS + 1);
+                assert_eq!(fields.last().unwrap(), "and 2 more");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

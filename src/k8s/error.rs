@@ -171,6 +171,15 @@ impl K8sError {
             K8sError::DeploymentNotFound { .. } => Some(
                 "check that the manifests define this Deployment and that nothing deletes it".into(),
             ),
+            K8sError::Watch { what, source } if refused(source) => {
+                let (kind, namespace) = watched_kind(what);
+                Some(format!(
+                    "the kubeconfig user may not watch {kind}s{namespace}; ask for the `watch` verb on them (check with `kubectl auth can-i watch {}{namespace_flag}`)",
+                    kind.to_lowercase(),
+                    namespace = namespace.map(|n| format!(" in namespace {n}")).unwrap_or_default(),
+                    namespace_flag = namespace.map(|n| format!(" -n {n}")).unwrap_or_default(),
+                ))
+            }
             K8sError::Watch { .. } => Some("check that the cluster is running, then run again".into()),
             K8sError::RolloutFailed {
                 namespace,
@@ -231,6 +240,25 @@ fn is_transport(err: &kube::Error) -> bool {
             | kube::Error::TlsRequired
             | kube::Error::ReadEvents(_)
     )
+}
+
+/// A watch the API server refused for lack of permission (401, 403): retrying cannot help.
+fn refused(err: &kube::runtime::watcher::Error) -> bool {
+    use kube::runtime::watcher::Error as W;
+    let code = match err {
+        W::InitialListFailed(kube::Error::Api(status))
+        | W::WatchStartFailed(kube::Error::Api(status))
+        | W::WatchFailed(kube::Error::Api(status))
+        | W::WatchError(status) => status.code,
+        _ => return false,
+    };
+    matches!(code, 401 | 403)
+}
+
+/// `Deployment dev/web` -> ("Deployment", Some("dev")).
+fn watched_kind(what: &str) -> (&str, Option<&str>) {
+    let (kind, rest) = what.split_once(' ').unwrap_or((what, ""));
+    (kind, rest.split_once('/').map(|(ns, _)| ns))
 }
 
 /// The fix for a stuck rollout depends on why the pod is stuck, which the diagnosis says.
@@ -300,6 +328,26 @@ pub(crate) fn human(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_watch_says_which_permission_is_missing() {
+        let forbidden = kube::core::Status::failure("deployments is forbidden", "Forbidden")
+            .with_code(403)
+            .boxed();
+        let err = K8sError::Watch {
+            what: "Deployment dev/web".into(),
+            source: kube::runtime::watcher::Error::WatchStartFailed(kube::Error::Api(forbidden)),
+        };
+        let fix = err.fix().unwrap();
+        assert!(
+            fix.contains("may not watch Deployments in namespace dev"),
+            "{fix}"
+        );
+        assert!(
+            fix.contains("kubectl auth can-i watch deployment -n dev"),
+            "{fix}"
+        );
+    }
 
     fn image_pull_diagnosis() -> Diagnosis {
         Diagnosis {

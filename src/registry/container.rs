@@ -1,28 +1,42 @@
 //! The registry container, reconciled as ctlptl does: observe what exists, plan with a pure
-//! function, then act. kindlab repairs in place where it can (start a stopped registry) and
-//! recreates only what it labelled; a registry made by kind's own script is adopted as is.
+//! function, then act. kindlab repairs in place where it can (start a stopped registry),
+//! recreates only what this workspace labelled, and keeps the images on a named volume that
+//! outlives the container. A registry made by anyone else (kind's script, another
+//! workspace) is used only when the user says so (`--adopt`), and never deleted.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bollard::models::{
-    ContainerCreateBody, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, HostConfig, Mount, MountType, PortBinding, RestartPolicy,
+    RestartPolicyNameEnum, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, RemoveContainerOptionsBuilder,
+    RemoveVolumeOptionsBuilder,
 };
 use futures::StreamExt;
 use serde::Serialize;
 
+use super::oci::Probe;
 use super::{RegistryClient, RegistryError, find_port_holder};
 use crate::docker::{DockerError, Engine, labels};
-use crate::workspace::RegistrySettings;
+use crate::workspace::{Owner, RegistrySettings, WorkspaceIdentity};
 
 /// The port the registry listens on inside its container (registry:2 and :3 alike).
-const CONTAINER_PORT: u16 = 5000;
+pub const CONTAINER_PORT: u16 = 5000;
+/// Where registry:2 and :3 keep their blobs.
+const STORAGE_PATH: &str = "/var/lib/registry";
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
+/// An HTTP server that keeps answering, but not as a registry, is not going to become one.
+const NOT_A_REGISTRY_GRACE: Duration = Duration::from_secs(3);
 
 pub type RegistrySpec = RegistrySettings;
+
+/// The named volume that keeps a registry's images when its container goes.
+pub fn volume_name(registry: &str) -> String {
+    format!("{registry}-images")
+}
 
 /// What the engine says about the registry container.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -31,103 +45,198 @@ pub struct RegistrySeen {
     pub name: String,
     pub image: String,
     pub running: bool,
-    /// Labelled by kindlab; otherwise made by someone else (kind's script, by hand).
-    pub owned: bool,
+    pub paused: bool,
+    /// The engine's word for its state (`running`, `exited`, `removing`, ...).
+    pub state: String,
+    /// Who made it, from its labels.
+    #[serde(flatten)]
+    pub owner: Owner,
     /// The host port published for 5000/tcp, and on which address.
     pub host_port: Option<u16>,
     pub host_ip: Option<String>,
     pub networks: Vec<String>,
+    /// The named volume mounted at the registry's storage, if any.
+    pub volume: Option<String>,
 }
 
+/// The images volume kindlab would use for this registry, if it exists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VolumeSeen {
+    pub name: String,
+    #[serde(flatten)]
+    pub owner: Owner,
+}
+
+/// Everything `plan` looks at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RegistryObserved {
+    pub container: Option<RegistrySeen>,
+    pub volume: Option<VolumeSeen>,
+}
+
+/// What the workspace wants of its registry.
+#[derive(Debug, Clone, Copy)]
+pub struct RegistryDesired<'a> {
+    pub settings: &'a RegistrySettings,
+    /// `--adopt` was given, or this workspace adopted this registry before.
+    pub adopt: bool,
+    /// The adoption is already remembered in the workspace's state.
+    pub adopted_before: bool,
+}
+
+/// One thing `up` does to the registry. [`RegistryStep::describe`] says it before (plans,
+/// `--dry-run`), [`RegistryStep::done`] after (status lines).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RegistryPlan {
-    /// Running as desired.
-    Keep,
+pub enum RegistryStep {
+    /// Use a registry this workspace did not create, and remember that (never deleted).
+    Adopt { owner: Owner },
     /// Exists as desired but stopped.
     Start,
-    /// Nothing there.
+    /// Exists as desired but paused.
+    Unpause,
+    /// Nothing there: the images volume (unless it exists) and the container.
     Create,
-    /// Ours, but different from the spec in a way only a new container fixes.
+    /// Ours, but different from the spec in a way only a new container fixes. The images
+    /// volume is kept.
     Recreate { why: String },
-    /// Not ours and not usable as it is: never touched.
-    Refuse { why: String },
 }
 
-/// Decides what to do. Pure, so every drift rule is a unit test.
-pub fn plan(spec: &RegistrySpec, seen: Option<&RegistrySeen>) -> RegistryPlan {
-    let Some(seen) = seen else {
-        return RegistryPlan::Create;
-    };
-    let port_differs = seen.host_port != Some(spec.port);
-    // The port decides whether clients reach it; a different image is only drift for a
-    // registry kindlab made (kind's script runs registry:2, which serves just as well).
-    let image_differs = seen.image != spec.image;
-    if !seen.owned {
-        if port_differs {
-            return RegistryPlan::Refuse {
-                why: format!(
-                    "it publishes {} instead of port {}",
-                    seen.host_port
-                        .map_or("no port".to_string(), |p| format!("port {p}")),
-                    spec.port
-                ),
-            };
-        }
-        return if seen.running {
-            RegistryPlan::Keep
-        } else {
-            RegistryPlan::Start
-        };
-    }
-    if port_differs {
-        return RegistryPlan::Recreate {
-            why: format!(
-                "it publishes {:?} but kindlab.yaml asks for port {}",
-                seen.host_port, spec.port
+impl RegistryStep {
+    pub fn describe(&self, spec: &RegistrySpec) -> String {
+        match self {
+            RegistryStep::Adopt { owner } => format!(
+                "adopt registry {} (made by {}; kindlab will never delete it)",
+                spec.name,
+                owner.describe()
             ),
-        };
+            RegistryStep::Start => format!("start the stopped container {}", spec.name),
+            RegistryStep::Unpause => format!("unpause the paused container {}", spec.name),
+            RegistryStep::Create => format!(
+                "create registry {} on 127.0.0.1:{} (images on volume {})",
+                spec.name,
+                spec.port,
+                volume_name(&spec.name)
+            ),
+            RegistryStep::Recreate { why } => format!(
+                "recreate registry {} because {why} (images kept on volume {})",
+                spec.name,
+                volume_name(&spec.name)
+            ),
+        }
     }
-    if image_differs {
-        return RegistryPlan::Recreate {
-            why: format!(
+
+    pub fn done(&self, spec: &RegistrySpec) -> String {
+        match self {
+            RegistryStep::Adopt { owner } => {
+                format!("adopted {} (made by {})", spec.name, owner.describe())
+            }
+            RegistryStep::Start => "started the stopped container".into(),
+            RegistryStep::Unpause => "unpaused the paused container".into(),
+            RegistryStep::Create => format!("{} on 127.0.0.1:{}", spec.name, spec.port),
+            RegistryStep::Recreate { why } => format!("recreated because {why}"),
+        }
+    }
+}
+
+/// Decides what to do. Pure, so every drift and ownership rule is a unit test.
+pub fn plan(
+    desired: RegistryDesired<'_>,
+    observed: &RegistryObserved,
+) -> Result<Vec<RegistryStep>, RegistryError> {
+    let spec = desired.settings;
+    let Some(seen) = &observed.container else {
+        check_volume(spec, observed.volume.as_ref())?;
+        return Ok(vec![RegistryStep::Create]);
+    };
+    let mut steps = Vec::new();
+    let port_differs = seen.host_port != Some(spec.port);
+    if seen.owner.is_this_workspace() {
+        // The port decides whether clients reach it; a different image is drift only for a
+        // registry this workspace made.
+        let why = if port_differs {
+            Some(format!(
+                "it publishes {} but kindlab.yaml asks for port {}",
+                describe_port(seen.host_port),
+                spec.port
+            ))
+        } else if seen.image != spec.image {
+            Some(format!(
                 "it runs {} but kindlab.yaml asks for {}",
                 seen.image, spec.image
-            ),
+            ))
+        } else {
+            None
         };
-    }
-    if seen.running {
-        RegistryPlan::Keep
+        if let Some(why) = why {
+            check_volume(spec, observed.volume.as_ref())?;
+            return Ok(vec![RegistryStep::Recreate { why }]);
+        }
     } else {
-        RegistryPlan::Start
-    }
-}
-
-/// What reconciling did, for status lines and JSON.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RegistryState {
-    Created,
-    Reused,
-    /// Reused a registry kindlab did not create.
-    Adopted,
-    Started,
-    Recreated,
-}
-
-impl RegistryState {
-    pub fn describe(self) -> &'static str {
-        match self {
-            RegistryState::Created => "created",
-            RegistryState::Reused => "reused",
-            RegistryState::Adopted => "adopted (not created by kindlab; left as is)",
-            RegistryState::Started => "repaired: started the stopped container",
-            RegistryState::Recreated => "recreated",
+        if !desired.adopt {
+            return Err(RegistryError::NotOurs {
+                name: spec.name.clone(),
+                owner: seen.owner.clone(),
+            });
+        }
+        if port_differs {
+            return Err(RegistryError::Foreign {
+                name: spec.name.clone(),
+                why: format!(
+                    "it publishes {} instead of port {}, and kindlab changes no registry it did not create",
+                    describe_port(seen.host_port),
+                    spec.port
+                ),
+            });
+        }
+        if !desired.adopted_before {
+            steps.push(RegistryStep::Adopt {
+                owner: seen.owner.clone(),
+            });
         }
     }
+    if seen.paused {
+        steps.push(RegistryStep::Unpause);
+    } else if !seen.running {
+        steps.push(RegistryStep::Start);
+    }
+    Ok(steps)
+}
+
+fn describe_port(port: Option<u16>) -> String {
+    port.map_or("no port".to_string(), |p| format!("port {p}"))
+}
+
+/// A volume of that name that is not this workspace's is never reused: its images are
+/// someone else's.
+fn check_volume(spec: &RegistrySpec, volume: Option<&VolumeSeen>) -> Result<(), RegistryError> {
+    match volume {
+        Some(v) if !v.owner.is_this_workspace() => Err(RegistryError::VolumeNotOurs {
+            volume: v.name.clone(),
+            registry: spec.name.clone(),
+            owner: v.owner.clone(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Reads the container named `name` and its images volume, as workspace `me` sees them.
+pub async fn observe(
+    engine: &Engine,
+    name: &str,
+    me: Option<&WorkspaceIdentity>,
+) -> Result<RegistryObserved, DockerError> {
+    Ok(RegistryObserved {
+        container: observe_container(engine, name, me).await?,
+        volume: observe_volume(engine, &volume_name(name), me).await?,
+    })
 }
 
 /// Reads the container named `name`, if any.
-pub async fn observe(engine: &Engine, name: &str) -> Result<Option<RegistrySeen>, DockerError> {
+pub async fn observe_container(
+    engine: &Engine,
+    name: &str,
+    me: Option<&WorkspaceIdentity>,
+) -> Result<Option<RegistrySeen>, DockerError> {
     let inspect = match engine.docker.inspect_container(name, None).await {
         Ok(i) => i,
         Err(bollard::errors::Error::DockerResponseServerError {
@@ -153,82 +262,115 @@ pub async fn observe(engine: &Engine, name: &str) -> Result<Option<RegistrySeen>
         .map(|n| n.into_keys().collect())
         .unwrap_or_default();
     networks.sort();
+    let volume = inspect
+        .mounts
+        .unwrap_or_default()
+        .into_iter()
+        .find_map(|m| {
+            (m.destination.as_deref() == Some(STORAGE_PATH) && m.typ.as_deref() == Some("volume"))
+                .then_some(m.name)
+                .flatten()
+        });
+    let state = inspect.state.unwrap_or_default();
+    let paused = state.paused.unwrap_or(false);
     Ok(Some(RegistrySeen {
         id: inspect.id.unwrap_or_default(),
         name: name.to_string(),
         image: config.image.unwrap_or_default(),
-        running: inspect.state.and_then(|s| s.running).unwrap_or(false),
-        owned: labels::is_owned(config.labels.as_ref()),
+        running: state.running.unwrap_or(false) && !paused,
+        paused,
+        state: state.status.map(|s| s.to_string()).unwrap_or_default(),
+        owner: labels::owner(config.labels.as_ref(), me),
         host_port: binding
             .as_ref()
             .and_then(|b| b.host_port.as_deref())
             .and_then(|p| p.parse().ok()),
         host_ip: binding.and_then(|b| b.host_ip),
         networks,
+        volume,
     }))
 }
 
-/// Brings the registry to `spec` and waits until it answers. `on_detail` gets progress text.
-pub async fn reconcile(
+async fn observe_volume(
     engine: &Engine,
-    spec: &RegistrySpec,
-    mut on_detail: impl FnMut(&str),
-) -> Result<(RegistryState, RegistrySeen), RegistryError> {
-    let seen = observe(engine, &spec.name).await?;
-    let decided = plan(spec, seen.as_ref());
-    tracing::debug!(?decided, "registry plan");
-    let state = match decided {
-        RegistryPlan::Keep => {
-            if seen.as_ref().is_some_and(|s| s.owned) {
-                RegistryState::Reused
-            } else {
-                RegistryState::Adopted
-            }
-        }
-        RegistryPlan::Start => {
-            on_detail("starting the stopped container");
-            engine
-                .docker
-                .start_container(&spec.name, None)
-                .await
-                .map_err(DockerError::api(format!("start {}", spec.name)))?;
-            RegistryState::Started
-        }
-        RegistryPlan::Create => {
-            create(engine, spec, &mut on_detail).await?;
-            RegistryState::Created
-        }
-        RegistryPlan::Recreate { why } => {
-            on_detail(&format!("recreating: {why}"));
-            tracing::info!(name = %spec.name, %why, "recreating the registry");
-            remove_container(engine, &spec.name).await?;
-            create(engine, spec, &mut on_detail).await?;
-            RegistryState::Recreated
-        }
-        RegistryPlan::Refuse { why } => {
-            return Err(RegistryError::Foreign {
-                name: spec.name.clone(),
-                why,
-            });
-        }
-    };
-    on_detail("waiting for the registry to answer");
-    let host = format!("localhost:{}", spec.port);
-    wait_ready(&RegistryClient::new(&host)).await?;
-    let seen = observe(engine, &spec.name)
-        .await?
-        .ok_or_else(|| RegistryError::NotReady {
-            host: host.clone(),
-            seconds: 0,
-        })?;
-    Ok((state, seen))
+    name: &str,
+    me: Option<&WorkspaceIdentity>,
+) -> Result<Option<VolumeSeen>, DockerError> {
+    match engine.docker.inspect_volume(name).await {
+        Ok(v) => Ok(Some(VolumeSeen {
+            name: name.to_string(),
+            owner: labels::owner(Some(&v.labels), me),
+        })),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(None),
+        Err(source) => Err(DockerError::Api {
+            action: format!("inspect volume {name}"),
+            source,
+        }),
+    }
 }
 
+/// Carries out `steps` (from [`plan`]), waits until the registry answers its API, and returns
+/// what the engine then says. `on_detail` gets progress text.
+pub async fn apply(
+    engine: &Engine,
+    spec: &RegistrySpec,
+    by: &WorkspaceIdentity,
+    steps: &[RegistryStep],
+    mut on_detail: impl FnMut(&str),
+) -> Result<RegistrySeen, RegistryError> {
+    for step in steps {
+        tracing::debug!(?step, "registry");
+        match step {
+            RegistryStep::Adopt { .. } => {}
+            RegistryStep::Start => {
+                on_detail("starting the stopped container");
+                engine
+                    .docker
+                    .start_container(&spec.name, None)
+                    .await
+                    .map_err(DockerError::api(format!("start {}", spec.name)))?;
+            }
+            RegistryStep::Unpause => {
+                on_detail("unpausing the container");
+                engine
+                    .docker
+                    .unpause_container(&spec.name)
+                    .await
+                    .map_err(DockerError::api(format!("unpause {}", spec.name)))?;
+            }
+            RegistryStep::Create => create(engine, spec, Some(by), &mut on_detail).await?,
+            RegistryStep::Recreate { why } => {
+                on_detail(&format!("recreating: {why}"));
+                tracing::info!(name = %spec.name, %why, "recreating the registry");
+                remove_container(engine, &spec.name).await?;
+                create(engine, spec, Some(by), &mut on_detail).await?;
+            }
+        }
+    }
+    on_detail("waiting for the registry API");
+    let host = format!("localhost:{}", spec.port);
+    wait_ready(&RegistryClient::new(&host), &spec.name).await?;
+    observe_container(engine, &spec.name, Some(by))
+        .await?
+        .ok_or_else(|| RegistryError::Vanished {
+            name: spec.name.clone(),
+        })
+}
+
+/// Makes the images volume and the registry container, labelled for workspace `by` (None: a
+/// registry made outside any workspace).
 async fn create(
     engine: &Engine,
     spec: &RegistrySpec,
+    by: Option<&WorkspaceIdentity>,
     on_detail: &mut impl FnMut(&str),
 ) -> Result<(), RegistryError> {
+    let owned = |role| match by {
+        Some(by) => labels::owned(role, by),
+        None => labels::owned_by_no_workspace(role),
+    };
     if let Some(holder) = find_port_holder(engine, spec.port, None).await? {
         return Err(RegistryError::PortTaken {
             port: spec.port,
@@ -236,11 +378,23 @@ async fn create(
         });
     }
     ensure_image(engine, &spec.image, on_detail).await?;
+    let volume = volume_name(&spec.name);
+    // Creating a volume that exists returns it unchanged: `plan` has already checked that it
+    // is this workspace's.
+    engine
+        .docker
+        .create_volume(VolumeCreateRequest {
+            name: Some(volume.clone()),
+            labels: Some(owned(labels::ROLE_REGISTRY_IMAGES)),
+            ..Default::default()
+        })
+        .await
+        .map_err(DockerError::api(format!("create volume {volume}")))?;
     on_detail("creating the container");
     let port_key = format!("{CONTAINER_PORT}/tcp");
     let body = ContainerCreateBody {
         image: Some(spec.image.clone()),
-        labels: Some(labels::owned(labels::ROLE_REGISTRY)),
+        labels: Some(owned(labels::ROLE_REGISTRY)),
         exposed_ports: Some(vec![port_key.clone()]),
         host_config: Some(HostConfig {
             // Loopback only, as kind's guide does: the registry has no auth.
@@ -251,6 +405,12 @@ async fn create(
                     host_port: Some(spec.port.to_string()),
                 }]),
             )])),
+            mounts: Some(vec![Mount {
+                target: Some(STORAGE_PATH.into()),
+                source: Some(volume),
+                typ: Some(MountType::VOLUME),
+                ..Default::default()
+            }]),
             restart_policy: Some(RestartPolicy {
                 name: Some(RestartPolicyNameEnum::ALWAYS),
                 maximum_retry_count: None,
@@ -273,6 +433,47 @@ async fn create(
         .await
         .map_err(DockerError::api(format!("start container {}", spec.name)))?;
     Ok(())
+}
+
+/// A registry to push into, for `bundle load`: made if missing (for workspace `by`, or for
+/// none), started or unpaused if need be, and answering. A registry someone else made is
+/// pushed into as it is, never changed. Returns true when it was made here (so a failed
+/// load can remove it again).
+pub async fn ensure_for_push(
+    engine: &Engine,
+    spec: &RegistrySpec,
+    by: Option<&WorkspaceIdentity>,
+    mut on_detail: impl FnMut(&str),
+) -> Result<bool, RegistryError> {
+    let created = match observe_container(engine, &spec.name, by).await? {
+        None => {
+            create(engine, spec, by, &mut on_detail).await?;
+            true
+        }
+        Some(seen) => {
+            if seen.paused {
+                engine
+                    .docker
+                    .unpause_container(&spec.name)
+                    .await
+                    .map_err(DockerError::api(format!("unpause {}", spec.name)))?;
+            } else if !seen.running {
+                engine
+                    .docker
+                    .start_container(&spec.name, None)
+                    .await
+                    .map_err(DockerError::api(format!("start {}", spec.name)))?;
+            }
+            false
+        }
+    };
+    on_detail("waiting for the registry API");
+    wait_ready(
+        &RegistryClient::new(&format!("localhost:{}", spec.port)),
+        &spec.name,
+    )
+    .await?;
+    Ok(created)
 }
 
 /// Pulls the image when the engine does not have it (a laptop pulls; an air-gapped machine
@@ -301,15 +502,37 @@ async fn ensure_image(
     Ok(())
 }
 
-async fn wait_ready(client: &RegistryClient) -> Result<(), RegistryError> {
+/// Waits until `/v2/` answers as a registry. Something that answers HTTP but not as a
+/// registry fails after a short grace (it is not starting up, it is something else).
+async fn wait_ready(client: &RegistryClient, name: &str) -> Result<(), RegistryError> {
     let started = Instant::now();
+    let mut not_a_registry_since: Option<Instant> = None;
     loop {
-        if client.ping().await {
-            return Ok(());
+        match client.probe().await {
+            Probe::Registry => return Ok(()),
+            Probe::NotARegistry { status, version } => {
+                let since = *not_a_registry_since.get_or_insert_with(Instant::now);
+                if since.elapsed() > NOT_A_REGISTRY_GRACE {
+                    return Err(RegistryError::NotARegistry {
+                        host: client.host().to_string(),
+                        name: name.to_string(),
+                        answer: match version {
+                            Some(v) => {
+                                format!("HTTP {status} with Docker-Distribution-Api-Version {v:?}")
+                            }
+                            None => format!(
+                                "HTTP {status} without a Docker-Distribution-Api-Version header"
+                            ),
+                        },
+                    });
+                }
+            }
+            Probe::NoAnswer(_) => not_a_registry_since = None,
         }
         if started.elapsed() > READY_TIMEOUT {
             return Err(RegistryError::NotReady {
                 host: client.host().to_string(),
+                name: name.to_string(),
                 seconds: READY_TIMEOUT.as_secs(),
             });
         }
@@ -318,8 +541,7 @@ async fn wait_ready(client: &RegistryClient) -> Result<(), RegistryError> {
 }
 
 async fn remove_container(engine: &Engine, name: &str) -> Result<(), DockerError> {
-    // v=true removes the anonymous volume with the images: it was created with the
-    // container, by kindlab, and nothing else can use it.
+    // v=true removes anonymous volumes only; the images are on the named volume, which stays.
     let options = RemoveContainerOptionsBuilder::default()
         .force(true)
         .v(true)
@@ -331,15 +553,106 @@ async fn remove_container(engine: &Engine, name: &str) -> Result<(), DockerError
         .map_err(DockerError::api(format!("remove container {name}")))
 }
 
-/// Removes the registry if kindlab created it. Returns what happened, in words.
-pub async fn remove(engine: &Engine, name: &str) -> Result<&'static str, RegistryError> {
-    match observe(engine, name).await? {
-        None => Ok("not found; nothing to remove"),
-        Some(seen) if !seen.owned => Ok("left alone: it was not created by kindlab"),
-        Some(_) => {
-            remove_container(engine, name).await?;
-            Ok("removed")
+/// What `down` (and `registry down`) do to a registry, decided from what is there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum RegistryRemoval {
+    /// No container of that name.
+    Absent,
+    /// Remove the container; the images volume stays unless `purge`.
+    Remove { purge: bool },
+    /// Leave the container (and its images) alone, for the reason given.
+    Keep { why: String },
+}
+
+/// Decides what `down` does to the registry. Pure. `used_by`: other kind clusters whose
+/// nodes pull from it. A registry of another workspace is refused (nothing is deleted);
+/// one this workspace adopted is left alone.
+pub fn plan_removal(
+    observed: &RegistryObserved,
+    adopted: bool,
+    used_by: &[String],
+    keep_registry: bool,
+    purge: bool,
+) -> Result<RegistryRemoval, RegistryError> {
+    let Some(seen) = &observed.container else {
+        // The container is gone; its images may not be.
+        return Ok(match &observed.volume {
+            Some(v) if purge && v.owner.is_this_workspace() => RegistryRemoval::Remove { purge },
+            _ => RegistryRemoval::Absent,
+        });
+    };
+    if !seen.owner.is_this_workspace() {
+        if adopted {
+            return Ok(RegistryRemoval::Keep {
+                why: format!(
+                    "adopted, made by {}: kindlab never deletes it",
+                    seen.owner.describe()
+                ),
+            });
         }
+        return Err(RegistryError::NotOurs {
+            name: seen.name.clone(),
+            owner: seen.owner.clone(),
+        });
+    }
+    if keep_registry {
+        return Ok(RegistryRemoval::Keep {
+            why: "--keep-registry".into(),
+        });
+    }
+    if !used_by.is_empty() {
+        return Ok(RegistryRemoval::Keep {
+            why: format!("kind cluster {} still pulls from it", used_by.join(", ")),
+        });
+    }
+    Ok(RegistryRemoval::Remove { purge })
+}
+
+/// Carries out a removal; returns what happened, in words.
+pub async fn remove(
+    engine: &Engine,
+    name: &str,
+    removal: &RegistryRemoval,
+) -> Result<String, RegistryError> {
+    Ok(match removal {
+        RegistryRemoval::Absent => "not found; nothing to remove".into(),
+        RegistryRemoval::Keep { why } => format!("kept: {why}"),
+        RegistryRemoval::Remove { purge } => {
+            let gone = observe_container(engine, name, None).await?.is_none();
+            if !gone {
+                remove_container(engine, name).await?;
+            }
+            let volume = volume_name(name);
+            let what = if gone {
+                "container already gone"
+            } else {
+                "removed"
+            };
+            if *purge {
+                remove_volume(engine, &volume).await?;
+                format!("{what}; images volume {volume} removed (--purge)")
+            } else {
+                format!("{what}; images kept on volume {volume} (`--purge` removes them)")
+            }
+        }
+    })
+}
+
+async fn remove_volume(engine: &Engine, name: &str) -> Result<(), DockerError> {
+    match engine
+        .docker
+        .remove_volume(name, Some(RemoveVolumeOptionsBuilder::default().build()))
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(()),
+        Err(source) => Err(DockerError::Api {
+            action: format!("remove volume {name}"),
+            source,
+        }),
     }
 }
 
@@ -351,69 +664,211 @@ mod tests {
         RegistrySettings::default()
     }
 
-    fn seen(owned: bool, running: bool, port: Option<u16>, image: &str) -> RegistrySeen {
-        RegistrySeen {
-            id: "abc".into(),
-            name: "kind-registry".into(),
-            image: image.into(),
-            running,
-            owned,
-            host_port: port,
-            host_ip: Some("127.0.0.1".into()),
-            networks: vec!["bridge".into()],
+    fn desired(spec: &RegistrySpec, adopt: bool) -> RegistryDesired<'_> {
+        RegistryDesired {
+            settings: spec,
+            adopt,
+            adopted_before: false,
         }
     }
 
-    #[test]
-    fn nothing_there_is_created() {
-        assert_eq!(plan(&spec(), None), RegistryPlan::Create);
+    fn other() -> Owner {
+        Owner::OtherWorkspace {
+            id: "b2".into(),
+            path: Some("/w/b".into()),
+        }
     }
 
+    fn seen(owner: Owner, running: bool, port: Option<u16>, image: &str) -> RegistryObserved {
+        RegistryObserved {
+            container: Some(RegistrySeen {
+                id: "abc".into(),
+                name: "kind-registry".into(),
+                image: image.into(),
+                running,
+                paused: false,
+                state: if running { "running" } else { "exited" }.into(),
+                owner,
+                host_port: port,
+                host_ip: Some("127.0.0.1".into()),
+                networks: vec!["bridge".into()],
+                volume: Some("kind-registry-images".into()),
+            }),
+            volume: None,
+        }
+    }
+
+    fn ours(running: bool, port: Option<u16>, image: &str) -> RegistryObserved {
+        seen(Owner::ThisWorkspace, running, port, image)
+    }
+
+    const NOTHING: RegistryObserved = RegistryObserved {
+        container: None,
+        volume: None,
+    };
+
     #[test]
-    fn our_healthy_registry_is_kept() {
+    fn nothing_there_is_created() {
+        let s = spec();
         assert_eq!(
-            plan(&spec(), Some(&seen(true, true, Some(5001), "registry:3"))),
-            RegistryPlan::Keep
+            plan(desired(&s, false), &NOTHING).unwrap(),
+            vec![RegistryStep::Create]
         );
     }
 
     #[test]
-    fn our_stopped_registry_is_started_not_recreated() {
+    fn our_healthy_registry_needs_nothing() {
+        let s = spec();
+        assert!(
+            plan(desired(&s, false), &ours(true, Some(5001), "registry:3"))
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn our_stopped_or_paused_registry_is_started_not_recreated() {
+        let s = spec();
         assert_eq!(
-            plan(&spec(), Some(&seen(true, false, Some(5001), "registry:3"))),
-            RegistryPlan::Start
+            plan(desired(&s, false), &ours(false, Some(5001), "registry:3")).unwrap(),
+            vec![RegistryStep::Start]
+        );
+        let mut paused = ours(false, Some(5001), "registry:3");
+        if let Some(c) = paused.container.as_mut() {
+            c.paused = true;
+        }
+        assert_eq!(
+            plan(desired(&s, false), &paused).unwrap(),
+            vec![RegistryStep::Unpause]
         );
     }
 
     #[test]
     fn our_registry_on_another_port_or_image_is_recreated() {
+        let s = spec();
         assert!(matches!(
-            plan(&spec(), Some(&seen(true, true, Some(5002), "registry:3"))),
-            RegistryPlan::Recreate { .. }
+            plan(desired(&s, false), &ours(true, Some(5002), "registry:3")).unwrap()[..],
+            [RegistryStep::Recreate { .. }]
         ));
-        match plan(&spec(), Some(&seen(true, true, Some(5001), "registry:2"))) {
-            RegistryPlan::Recreate { why } => assert!(why.contains("registry:2"), "{why}"),
+        match &plan(desired(&s, false), &ours(true, Some(5001), "registry:2")).unwrap()[..] {
+            [RegistryStep::Recreate { why }] => assert!(why.contains("registry:2"), "{why}"),
             other => panic!("{other:?}"),
         }
     }
 
     #[test]
-    fn a_registry_from_kinds_script_is_adopted_even_with_another_image() {
-        assert_eq!(
-            plan(&spec(), Some(&seen(false, true, Some(5001), "registry:2"))),
-            RegistryPlan::Keep
+    fn a_registry_of_another_workspace_or_tool_needs_adopt() {
+        let s = spec();
+        for owner in [other(), Owner::NotKindlab, Owner::EarlierKindlab] {
+            let observed = seen(owner.clone(), true, Some(5001), "registry:2");
+            match plan(desired(&s, false), &observed) {
+                Err(RegistryError::NotOurs { owner: o, .. }) => assert_eq!(o, owner),
+                other => panic!("{other:?}"),
+            }
+            // With --adopt it is used as it is (even with another image), and remembered.
+            assert_eq!(
+                plan(desired(&s, true), &observed).unwrap(),
+                vec![RegistryStep::Adopt {
+                    owner: owner.clone()
+                }]
+            );
+        }
+        // Adopted before: nothing to do; stopped: started.
+        let remembered = RegistryDesired {
+            settings: &s,
+            adopt: true,
+            adopted_before: true,
+        };
+        assert!(
+            plan(
+                remembered,
+                &seen(Owner::NotKindlab, true, Some(5001), "registry:2")
+            )
+            .unwrap()
+            .is_empty()
         );
         assert_eq!(
-            plan(&spec(), Some(&seen(false, false, Some(5001), "registry:2"))),
-            RegistryPlan::Start
+            plan(
+                remembered,
+                &seen(Owner::NotKindlab, false, Some(5001), "registry:2")
+            )
+            .unwrap(),
+            vec![RegistryStep::Start]
         );
     }
 
     #[test]
-    fn a_foreign_container_on_another_port_is_refused() {
-        match plan(&spec(), Some(&seen(false, true, None, "nginx"))) {
-            RegistryPlan::Refuse { why } => assert!(why.contains("no port"), "{why}"),
+    fn an_adopted_registry_on_another_port_is_refused_not_changed() {
+        let s = spec();
+        match plan(
+            desired(&s, true),
+            &seen(Owner::NotKindlab, true, None, "nginx"),
+        ) {
+            Err(RegistryError::Foreign { why, .. }) => assert!(why.contains("no port"), "{why}"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn an_images_volume_of_another_workspace_is_never_reused() {
+        let s = spec();
+        let observed = RegistryObserved {
+            container: None,
+            volume: Some(VolumeSeen {
+                name: "kind-registry-images".into(),
+                owner: other(),
+            }),
+        };
+        assert!(matches!(
+            plan(desired(&s, false), &observed),
+            Err(RegistryError::VolumeNotOurs { .. })
+        ));
+        let ours_volume = RegistryObserved {
+            container: None,
+            volume: Some(VolumeSeen {
+                name: "kind-registry-images".into(),
+                owner: Owner::ThisWorkspace,
+            }),
+        };
+        assert_eq!(
+            plan(desired(&s, false), &ours_volume).unwrap(),
+            vec![RegistryStep::Create]
+        );
+    }
+
+    #[test]
+    fn down_removes_ours_keeps_images_and_leaves_the_rest() {
+        let registry = ours(true, Some(5001), "registry:3");
+        assert_eq!(
+            plan_removal(&registry, false, &[], false, false).unwrap(),
+            RegistryRemoval::Remove { purge: false }
+        );
+        assert_eq!(
+            plan_removal(&registry, false, &[], false, true).unwrap(),
+            RegistryRemoval::Remove { purge: true }
+        );
+        assert!(matches!(
+            plan_removal(&registry, false, &[], true, true).unwrap(),
+            RegistryRemoval::Keep { .. }
+        ));
+        // Another kind cluster pulls from it: kept, even with --purge.
+        match plan_removal(&registry, false, &["team-b".into()], false, true).unwrap() {
+            RegistryRemoval::Keep { why } => assert!(why.contains("team-b"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        // Another workspace's: refused. Adopted: left alone.
+        let theirs = seen(other(), true, Some(5001), "registry:3");
+        assert!(matches!(
+            plan_removal(&theirs, false, &[], false, false),
+            Err(RegistryError::NotOurs { .. })
+        ));
+        assert!(matches!(
+            plan_removal(&theirs, true, &[], false, true).unwrap(),
+            RegistryRemoval::Keep { .. }
+        ));
+        assert_eq!(
+            plan_removal(&NOTHING, false, &[], false, true).unwrap(),
+            RegistryRemoval::Absent
+        );
     }
 }

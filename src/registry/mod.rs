@@ -6,24 +6,53 @@ mod oci;
 mod port;
 
 pub use container::{
-    RegistryPlan, RegistrySeen, RegistrySpec, RegistryState, observe, plan, reconcile, remove,
+    CONTAINER_PORT, RegistryDesired, RegistryObserved, RegistryRemoval, RegistrySeen, RegistrySpec,
+    RegistryStep, VolumeSeen, apply, ensure_for_push, observe, observe_container, plan,
+    plan_removal, remove, volume_name,
 };
-pub use oci::RegistryClient;
-pub use port::{PortHolder, find_port_holder};
+pub use oci::{Probe, RegistryClient};
+pub use port::{PortHolder, find_port_holder, published_ports};
 
 use crate::docker::DockerError;
 use crate::error::exit;
+use crate::workspace::Owner;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     #[error("port {port} on 127.0.0.1 is already in use by {holder}")]
     PortTaken { port: u16, holder: PortHolder },
-    #[error("container {name:?} exists but was not made by kindlab and {why}")]
+    #[error("container {name:?} is not this workspace's registry and {why}")]
     Foreign { name: String, why: String },
+    #[error("registry container {name:?} was made by {}", .owner.describe())]
+    NotOurs { name: String, owner: Owner },
+    #[error("registry container {name:?} was made by {}, not by this workspace", .owner.describe())]
+    NotOursToDelete { name: String, owner: Owner },
+    #[error("volume {volume:?} (for registry {registry:?}) holds the images of {}", .owner.describe())]
+    VolumeNotOurs {
+        volume: String,
+        registry: String,
+        owner: Owner,
+    },
+    #[error("{host} (container {name:?}) answers {answer}: it is not a registry")]
+    NotARegistry {
+        host: String,
+        name: String,
+        answer: String,
+    },
+    #[error("registry container {name:?} was removed while kindlab was using it")]
+    Vanished { name: String },
+    #[error("registry container {name:?} stopped while kindlab was using it ({state})")]
+    Stopped { name: String, state: String },
+    #[error("no port from {from} to {to} is free for the registry")]
+    NoFreePort { from: u16, to: u16 },
     #[error("registry image {image} is not available locally and could not be pulled: {message}")]
     ImageMissing { image: String, message: String },
     #[error("the registry at {host} did not answer within {seconds}s")]
-    NotReady { host: String, seconds: u64 },
+    NotReady {
+        host: String,
+        name: String,
+        seconds: u64,
+    },
     #[error("registry request failed: {action}")]
     Oci {
         action: String,
@@ -53,11 +82,47 @@ impl RegistryError {
             RegistryError::Foreign { name, .. } => format!(
                 "remove it yourself (`docker rm -f {name}`) or set registry.name in kindlab.yaml to another name"
             ),
+            RegistryError::NotOurs { name, owner } => match owner {
+                Owner::OtherWorkspace { .. } => format!(
+                    "give this workspace its own registry (set registry.name, and registry.port or `port: auto`, in kindlab.yaml), or share {name} with `kindlab up --adopt`"
+                ),
+                Owner::EarlierKindlab => format!(
+                    "`kindlab up --adopt` uses it as it is, or remove it (`docker rm -f {name}`) and `kindlab up` makes a new one"
+                ),
+                _ => "`kindlab up --adopt` uses it as it is (kindlab never deletes an adopted registry), or set registry.name in kindlab.yaml to another name".into(),
+            },
+            RegistryError::NotOursToDelete { name, owner } => match owner {
+                Owner::OtherWorkspace { path: Some(path), .. } => format!(
+                    "run `kindlab down` in {path}; kindlab deletes only what this workspace made"
+                ),
+                Owner::OtherWorkspace { .. } => {
+                    "run `kindlab down` in the workspace that made it; kindlab deletes only what this workspace made".into()
+                }
+                _ => format!(
+                    "kindlab deletes only registries this workspace made; `docker rm -f {name}` removes it if you mean to (`--keep-registry` leaves it)"
+                ),
+            },
+            RegistryError::VolumeNotOurs { volume, .. } => format!(
+                "set registry.name in kindlab.yaml to another name, or remove the volume where it belongs (`kindlab down --purge` there, or `docker volume rm {volume}`)"
+            ),
+            RegistryError::NotARegistry { name, .. } => format!(
+                "check what runs in {name} (`docker logs {name}`); set registry.image to a registry image such as registry:3"
+            ),
+            RegistryError::Vanished { name } => format!(
+                "run `kindlab up` again: it recreates {name}; its images are kept on volume {}",
+                volume_name(name)
+            ),
+            RegistryError::NoFreePort { .. } => {
+                "set registry.port in kindlab.yaml to a free port, or stop containers you no longer need (`docker ps -a`)".into()
+            }
+            RegistryError::Stopped { .. } => {
+                "run `kindlab up` again: it starts the registry".into()
+            }
             RegistryError::ImageMissing { image, .. } => format!(
                 "pull it where a registry is reachable (`docker pull {image}`), or set registry.image in kindlab.yaml to an image you have"
             ),
-            RegistryError::NotReady { .. } => {
-                "look at the registry's log: `docker logs kind-registry`".into()
+            RegistryError::NotReady { name, .. } => {
+                format!("look at the registry's log: `docker logs {name}`")
             }
             RegistryError::Oci { .. } => {
                 "check the registry with `kindlab registry status`; `kindlab registry up` repairs it".into()
@@ -69,7 +134,14 @@ impl RegistryError {
 
     pub fn exit_code(&self) -> u8 {
         match self {
-            RegistryError::PortTaken { .. } | RegistryError::Foreign { .. } => exit::CONFLICT,
+            RegistryError::PortTaken { .. }
+            | RegistryError::Foreign { .. }
+            | RegistryError::NotOurs { .. }
+            | RegistryError::NotOursToDelete { .. }
+            | RegistryError::VolumeNotOurs { .. }
+            | RegistryError::NotARegistry { .. }
+            | RegistryError::NoFreePort { .. } => exit::CONFLICT,
+            RegistryError::Vanished { .. } | RegistryError::Stopped { .. } => exit::DISRUPTED,
             RegistryError::ImageMissing { .. } => exit::MISSING_PREREQUISITE,
             RegistryError::NotReady { .. } => exit::TIMEOUT,
             RegistryError::Docker(e) => e.exit_code(),

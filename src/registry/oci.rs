@@ -110,10 +110,33 @@ impl RegistryClient {
         Ok(digest)
     }
 
-    /// True when the registry serves the distribution API (any answer to a tag listing, even
-    /// "no such repository", means it does).
+    /// True when `host` serves the distribution API (see [`RegistryClient::probe`]).
     pub async fn ping(&self) -> bool {
-        self.tags("kindlab-readiness-probe").await.is_ok()
+        self.probe().await == Probe::Registry
+    }
+
+    /// Asks `GET /v2/`, the distribution API's version check: a registry answers 200 (or 401
+    /// when it wants credentials) with `Docker-Distribution-Api-Version: registry/2.0`. Any
+    /// other HTTP answer (a 404 from a web server on the port) is not a registry.
+    pub async fn probe(&self) -> Probe {
+        crate::tls::ensure_crypto_provider();
+        let client = match reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(3))
+            .build()
+        {
+            Ok(c) => c,
+            Err(e) => return Probe::NoAnswer(e.to_string()),
+        };
+        match client.get(format!("http://{}/v2/", self.host)).send().await {
+            Ok(response) => judge_probe(
+                response.status().as_u16(),
+                response
+                    .headers()
+                    .get("docker-distribution-api-version")
+                    .and_then(|v| v.to_str().ok()),
+            ),
+            Err(e) => Probe::NoAnswer(e.to_string()),
+        }
     }
 
     /// Every tag of `repository`, sorted; empty when the repository does not exist.
@@ -138,6 +161,32 @@ impl RegistryClient {
     }
 }
 
+/// What answers on a registry's host:port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// The distribution API, version 2.
+    Registry,
+    /// An HTTP server that is not a registry: its status and version header.
+    NotARegistry {
+        status: u16,
+        version: Option<String>,
+    },
+    /// Nothing answered (connection refused, timeout): the error.
+    NoAnswer(String),
+}
+
+fn judge_probe(status: u16, version: Option<&str>) -> Probe {
+    let speaks_v2 = version.is_some_and(|v| v.trim().starts_with("registry/2."));
+    if speaks_v2 && matches!(status, 200 | 401) {
+        Probe::Registry
+    } else {
+        Probe::NotARegistry {
+            status,
+            version: version.map(str::to_string),
+        }
+    }
+}
+
 /// A missing tag or repository, in any of the shapes registries report it.
 fn is_not_found(e: &OciDistributionError) -> bool {
     match e {
@@ -151,5 +200,50 @@ fn is_not_found(e: &OciDistributionError) -> bool {
             )
         }),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_v2_api_with_its_header_is_a_registry() {
+        assert_eq!(judge_probe(200, Some("registry/2.0")), Probe::Registry);
+        assert_eq!(judge_probe(401, Some("registry/2.0")), Probe::Registry);
+        // A web server's 404, or a 200 without the header, is not a registry.
+        assert!(matches!(
+            judge_probe(404, None),
+            Probe::NotARegistry { status: 404, .. }
+        ));
+        assert!(matches!(judge_probe(200, None), Probe::NotARegistry { .. }));
+        assert!(matches!(
+            judge_probe(404, Some("registry/2.0")),
+            Probe::NotARegistry { .. }
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_web_server_answering_404_is_not_a_registry() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut buf = [0u8; 1024];
+                let _ = socket.read(&mut buf).await;
+                let _ = socket
+                    .write_all(
+                        b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    )
+                    .await;
+            }
+        });
+        let client = RegistryClient::new(&format!("127.0.0.1:{port}"));
+        assert!(matches!(
+            client.probe().await,
+            Probe::NotARegistry { status: 404, .. }
+        ));
+        assert!(!client.ping().await);
     }
 }

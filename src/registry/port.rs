@@ -71,6 +71,46 @@ pub async fn find_port_holder(
     }
 }
 
+/// Every host port a container publishes or will publish when started: running containers'
+/// ports, and stopped containers' port bindings (which hold no socket yet, but will).
+pub async fn published_ports(
+    engine: &Engine,
+) -> Result<std::collections::HashSet<u16>, DockerError> {
+    let containers = engine
+        .docker
+        .list_containers(Some(
+            bollard::query_parameters::ListContainersOptionsBuilder::default()
+                .all(true)
+                .build(),
+        ))
+        .await
+        .map_err(DockerError::api("list containers"))?;
+    let mut ports = std::collections::HashSet::new();
+    for c in containers {
+        ports.extend(c.ports.iter().flatten().filter_map(|p| p.public_port));
+        let running = c.state == Some(bollard::models::ContainerSummaryStateEnum::RUNNING);
+        if running {
+            continue;
+        }
+        let Some(id) = c.id else { continue };
+        let Ok(inspect) = engine.docker.inspect_container(&id, None).await else {
+            continue;
+        };
+        let bindings = inspect
+            .host_config
+            .and_then(|h| h.port_bindings)
+            .unwrap_or_default();
+        ports.extend(
+            bindings
+                .into_values()
+                .flatten()
+                .flatten()
+                .filter_map(|b| b.host_port.and_then(|p| p.parse::<u16>().ok())),
+        );
+    }
+    Ok(ports)
+}
+
 /// Linux: find the socket inode listening on `port` in /proc/net/tcp{,6}, then the process
 /// holding that inode among /proc/<pid>/fd. Best effort: None when anything is unreadable.
 fn process_listening_on(port: u16) -> Option<PortHolder> {

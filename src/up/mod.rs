@@ -2,23 +2,41 @@
 //! status line, as kind's own cluster creation is. The registry and the image builds run
 //! alongside cluster creation (the long pole); wiring and deploy wait for both.
 //!
-//! `up` converges rather than creates: each action observes what exists, reuses it, and
-//! repairs drift in place, so a second run on a healthy lab changes nothing.
+//! Each action reconciles one resource as ctlptl does: observe, plan (a pure function),
+//! act. `up` converges rather than creates, so a second run on a healthy lab changes
+//! nothing; `status` and `up --dry-run` print the same observations and plans
+//! ([`survey`]) without acting.
+//!
+//! Interruption (SIGINT, SIGTERM) stops `up` at its next safe point: a cluster kind was
+//! creating is deleted, and the error says what was finished and what to run next.
+//! Something `up` relies on going away under it (a node stopped or paused, the registry
+//! removed) ends the run at once with that cause, not a timeout later.
 
 mod actions;
 mod context;
 mod outcome;
+pub mod survey;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-pub use context::{RegistryTarget, UpContext, UpOptions};
+pub use actions::build_push::ImageStep;
+pub use actions::deploy::DeployStep;
+pub use context::{Progress, RegistryTarget, UpContext, UpOptions, interrupted};
 pub use outcome::{ActionReport, Outcome};
+pub use survey::{ActionPlan, Row, Survey, survey};
 
-use crate::error::Result;
+use crate::cluster::{self, ClusterError, Node};
+use crate::docker::DockerError;
+use crate::error::{Error, Result};
 use crate::images::ImageResult;
+use crate::interrupt::Interrupted;
 use crate::k8s::Applied;
+use crate::registry::{self, RegistryError};
+
+/// How often `up` looks at the nodes and the registry while it works with them.
+const WATCH_INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Serialize)]
 pub struct UpSummary {
@@ -42,39 +60,260 @@ impl UpSummary {
 }
 
 pub async fn run(ctx: &UpContext) -> Result<UpSummary> {
+    ctx.interrupt.handle();
     let started = Instant::now();
-    let mut reports = Vec::new();
+    match run_actions(ctx).await {
+        Ok((actions, images, applied)) => Ok(UpSummary {
+            cluster: ctx.cluster_name().to_string(),
+            context: ctx.kube_context(),
+            registry: ctx.registry_host(),
+            actions,
+            images,
+            applied,
+            duration: started.elapsed(),
+        }),
+        Err(Error::Interrupted(i)) => Err(account(ctx, i).into()),
+        Err(e) => Err(e),
+    }
+}
 
+/// `kindlab registry up`: the registry action alone.
+pub async fn registry_up(ctx: &UpContext) -> Result<ActionReport> {
+    ctx.interrupt.handle();
+    match actions::registry::execute(ctx).await {
+        Err(Error::Interrupted(i)) => Err(account(ctx, i).into()),
+        other => other,
+    }
+}
+
+/// `up --dry-run`: the plan, action by action, with nothing changed.
+pub async fn dry_run(ctx: &UpContext) -> Result<Vec<ActionPlan>> {
+    survey(ctx).await.into_plan(ctx)
+}
+
+type Done = (Vec<ActionReport>, Vec<ImageResult>, Vec<Applied>);
+
+async fn run_actions(ctx: &UpContext) -> Result<Done> {
+    let mut reports = Vec::new();
     let (preflight, kind, renderer) = actions::preflight::execute(ctx).await?;
     reports.push(preflight);
 
-    // Cluster creation takes a minute; the registry and the builds need only Docker.
-    let (cluster, registry_and_images) =
-        tokio::join!(actions::cluster::execute(ctx, kind.as_ref()), async {
+    // Cluster creation takes the longest; the registry and the builds need only Docker.
+    let (cluster, registry_and_images) = tokio::join!(
+        async {
+            let done = actions::cluster::execute(ctx, kind.as_ref()).await?;
+            ctx.finished(&done.0);
+            Ok::<_, Error>(done)
+        },
+        async {
             let registry = actions::registry::execute(ctx).await?;
-            let (images_report, images) = actions::build_push::execute(ctx).await?;
-            Ok::<_, crate::error::Error>((registry, images_report, images))
-        });
-    let (cluster_report, client) = cluster?;
-    let (registry_report, images_report, images) = registry_and_images?;
+            ctx.finished(&registry);
+            let images = match actions::build_push::execute(ctx).await {
+                Ok(done) => done,
+                Err(e) => return Err(explain(ctx, e, &[]).await),
+            };
+            ctx.finished(&images.0);
+            Ok((registry, images))
+        }
+    );
+    let ((cluster_report, client, nodes), (registry_report, (images_report, images))) =
+        both(cluster, registry_and_images)?;
     let fresh = cluster_report.outcome == Outcome::Created;
-    reports.push(registry_report);
-    reports.push(cluster_report);
-    reports.push(images_report);
+    reports.extend([registry_report, cluster_report, images_report]);
 
-    reports.push(actions::wire_nodes::execute(ctx, &client, fresh).await?);
+    // Wiring and deploy work through the nodes and the registry: watch that they stay.
+    let rest = async {
+        let wiring = actions::wire_nodes::execute(ctx, &client, fresh).await?;
+        ctx.finished(&wiring);
+        let deployed =
+            actions::deploy::execute(ctx, &client, renderer.as_ref(), &images, fresh).await?;
+        Ok::<_, Error>((wiring, deployed))
+    };
+    let (wiring, (deploy, applied)) = tokio::select! {
+        result = rest => match result {
+            Ok(done) => done,
+            Err(e) => return Err(explain(ctx, e, &nodes).await),
+        },
+        disrupted = watch(ctx, &nodes) => return Err(disrupted),
+    };
+    reports.extend([wiring, deploy]);
+    Ok((reports, images, applied))
+}
 
-    let (deploy_report, applied) =
-        actions::deploy::execute(ctx, &client, renderer.as_ref(), &images, fresh).await?;
-    reports.push(deploy_report);
+/// Both halves of the concurrent phase, or the error to report: a failure of its own first
+/// (the other half may only have been stopped by a Ctrl-C that came after it), then an
+/// interruption (both halves' accounts of what they left, merged).
+fn both<A, B>(a: Result<A>, b: Result<B>) -> Result<(A, B)> {
+    match (a, b) {
+        (Ok(a), Ok(b)) => Ok((a, b)),
+        (Err(Error::Interrupted(x)), Err(Error::Interrupted(y))) => {
+            let left = [x.left.as_str(), y.left.as_str()]
+                .into_iter()
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join("; ");
+            let during = if x.left.is_empty() {
+                y.during
+            } else {
+                x.during
+            };
+            Err(interrupted(&during, &left).into())
+        }
+        (Err(Error::Interrupted(_)), Err(e)) | (Err(e), Err(Error::Interrupted(_))) => Err(e),
+        (Err(e), _) | (_, Err(e)) => Err(e),
+    }
+}
 
-    Ok(UpSummary {
-        cluster: ctx.cluster_name().to_string(),
-        context: ctx.kube_context(),
-        registry: ctx.registry_host(),
-        actions: reports,
-        images,
-        applied,
-        duration: started.elapsed(),
-    })
+/// Completes an interruption with what this run finished and what it did not, and the
+/// command to run next.
+fn account(ctx: &UpContext, i: Interrupted) -> Interrupted {
+    let progress = ctx.progress();
+    let mut left: Vec<String> = progress.notes;
+    if !i.left.is_empty() {
+        left.push(i.left);
+    }
+    let finished: Vec<&str> = progress
+        .finished
+        .iter()
+        .map(|f| f.split(' ').next().unwrap_or_default())
+        .collect();
+    let not_done: Vec<&str> = ["registry", "cluster", "images", "wire-nodes", "deploy"]
+        .into_iter()
+        .filter(|a| !finished.contains(a))
+        .collect();
+    if progress.finished.is_empty() {
+        left.push("nothing was finished".into());
+    } else {
+        left.push(format!("finished: {}", progress.finished.join(", ")));
+    }
+    if !not_done.is_empty() {
+        left.push(format!("not finished: {}", not_done.join(", ")));
+    }
+    Interrupted {
+        during: i.during,
+        left: left.join("; "),
+        next: if i.next.is_empty() {
+            "run `kindlab up` to finish the lab (`kindlab status` shows where it stands; `kindlab down` removes what this workspace made)".into()
+        } else {
+            i.next
+        },
+    }
+}
+
+/// Resolves when a node `up` works through, or the registry, stops being there: the error
+/// naming it.
+async fn watch(ctx: &UpContext, nodes: &[Node]) -> Error {
+    loop {
+        tokio::time::sleep(WATCH_INTERVAL).await;
+        if let Some(gone) = missing(ctx, nodes).await {
+            return gone;
+        }
+    }
+}
+
+/// After a failure: if a node or the registry went away (or the engine itself), that is the
+/// cause to report; otherwise the failure as it was.
+async fn explain(ctx: &UpContext, error: Error, nodes: &[Node]) -> Error {
+    if matches!(error, Error::Interrupted(_)) {
+        return error;
+    }
+    if let Err(source) = ctx.engine.docker.ping().await {
+        tracing::debug!(%error, "failed while the engine went away");
+        return DockerError::Unreachable {
+            host: ctx.engine.host.host.clone(),
+            source,
+        }
+        .into();
+    }
+    // The failure can come a moment before the engine shows why (a `docker rm -f` closes
+    // the registry's connections before the container is gone): look twice.
+    for attempt in 0..2 {
+        if attempt > 0 {
+            tokio::time::sleep(WATCH_INTERVAL).await;
+        }
+        if let Some(cause) = missing(ctx, nodes).await {
+            tracing::debug!(%error, "failed because something went away");
+            return cause;
+        }
+    }
+    error
+}
+
+/// The first of `nodes` (and the local registry) that is no longer running.
+async fn missing(ctx: &UpContext, nodes: &[Node]) -> Option<Error> {
+    if !nodes.is_empty()
+        && let Ok(now) = cluster::list_nodes(&ctx.engine, ctx.cluster_name()).await
+    {
+        for node in nodes.iter().filter(|n| n.running) {
+            let state = match now.iter().find(|n| n.name == node.name) {
+                None => "gone".to_string(),
+                Some(n) if n.running => continue,
+                Some(n) => n.state.clone(),
+            };
+            return Some(
+                ClusterError::NodeDown {
+                    cluster: ctx.cluster_name().to_string(),
+                    node: node.name.clone(),
+                    state,
+                }
+                .into(),
+            );
+        }
+    }
+    if ctx.registry_target() == RegistryTarget::Local {
+        let name = &ctx.workspace.registry.name;
+        match registry::observe_container(&ctx.engine, name, ctx.me()).await {
+            Ok(None) => return Some(RegistryError::Vanished { name: name.clone() }.into()),
+            // `docker rm -f` kills first: a container on its way out is gone.
+            Ok(Some(seen)) if matches!(seen.state.as_str(), "removing" | "dead") => {
+                return Some(RegistryError::Vanished { name: name.clone() }.into());
+            }
+            Ok(Some(seen)) if !seen.running => {
+                // `docker rm -f` stops it first: give a removal the moment it takes.
+                tokio::time::sleep(WATCH_INTERVAL).await;
+                if let Ok(None) = registry::observe_container(&ctx.engine, name, ctx.me()).await {
+                    return Some(RegistryError::Vanished { name: name.clone() }.into());
+                }
+                return Some(
+                    RegistryError::Stopped {
+                        name: name.clone(),
+                        state: if seen.paused { "paused" } else { "stopped" }.into(),
+                    }
+                    .into(),
+                );
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stopped(during: &str, left: &str) -> Result<()> {
+        Err(interrupted(during, left).into())
+    }
+
+    #[test]
+    fn a_real_failure_wins_over_an_interruption_and_two_interruptions_merge() {
+        let failed: Result<()> = Err(Error::Unhealthy {
+            what: "kind failed".into(),
+        });
+        match both(failed, stopped("the images", "")) {
+            Err(Error::Unhealthy { what }) => assert_eq!(what, "kind failed"),
+            other => panic!("{other:?}"),
+        }
+        match both(
+            stopped("cluster creation", "the half-made cluster was deleted"),
+            stopped("the images", ""),
+        ) {
+            Err(Error::Interrupted(i)) => {
+                assert_eq!(i.during, "cluster creation");
+                assert_eq!(i.left, "the half-made cluster was deleted");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -13,6 +13,8 @@ pub enum Outcome {
     Reused,
     /// Fixed drift in place; `detail` says what.
     Repaired,
+    /// Took into use something this workspace did not create (`--adopt`).
+    Adopted,
     /// Did not apply here (e.g. node wiring with `--context`).
     Skipped,
 }
@@ -23,6 +25,8 @@ pub struct ActionReport {
     pub outcome: Outcome,
     /// One line per thing done or repaired.
     pub details: Vec<String>,
+    /// The plan this action carried out, in the words `up --dry-run` prints it.
+    pub planned: Vec<String>,
     #[serde(serialize_with = "crate::images::serialize_secs")]
     pub duration: Duration,
 }
@@ -38,8 +42,15 @@ impl ActionReport {
             action,
             outcome,
             details,
+            planned: Vec::new(),
             duration,
         }
+    }
+
+    /// The report with the plan it carried out.
+    pub fn with_plan(mut self, planned: Vec<String>) -> Self {
+        self.planned = planned;
+        self
     }
 
     /// The status line's summary: the outcome, then what was done.
@@ -48,6 +59,7 @@ impl ActionReport {
             Outcome::Created => "created",
             Outcome::Reused => "reused",
             Outcome::Repaired => "repaired",
+            Outcome::Adopted => "adopted",
             Outcome::Skipped => "skipped",
         };
         if self.details.is_empty() {

@@ -144,8 +144,16 @@ struct RawCluster {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RawRegistry {
     name: Option<Spanned<String>>,
-    port: Option<Spanned<i64>>,
+    port: Option<Spanned<RawPort>>,
     image: Option<Spanned<String>>,
+}
+
+/// `port: 5001`, or `port: auto` for a free port chosen by `up` and remembered.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawPort {
+    Number(i64),
+    Word(String),
 }
 
 #[derive(Debug, Deserialize)]
@@ -184,7 +192,11 @@ pub struct ClusterSpec {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegistrySettings {
     pub name: String,
+    /// With `port: auto`, the port remembered in `.kindlab/state.json`, else a free candidate
+    /// that `up` confirms and remembers.
     pub port: u16,
+    /// `port: auto` in kindlab.yaml.
+    pub port_auto: bool,
     pub image: String,
 }
 
@@ -195,6 +207,7 @@ impl Default for RegistrySettings {
         RegistrySettings {
             name: "kind-registry".into(),
             port: 5001,
+            port_auto: false,
             image: "registry:3".into(),
         }
     }
@@ -257,7 +270,11 @@ impl Workspace {
                 message,
             }
         })?;
-        Validator { file, root }.validate(raw)
+        let mut ws = Validator { file, root }.validate(raw)?;
+        if ws.registry.port_auto {
+            ws.registry.port = super::state::auto_port(root);
+        }
+        Ok(ws)
     }
 
     pub fn image(&self, name: &str) -> Result<&ImageSpec, WorkspaceError> {
@@ -344,17 +361,27 @@ impl Validator<'_> {
                     }
                     None => defaults.name,
                 },
+                port_auto: matches!(&r.port, Some(p) if matches!(p.value, RawPort::Word(_))),
                 port: match r.port {
-                    Some(p) => u16::try_from(p.value)
-                        .ok()
-                        .filter(|p| *p > 0)
-                        .ok_or_else(|| {
-                            self.invalid(
+                    Some(p) => match &p.value {
+                        RawPort::Number(n) => {
+                            u16::try_from(*n).ok().filter(|n| *n > 0).ok_or_else(|| {
+                                self.invalid(
+                                    &p,
+                                    format!("registry.port {n} is not a TCP port"),
+                                    "use a port from 1 to 65535, e.g. 5001, or `auto`".into(),
+                                )
+                            })?
+                        }
+                        RawPort::Word(w) if w == "auto" => 0,
+                        RawPort::Word(w) => {
+                            return Err(self.invalid(
                                 &p,
-                                format!("registry.port {} is not a TCP port", p.value),
-                                "use a port from 1 to 65535, e.g. 5001".into(),
-                            )
-                        })?,
+                                format!("registry.port {w:?} is neither a port nor `auto`"),
+                                "use a port from 1 to 65535, e.g. 5001, or `auto`".into(),
+                            ));
+                        }
+                    },
                     None => defaults.port,
                 },
                 image: match r.image {
@@ -540,6 +567,22 @@ mod tests {
         let (line, message, _) = invalid_at(err);
         assert_eq!(line, 2);
         assert!(message.contains("70000"), "{message}");
+    }
+
+    #[test]
+    fn port_auto_is_accepted_and_other_words_are_not() {
+        let dir = workspace_dir();
+        let ws = parse(dir.path(), "registry:\n  port: auto\n").unwrap();
+        assert!(ws.registry.port_auto);
+        assert!(ws.registry.port >= 5001, "{}", ws.registry.port);
+        let fixed = parse(dir.path(), "registry:\n  port: 5002\n").unwrap();
+        assert!(!fixed.registry.port_auto);
+        assert_eq!(fixed.registry.port, 5002);
+        let err = parse(dir.path(), "registry:\n  port: any\n").unwrap_err();
+        let (line, message, fix) = invalid_at(err);
+        assert_eq!(line, 2);
+        assert!(message.contains("\"any\""), "{message}");
+        assert!(fix.contains("`auto`"), "{fix}");
     }
 
     #[test]

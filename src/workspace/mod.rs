@@ -7,6 +7,7 @@ mod kustomization;
 mod manifest;
 mod overlay;
 mod scaffold;
+mod state;
 
 pub use files::{write_atomic, write_json_atomic};
 pub use git::Git;
@@ -23,3 +24,7 @@ pub use overlay::{
     repository,
 };
 pub use scaffold::scaffold;
+pub use state::{
+    AUTO_PORTS, ClusterRecord, Creating, LocalState, Owner, RegistryRecord, STATE_DIR, StateError,
+    WorkspaceIdentity, WorkspaceLock, first_free_port,
+};

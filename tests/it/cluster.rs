@@ -1,44 +1,16 @@
-//! The whole lab on a real kind cluster: cold `up`, a warm `up` that changes nothing, a bad
-//! image tag seen failing for real, every repair `up` promises, `--context` mode, and `down`.
-//!
-//! One cluster serves the whole scenario (creating one takes a minute or more). It uses
-//! KINDLAB_TEST_NODE_IMAGE when set (machines that cannot pull kind's image: see
-//! `make offline-images`), else kind's default node image.
+//! The whole lab on the shared kind cluster (`support::shared_lab`): a warm `up` that changes
+//! nothing and plans nothing, drift that `status` and `up --dry-run` name and `up` then
+//! repairs exactly, a bad image tag seen failing for real, a hand `kubectl apply -k` after
+//! `up`, `--context` mode, and a Docker engine that is not there. (The labs: `lab.rs`.) Each scenario is its own
+//! test, so one failure hides no other check.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::support::*;
-
-/// Deletes the cluster however the test ends.
-struct ClusterGuard(String);
-
-impl Drop for ClusterGuard {
-    fn drop(&mut self) {
-        let _ = Command::new("kind")
-            .args(["delete", "cluster", "--name", &self.0])
-            .output();
-    }
-}
-
-fn kubectl(context: &str, args: &[&str]) -> String {
-    let out = Command::new("kubectl")
-        .arg("--context")
-        .arg(context)
-        .args(args)
-        .output()
-        .expect("run kubectl (is it on PATH?)");
-    assert!(
-        out.status.success(),
-        "kubectl {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 /// The image the orders-api Deployment's pod template asks for.
 fn deployed_image(context: &str) -> String {
@@ -56,39 +28,27 @@ fn deployed_image(context: &str) -> String {
     )
 }
 
-fn kubectl_json(context: &str, args: &[&str]) -> Value {
-    let mut full = args.to_vec();
-    full.extend(["-o", "json"]);
-    serde_json::from_str(&kubectl(context, &full)).unwrap()
-}
-
-fn action<'a>(summary: &'a Value, name: &str) -> &'a Value {
-    summary["actions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["action"] == name)
-        .unwrap_or_else(|| panic!("no action {name} in {summary}"))
-}
-
-#[track_caller]
-fn assert_action(summary: &Value, name: &str, outcome: &str, detail_contains: &str) {
-    let a = action(summary, name);
-    assert_eq!(a["outcome"], outcome, "{name}: {a}");
-    let details = a["details"].to_string();
-    assert!(
-        details.contains(detail_contains),
-        "{name} details {details} lack {detail_contains:?}"
-    );
-}
-
-/// `up -o json`, which must succeed.
-fn up(ws: &TestWorkspace, extra: &[&str]) -> Value {
+/// `up -o json` on the shared lab, which must succeed.
+fn up(lab: &SharedLab, extra: &[&str]) -> Value {
     let mut args = vec!["up", "-o", "json", "--timeout", "180s"];
     args.extend_from_slice(extra);
-    let run = ws.run(&args);
+    let run = lab.run(&args);
     run.assert_code(0);
     run.json()
+}
+
+fn dry_run(lab: &SharedLab) -> Value {
+    let run = lab.run(&["up", "--dry-run", "-o", "json"]);
+    run.assert_code(0);
+    run.json()
+}
+
+/// The pushed reference of the sample image, from a warm `up`.
+fn reference(summary: &Value) -> String {
+    summary["images"][0]["reference"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 /// Waits (bounded) until some pod of the app is in `reason`; returns the pod's name.
@@ -120,95 +80,58 @@ fn wait_for_waiting_reason(context: &str, reason: &str, within: Duration) -> Str
 }
 
 #[test]
-fn the_lab_comes_up_fails_for_real_and_is_repaired() {
-    let cluster = unique("kl-it");
-    let ws = TestWorkspace::with_cluster(&cluster);
-    let _guard = ClusterGuard(cluster.clone());
-    let context = format!("kind-{cluster}");
-    let node = format!("{cluster}-control-plane");
-    let registry_host = format!("localhost:{}", ws.port);
-    let env: Vec<(&str, String)> = std::env::var("KINDLAB_TEST_NODE_IMAGE")
-        .map(|i| vec![("KINDLAB_NODE_IMAGE", i)])
-        .unwrap_or_default();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+fn a_warm_up_changes_nothing_and_plans_nothing() {
+    let lab = shared_lab();
+    let _dev = lab.lock_dev();
+    let node = format!("{}-control-plane", lab.cluster);
 
-    // A container kindlab did not make: `down` must leave it alone.
-    let bystander = unique("kl-bystander");
-    docker(&[
-        "run",
-        "-d",
-        "--name",
-        &bystander,
-        "busybox:1.36",
-        "sleep",
-        "3600",
-    ]);
-    struct Bystander(String);
-    impl Drop for Bystander {
-        fn drop(&mut self) {
-            docker_quiet(&["rm", "-f", &self.0]);
-        }
-    }
-    let _bystander = Bystander(bystander.clone());
-
-    // --- Cold up.
-    let run = ws.run_env(&["up", "-o", "json", "--timeout", "180s"], &env);
-    run.assert_code(0);
-    let cold = run.json();
+    let warm = up(lab, &[]);
     for name in ["registry", "cluster", "images", "wire-nodes", "deploy"] {
-        assert_eq!(action(&cold, name)["outcome"], "created", "{name}: {cold}");
+        assert_eq!(action(&warm, name)["outcome"], "reused", "{name}: {warm}");
+        assert_eq!(
+            action(&warm, name)["planned"],
+            serde_json::json!([]),
+            "{name}"
+        );
     }
-    let reference = cold["images"][0]["reference"].as_str().unwrap().to_string();
+    let text = lab.run(&["up"]);
+    text.assert_code(0);
     assert!(
-        reference.starts_with(&format!("{registry_host}/orders-api:")),
-        "{reference}"
+        text.stdout.contains("already up; nothing changed"),
+        "{}",
+        text.stdout
     );
-    let applied = cold["applied"].to_string();
-    for object in ["Namespace", "Service", "Deployment"] {
-        assert!(applied.contains(object), "{object} not applied: {applied}");
-    }
+    let plan = dry_run(lab);
+    assert_eq!(plan["empty"], true, "{plan}");
+    let printed = lab.run(&["up", "--dry-run"]);
+    printed.assert_code(0);
+    assert!(
+        printed.stdout.contains("Nothing to do"),
+        "{}",
+        printed.stdout
+    );
+    let status = lab.run(&["status", "-o", "json"]);
+    status.assert_code(0);
+    assert_eq!(status.json()["plan"], serde_json::json!([]));
 
-    // Every object is there, the rollout is complete, and the pod serves the pushed image,
-    // pulled by the node from localhost:<port> through the hosts.toml wiring.
-    let deployment = kubectl_json(&context, &["-n", "dev", "get", "deployment", "orders-api"]);
-    assert_eq!(
-        deployment["spec"]["template"]["spec"]["containers"][0]["image"],
-        reference.as_str()
-    );
-    assert_eq!(deployment["status"]["availableReplicas"], 1, "{deployment}");
-    assert_eq!(
-        deployment["metadata"]["labels"]["app.kubernetes.io/managed-by"], "kindlab",
-        "{deployment}"
-    );
-    let body = kubectl(
-        &context,
-        &[
-            "-n",
-            "dev",
+    // Every part as kind's guide wires it, for both names of the registry.
+    let reference = reference(&warm);
+    assert!(reference.starts_with(&format!("{}/orders-api:", lab.registry_host)));
+    assert_eq!(deployed_image(&lab.context), reference);
+    for host in [lab.registry_host.clone(), format!("{}:5000", lab.registry)] {
+        let hosts = docker(&[
             "exec",
-            "deploy/orders-api",
-            "--",
-            "wget",
-            "-qO-",
-            "http://127.0.0.1:8080/",
-        ],
-    );
-    assert!(
-        body.contains(r#""service":"orders-api""#) && body.contains(r#""version":"1.0.0""#),
-        "{body}"
-    );
-    let hosts = docker(&[
-        "exec",
-        &node,
-        "cat",
-        &format!("/etc/containerd/certs.d/{registry_host}/hosts.toml"),
-    ]);
-    assert!(
-        hosts.contains(&format!("http://{}:5000", ws.registry)),
-        "{hosts}"
-    );
+            &node,
+            "cat",
+            &format!("/etc/containerd/certs.d/{host}/hosts.toml"),
+        ]);
+        assert!(
+            hosts.contains(&format!("server = \"http://{}:5000\"", lab.registry)),
+            "{host}: {hosts}"
+        );
+    }
     let hosting = kubectl(
-        &context,
+        &lab.context,
         &[
             "-n",
             "kube-public",
@@ -220,46 +143,154 @@ fn the_lab_comes_up_fails_for_real_and_is_repaired() {
         ],
     );
     assert!(
-        hosting.contains(&format!("host: \"{registry_host}\"")),
-        "{hosting}"
-    );
-    assert!(
-        hosting.contains(&format!(
-            "hostFromContainerRuntime: \"{}:5000\"",
-            ws.registry
-        )),
+        hosting.contains(&format!("host: \"{}\"", lab.registry_host)),
         "{hosting}"
     );
     let networks = docker(&[
         "inspect",
         "-f",
         "{{json .NetworkSettings.Networks}}",
-        &ws.registry,
+        &lab.registry,
     ]);
     assert!(networks.contains("\"kind\""), "{networks}");
-    ws.run(&["status"]).assert_code(0);
 
-    // --- Warm up: everything reused, nothing created again.
-    let warm = up(&ws, &[]);
-    for name in ["registry", "cluster", "images", "wire-nodes", "deploy"] {
-        assert_eq!(action(&warm, name)["outcome"], "reused", "{name}: {warm}");
-    }
-    assert_eq!(containers_named(&ws.registry).len(), 1);
-    let text = ws.run(&["up"]);
-    text.assert_code(0);
+    // Ownership names this workspace, in the registry's labels and the cluster's marker.
+    let identity: Value = serde_json::from_str(
+        &std::fs::read_to_string(lab.dir.join(".kindlab/workspace.json")).unwrap(),
+    )
+    .unwrap();
+    let id = identity["id"].as_str().unwrap();
+    assert_eq!(
+        docker(&[
+            "inspect",
+            "-f",
+            "{{index .Config.Labels \"dev.kindlab.workspace\"}}",
+            &lab.registry
+        ]),
+        id
+    );
+    let marker = docker(&["exec", &node, "cat", "/kind/kindlab-owner.json"]);
+    assert!(marker.contains(id), "{marker}");
+    // The images live on a named volume that outlives the container.
+    let mounts = docker(&["inspect", "-f", "{{json .Mounts}}", &lab.registry]);
     assert!(
-        text.stdout.contains("already up; nothing changed"),
-        "{}",
-        text.stdout
+        mounts.contains(&format!("\"Name\":\"{}-images\"", lab.registry)),
+        "{mounts}"
+    );
+}
+
+#[test]
+fn drift_is_named_by_status_and_dry_run_then_repaired_exactly() {
+    let lab = shared_lab();
+    let _dev = lab.lock_dev();
+    let node = format!("{}-control-plane", lab.cluster);
+    let reference = reference(&up(lab, &[]));
+
+    // Drift in the objects and the ConfigMap. (Drift that would break other tests' pulls, in
+    // the nodes' hosts.toml and the kind network, is made on a cluster of its own: lifecycle.)
+    kubectl(
+        &lab.context,
+        &[
+            "-n",
+            "dev",
+            "set",
+            "image",
+            "deployment/orders-api",
+            &format!("api={}/orders-api:by-hand", lab.registry_host),
+        ],
+    );
+    kubectl(
+        &lab.context,
+        &["-n", "dev", "delete", "service", "orders-api"],
+    );
+    kubectl(
+        &lab.context,
+        &[
+            "-n",
+            "kube-public",
+            "delete",
+            "configmap",
+            "local-registry-hosting",
+        ],
     );
 
-    // (The labs run against the shared lab: tests/it/lab.rs.)
+    let status = lab.run(&["status", "-o", "json"]);
+    status.assert_code(10);
+    let report = status.json();
+    let row = |component: &str| {
+        report["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["component"] == component)
+            .cloned()
+            .unwrap_or_else(|| panic!("no row {component}: {report}"))
+    };
+    assert_eq!(row("Deployment dev/orders-api")["state"], "drifted");
+    assert_eq!(row("Service dev/orders-api")["state"], "missing");
+    assert_eq!(row("local-registry-hosting")["state"], "missing");
+    assert_eq!(row("registry network")["state"], "connected");
+    assert_eq!(row(&format!("node {node}"))["state"], "wired");
 
-    // --- A tag that does not exist fails for real: ErrImagePull, then ImagePullBackOff, and
-    // the kubelet's event says the reference was not found.
-    let bad = format!("{registry_host}/orders-api:does-not-exist");
+    let planned = plans(&dry_run(lab));
+    assert_eq!(
+        planned["wire-nodes"],
+        vec!["create ConfigMap kube-public/local-registry-hosting".to_string()]
+    );
+    assert_eq!(
+        planned["deploy"],
+        vec![
+            "create Service dev/orders-api".to_string(),
+            "configure Deployment dev/orders-api (spec.template.spec.containers[api].image)"
+                .to_string()
+        ]
+    );
+    for quiet in ["registry", "cluster", "images"] {
+        assert!(planned[quiet].is_empty(), "{quiet}: {planned:?}");
+    }
+    // status lists the same plan.
+    let status_plan: Vec<String> = report["plan"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_string())
+        .collect();
+    let all: Vec<String> = planned.values().flatten().cloned().collect();
+    assert_eq!(
+        status_plan
+            .iter()
+            .collect::<std::collections::BTreeSet<_>>(),
+        all.iter().collect(),
+    );
+
+    // `up` makes exactly these repairs.
+    let repaired = up(lab, &[]);
+    assert_eq!(plans(&repaired), planned, "{repaired}");
+    assert_action(
+        &repaired,
+        "wire-nodes",
+        "repaired",
+        "created ConfigMap kube-public/local-registry-hosting",
+    );
+    assert_action(
+        &repaired,
+        "deploy",
+        "repaired",
+        "configured Deployment dev/orders-api",
+    );
+    assert_eq!(deployed_image(&lab.context), reference);
+    assert_eq!(dry_run(lab)["empty"], true);
+    lab.run(&["status"]).assert_code(0);
+}
+
+#[test]
+fn a_tag_that_does_not_exist_fails_for_real_and_up_puts_it_back() {
+    let lab = shared_lab();
+    let _dev = lab.lock_dev();
+    let reference = reference(&up(lab, &[]));
+    let bad = format!("{}/orders-api:does-not-exist", lab.registry_host);
     kubectl(
-        &context,
+        &lab.context,
         &[
             "-n",
             "dev",
@@ -269,12 +300,12 @@ fn the_lab_comes_up_fails_for_real_and_is_repaired() {
             &format!("api={bad}"),
         ],
     );
-    let pod = wait_for_waiting_reason(&context, "ErrImagePull", Duration::from_secs(120));
+    let pod = wait_for_waiting_reason(&lab.context, "ErrImagePull", Duration::from_secs(120));
     let pod_backoff =
-        wait_for_waiting_reason(&context, "ImagePullBackOff", Duration::from_secs(120));
+        wait_for_waiting_reason(&lab.context, "ImagePullBackOff", Duration::from_secs(120));
     assert_eq!(pod, pod_backoff);
     let events = kubectl_json(
-        &context,
+        &lab.context,
         &[
             "-n",
             "dev",
@@ -294,176 +325,172 @@ fn the_lab_comes_up_fails_for_real_and_is_repaired() {
         not_found,
         "no Warning event saying {bad} was not found: {events}"
     );
-    let status = ws.run(&["status", "-o", "json"]);
+    let status = lab.run(&["status", "-o", "json"]);
     status.assert_code(10);
     assert!(status.stdout.contains("drifted"), "{}", status.stdout);
 
-    // --- Repair: the image changed by hand is put back, and the rollout completes.
-    let repaired = up(&ws, &[]);
+    let repaired = up(lab, &[]);
     assert_action(
         &repaired,
         "deploy",
         "repaired",
         "configured Deployment dev/orders-api",
     );
-    let image = deployed_image(&context);
-    assert_eq!(image, reference);
+    assert_eq!(deployed_image(&lab.context), reference);
+}
 
-    // --- Repair: the Deployment deleted.
-    kubectl(
-        &context,
+#[test]
+fn a_hand_kubectl_apply_after_up_warns_of_nothing_and_changes_nothing() {
+    let lab = shared_lab();
+    let _dev = lab.lock_dev();
+    // Objects whose last-applied record kindlab wrote: without one, kindlab plans to write it
+    // (a hand apply would warn), and `up` does.
+    for object in [
+        "namespace/dev",
+        "configmap/orders-api-config",
+        "service/orders-api",
+        "deployment/orders-api",
+    ] {
+        kubectl(
+            &lab.context,
+            &[
+                "-n",
+                "dev",
+                "annotate",
+                object,
+                "kubectl.kubernetes.io/last-applied-configuration-",
+            ],
+        );
+    }
+    let planned = plans(&dry_run(lab));
+    assert!(
+        planned["deploy"].contains(&format!(
+            "configure Deployment dev/orders-api (metadata.annotations.{})",
+            "kubectl.kubernetes.io/last-applied-configuration"
+        )),
+        "{planned:?}"
+    );
+    let reference = reference(&up(lab, &[]));
+    let tag = reference.rsplit(':').next().unwrap();
+    // The overlay as it names the pushed image, in a copy (the shared workspace stays as
+    // it is): what a user runs `kubectl apply -k` on.
+    let copy = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("cp")
+        .args(["-r"])
+        .arg(lab.dir.join("deploy"))
+        .arg(copy.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let kustomization = copy.path().join("deploy/overlays/dev/kustomization.yaml");
+    let text = std::fs::read_to_string(&kustomization).unwrap();
+    let pinned: String = text
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("newTag:") {
+                format!("    newTag: {tag}")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&kustomization, pinned + "\n").unwrap();
+
+    let out = std::process::Command::new("kubectl")
+        .args(["--context", &lab.context, "apply", "-k"])
+        .arg(copy.path().join("deploy/overlays/dev"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        !stderr.contains("Warning") && !stderr.contains("last-applied-configuration"),
+        "kubectl warned: {stderr}"
+    );
+    for object in [
+        "namespace/dev",
+        "configmap/orders-api-config",
+        "service/orders-api",
+        "deployment.apps/orders-api",
+    ] {
+        assert!(
+            stdout.contains(&format!("{object} unchanged")),
+            "{object} changed by a hand apply: {stdout}"
+        );
+    }
+    // Nothing kindlab added was removed, and kindlab sees nothing to do.
+    let labels = kubectl(
+        &lab.context,
         &[
             "-n",
             "dev",
-            "delete",
+            "get",
             "deployment",
             "orders-api",
-            "--wait=true",
+            "-o",
+            "jsonpath={.metadata.labels.app\\.kubernetes\\.io/managed-by}",
         ],
     );
-    assert_action(
-        &up(&ws, &[]),
-        "deploy",
-        "repaired",
-        "created Deployment dev/orders-api",
-    );
+    assert_eq!(labels, "kindlab");
+    lab.run(&["status"]).assert_code(0);
+    assert_eq!(dry_run(lab)["empty"], true);
+}
 
-    // --- Repair: the KEP-1755 ConfigMap deleted.
-    kubectl(
-        &context,
-        &[
-            "-n",
-            "kube-public",
-            "delete",
-            "configmap",
-            "local-registry-hosting",
-        ],
+#[test]
+fn an_existing_cluster_and_registry_are_used_as_they_are() {
+    let lab = shared_lab();
+    let _dev = lab.lock_dev();
+    let existing = up(
+        lab,
+        &["--context", &lab.context, "--registry", &lab.registry_host],
     );
-    assert_action(
-        &up(&ws, &[]),
-        "wire-nodes",
-        "repaired",
-        "created ConfigMap kube-public/local-registry-hosting",
-    );
-
-    // --- Repair: a node's hosts.toml missing.
-    docker(&[
-        "exec",
-        &node,
-        "rm",
-        &format!("/etc/containerd/certs.d/{registry_host}/hosts.toml"),
-    ]);
-    assert_action(
-        &up(&ws, &[]),
-        "wire-nodes",
-        "repaired",
-        &format!("wrote hosts.toml for {registry_host} in {node}"),
-    );
-
-    // --- Repair: the registry off the kind network.
-    docker(&["network", "disconnect", "kind", &ws.registry]);
-    assert_action(
-        &up(&ws, &[]),
-        "wire-nodes",
-        "repaired",
-        "to the kind network",
-    );
-
-    // --- Repair: the registry stopped (started, not recreated).
-    docker(&["stop", &ws.registry]);
-    ws.run(&["status"]).assert_code(10);
-    assert_action(
-        &up(&ws, &[]),
-        "registry",
-        "repaired",
-        "started the stopped container",
-    );
-
-    // --- Repair: the registry container removed (its images with it): made again, and the
-    // image pushed again from the engine's copy, without a rebuild.
-    docker(&["rm", "-f", "-v", &ws.registry]);
-    let after_rm = up(&ws, &[]);
-    assert_action(&after_rm, "registry", "created", "");
-    assert_action(&after_rm, "images", "created", &reference);
-    assert_action(&after_rm, "wire-nodes", "repaired", "to the kind network");
-
-    // --- Repair: the node container stopped.
-    docker(&["stop", &node]);
-    assert_action(
-        &up(&ws, &[]),
-        "cluster",
-        "repaired",
-        &format!("started stopped nodes {node}"),
-    );
-    kubectl(
-        &context,
-        &[
-            "-n",
-            "dev",
-            "rollout",
-            "status",
-            "deployment/orders-api",
-            "--timeout=120s",
-        ],
-    );
-
-    // --- Existing-cluster mode against the same cluster: no kind, no wiring.
-    let existing = up(&ws, &["--context", &context, "--registry", &registry_host]);
-    assert_action(&existing, "cluster", "skipped", &context);
-    assert_action(&existing, "registry", "skipped", &registry_host);
+    assert_action(&existing, "cluster", "skipped", &lab.context);
+    assert_action(&existing, "registry", "skipped", &lab.registry_host);
     assert_action(&existing, "wire-nodes", "skipped", "");
     assert_eq!(
         action(&existing, "deploy")["outcome"],
         "reused",
         "{existing}"
     );
-    ws.run(&[
+    lab.run(&[
         "status",
         "--context",
-        &context,
+        &lab.context,
         "--registry",
-        &registry_host,
+        &lab.registry_host,
     ])
     .assert_code(0);
+}
 
-    // --- Down: the cluster and our registry go; nothing else does.
-    let down = ws.run(&["down", "-o", "json"]);
-    down.assert_code(0);
-    assert_eq!(down.json()["cluster"], "deleted");
-    let clusters = Command::new("kind")
-        .args(["get", "clusters"])
-        .output()
-        .unwrap();
-    assert!(
-        !String::from_utf8_lossy(&clusters.stdout)
-            .lines()
-            .any(|c| c == cluster)
-    );
-    assert!(containers_named(&ws.registry).is_empty());
-    assert!(containers_named(&node).is_empty());
+#[test]
+fn an_unreachable_engine_at_start_changes_nothing_and_the_next_up_is_warm() {
+    let lab = shared_lab();
+    let _dev = lab.lock_dev();
+    let state_before = std::fs::read_to_string(lab.dir.join(".kindlab/state.json")).ok();
+    let mut args = vec!["--workspace", lab.dir.to_str().unwrap(), "up"];
+    args.push("--timeout=60s");
+    let mut env = node_image_env();
+    env.push(("DOCKER_HOST", "unix:///nonexistent/docker.sock"));
+    let run = kindlab_env(&args, &env);
+    run.assert_code(4);
+    let first = run.stderr.lines().next().unwrap_or_default();
     assert_eq!(
-        containers_named(&bystander).len(),
-        1,
-        "down touched a container it did not create"
+        first, "error: cannot reach the Docker engine at unix:///nonexistent/docker.sock",
+        "{}",
+        run.stderr
     );
-    let labelled = docker(&[
-        "ps",
-        "-a",
-        "--filter",
-        &format!("name={}", ws.registry),
-        "--filter",
-        "label=dev.kindlab.owned=true",
-        "--format",
-        "{{.Names}}",
-    ]);
-    assert!(labelled.is_empty(), "{labelled}");
-    let networks = docker(&[
-        "network",
-        "ls",
-        "--filter",
-        "label=dev.kindlab.owned=true",
-        "--format",
-        "{{.Name}}",
-    ]);
-    assert!(networks.is_empty(), "{networks}");
+    assert!(run.stderr.contains("help: start Docker"), "{}", run.stderr);
+    assert_eq!(
+        std::fs::read_to_string(lab.dir.join(".kindlab/state.json")).ok(),
+        state_before
+    );
+    let started = Instant::now();
+    let recovered = up(lab, &[]);
+    eprintln!(
+        "recovery after an unreachable engine: {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(action(&recovered, "deploy")["outcome"], "reused");
 }

@@ -19,25 +19,46 @@ fn registry_up_twice_makes_one_labelled_container_that_answers() {
         second.stdout
     );
     assert_eq!(containers_named(&ws.registry).len(), 1);
+    let id = workspace_id(&ws);
     assert_eq!(
         docker(&[
             "inspect",
             "-f",
-            "{{index .Config.Labels \"dev.kindlab.owned\"}} {{.HostConfig.RestartPolicy.Name}}",
+            "{{index .Config.Labels \"dev.kindlab.owned\"}} {{index .Config.Labels \"dev.kindlab.workspace\"}} {{.HostConfig.RestartPolicy.Name}}",
             &ws.registry
         ]),
-        "true always"
+        format!("true {id} always")
     );
     // Published on loopback only.
     let binding = docker(&["port", &ws.registry, "5000/tcp"]);
     assert_eq!(binding, format!("127.0.0.1:{}", ws.port));
+    // The images volume is named, labelled with the workspace, and mounted.
+    let volume = format!("{}-images", ws.registry);
+    assert_eq!(
+        docker(&[
+            "volume",
+            "inspect",
+            "-f",
+            "{{index .Labels \"dev.kindlab.workspace\"}}",
+            &volume
+        ]),
+        id
+    );
 
     let status = ws.run(&["registry", "status", "-o", "json"]);
     status.assert_code(0);
     let doc = status.json();
     assert_eq!(doc["state"], "running");
     assert_eq!(doc["answers"], true);
-    assert_eq!(doc["container"]["owned"], true);
+    assert_eq!(doc["container"]["owner"], "this-workspace");
+    assert_eq!(doc["container"]["volume"], volume.as_str());
+}
+
+/// The id in the workspace's `.kindlab/workspace.json`.
+fn workspace_id(ws: &TestWorkspace) -> String {
+    let text = std::fs::read_to_string(ws.path().join(".kindlab/workspace.json")).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    doc["id"].as_str().unwrap().to_string()
 }
 
 #[test]
@@ -49,7 +70,7 @@ fn status_of_a_missing_registry_is_non_zero() {
 }
 
 #[test]
-fn down_removes_only_what_kindlab_labelled() {
+fn a_registry_kindlab_did_not_make_needs_adopt_and_is_never_removed() {
     let ws = TestWorkspace::new();
     // A registry as kind's own script makes it: no kindlab label.
     docker(&[
@@ -61,25 +82,159 @@ fn down_removes_only_what_kindlab_labelled() {
         &format!("127.0.0.1:{}:5000", ws.port),
         "registry:3",
     ]);
-    let adopted = ws.run(&["registry", "up"]);
+    let refused = ws.run(&["registry", "up"]);
+    refused.assert_code(5);
+    assert!(
+        refused.stderr.contains(&format!(
+            "registry container \"{}\" was made by something other than kindlab",
+            ws.registry
+        )),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("help: `kindlab up --adopt`"),
+        "{}",
+        refused.stderr
+    );
+
+    let adopted = ws.run(&["registry", "up", "--adopt"]);
     adopted.assert_code(0);
     assert!(adopted.stdout.contains("adopted"), "{}", adopted.stdout);
+    // Remembered: no --adopt needed any more.
+    ws.run(&["registry", "up"]).assert_code(0);
 
-    let down = ws.run(&["registry", "down"]);
+    let down = ws.run(&["registry", "down", "--purge"]);
     down.assert_code(0);
-    assert!(down.stdout.contains("left alone"), "{}", down.stdout);
+    assert!(down.stdout.contains("kept: adopted"), "{}", down.stdout);
     assert_eq!(
         containers_named(&ws.registry).len(),
         1,
         "the unlabelled registry must survive"
     );
+    let down = ws.run(&["down", "--purge"]);
+    down.assert_code(0);
+    assert_eq!(containers_named(&ws.registry).len(), 1);
+}
 
-    docker(&["rm", "-f", "-v", &ws.registry]);
+#[test]
+fn another_workspaces_registry_is_refused_and_not_removed() {
+    let first = TestWorkspace::new();
+    first.run(&["registry", "up"]).assert_code(0);
+    // A second workspace with the same registry name and port.
+    let second = TestWorkspace::new();
+    second.write_manifest(&std::fs::read_to_string(first.path().join("kindlab.yaml")).unwrap());
+    let up = second.run(&["registry", "up"]);
+    up.assert_code(5);
+    assert!(
+        up.stderr.contains(&format!(
+            "was made by the kindlab workspace at {}",
+            first.path().display()
+        )),
+        "{}",
+        up.stderr
+    );
+    let down = second.run(&["registry", "down"]);
+    down.assert_code(5);
+    assert!(
+        down.stderr.contains(&format!(
+            "help: run `kindlab down` in {}",
+            first.path().display()
+        )),
+        "{}",
+        down.stderr
+    );
+    let down = second.run(&["down", "--purge"]);
+    down.assert_code(5);
+    assert_eq!(containers_named(&first.registry).len(), 1);
+    first.run(&["registry", "status"]).assert_code(0);
+}
+
+#[test]
+fn the_images_outlive_the_container_unless_purged() {
+    let ws = TestWorkspace::new();
     ws.run(&["registry", "up"]).assert_code(0);
+    let built = ws.run(&["build", "-o", "json"]);
+    built.assert_code(0);
+    let tag = built.json()["images"][0]["tag"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let tags = || {
+        let out = std::process::Command::new("curl")
+            .args([
+                "-s",
+                &format!("http://127.0.0.1:{}/v2/orders-api/tags/list", ws.port),
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    assert!(tags().contains(&tag), "{}", tags());
+
     let down = ws.run(&["registry", "down"]);
     down.assert_code(0);
-    assert!(down.stdout.contains("removed"), "{}", down.stdout);
+    assert!(
+        down.stdout.contains("images kept on volume"),
+        "{}",
+        down.stdout
+    );
     assert!(containers_named(&ws.registry).is_empty());
+    ws.run(&["registry", "up"]).assert_code(0);
+    assert!(tags().contains(&tag), "the images were lost: {}", tags());
+    let warm = ws.run(&["build", "-o", "json"]);
+    assert_eq!(warm.json()["images"][0]["built"], false);
+
+    let purged = ws.run(&["registry", "down", "--purge"]);
+    purged.assert_code(0);
+    assert!(
+        purged.stdout.contains("removed (--purge)"),
+        "{}",
+        purged.stdout
+    );
+    let volumes = docker(&[
+        "volume",
+        "ls",
+        "-q",
+        "--filter",
+        &format!("name={}-images", ws.registry),
+    ]);
+    assert!(volumes.is_empty(), "{volumes}");
+}
+
+#[test]
+fn a_web_server_in_the_registrys_place_is_not_a_registry() {
+    let ws = TestWorkspace::new();
+    // An HTTP server that answers 404 to everything, where the registry should be.
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        &ws.registry,
+        "-p",
+        &format!("127.0.0.1:{}:5000", ws.port),
+        "busybox:1.36",
+        "httpd",
+        "-f",
+        "-p",
+        "5000",
+        "-h",
+        "/tmp",
+    ]);
+    let run = ws.run(&["registry", "up", "--adopt"]);
+    run.assert_code(5);
+    assert!(
+        run.stderr.contains("answers HTTP 404 without a Docker-Distribution-Api-Version header: it is not a registry"),
+        "{}",
+        run.stderr
+    );
+    let status = ws.run(&["registry", "status"]);
+    status.assert_code(10);
+    assert!(
+        status.stdout.contains("not a registry"),
+        "{}",
+        status.stdout
+    );
 }
 
 #[test]

@@ -169,6 +169,7 @@ impl TestWorkspace {
 impl Drop for TestWorkspace {
     fn drop(&mut self) {
         docker_quiet(&["rm", "-f", "-v", &self.registry]);
+        docker_quiet(&["volume", "rm", "-f", &format!("{}-images", self.registry)]);
         // The images this workspace built are tagged with its private port. Untag by name,
         // not by ID: other tests' tags may share the same image ID.
         let out = Command::new("docker")
@@ -473,7 +474,13 @@ pub fn shared_lab() -> &'static SharedLab {
             registry_host: format!("localhost:{port}"),
             dev: std::sync::Mutex::new(()),
         };
-        let up = lab.run(&["up", "--timeout", "300s"]);
+        let mut up = lab.run(&["up", "--timeout", "300s"]);
+        if up.code == 5 && up.stderr.contains("an earlier kindlab") {
+            // A lab left by a kindlab that did not record workspaces: its registry is this
+            // checkout's own (named after it), so it can go and be made again.
+            docker_quiet(&["rm", "-f", "-v", &lab.registry]);
+            up = lab.run(&["up", "--timeout", "300s"]);
+        }
         assert_eq!(
             up.code, 0,
             "the shared lab did not come up\nstdout:\n{}\nstderr:\n{}",
@@ -481,4 +488,282 @@ pub fn shared_lab() -> &'static SharedLab {
         );
         lab
     })
+}
+
+/// A kindlab run whose stderr is read line by line while it runs, so a test can act at a
+/// given moment of it (send a signal, stop a container).
+pub struct Spawned {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    stdout: Option<std::thread::JoinHandle<String>>,
+    /// Every stderr line read so far.
+    pub seen: Vec<String>,
+}
+
+impl Spawned {
+    /// Starts `kindlab ARGS` with extra environment.
+    pub fn start(args: &[&str], env: &[(&str, &str)]) -> Spawned {
+        use std::io::{BufRead, Read};
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kindlab"));
+        cmd.args(args)
+            .env_remove("KINDLAB_WORKSPACE")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("run kindlab");
+        let stderr = child.stderr.take().unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .split(b'\n')
+                .map_while(Result::ok)
+            {
+                if tx
+                    .send(String::from_utf8_lossy(&line).into_owned())
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        });
+        let stdout = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stdout.read_to_string(&mut text);
+            text
+        });
+        Spawned {
+            child,
+            lines,
+            stdout: Some(stdout),
+            seen: Vec::new(),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for a stderr line containing `needle`; panics with what was seen if none comes
+    /// `within`.
+    #[track_caller]
+    pub fn wait_for_line(&mut self, needle: &str, within: std::time::Duration) -> String {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "no stderr line with {needle:?} within {within:?}; seen:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Sends `signal` to kindlab (not to its process group: as `kill -INT <pid>` does).
+    pub fn signal(&self, signal: rustix::process::Signal) {
+        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).unwrap();
+        rustix::process::kill_process(pid, signal).unwrap();
+    }
+
+    /// Waits for the end (at most `within`, then kills it and panics) and returns the run.
+    #[track_caller]
+    pub fn finish(mut self, within: std::time::Duration) -> Run {
+        let deadline = std::time::Instant::now() + within;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "kindlab did not end within {within:?}; stderr so far:\n{}",
+                    self.seen.join("\n")
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        while let Ok(line) = self.lines.recv_timeout(std::time::Duration::from_secs(2)) {
+            self.seen.push(line);
+        }
+        let stdout = self.stdout.take().unwrap().join().unwrap();
+        Run {
+            code: status.code().unwrap_or(-1),
+            stdout,
+            stderr: self.seen.join("\n"),
+        }
+    }
+}
+
+/// Deletes a kind cluster however the test ends.
+pub struct KindClusterGuard(pub String);
+
+impl Drop for KindClusterGuard {
+    fn drop(&mut self) {
+        let _ = Command::new("kind")
+            .args(["delete", "cluster", "--name", &self.0])
+            .output();
+    }
+}
+
+/// `kubectl --context CONTEXT ARGS`, which must succeed.
+#[track_caller]
+pub fn kubectl(context: &str, args: &[&str]) -> String {
+    let out = Command::new("kubectl")
+        .arg("--context")
+        .arg(context)
+        .args(args)
+        .output()
+        .expect("run kubectl (is it on PATH?)");
+    assert!(
+        out.status.success(),
+        "kubectl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+pub fn kubectl_json(context: &str, args: &[&str]) -> serde_json::Value {
+    let mut full = args.to_vec();
+    full.extend(["-o", "json"]);
+    serde_json::from_str(&kubectl(context, &full)).unwrap()
+}
+
+/// The node containers of kind cluster `name`, any state.
+pub fn kind_nodes(cluster: &str) -> Vec<String> {
+    docker(&[
+        "ps",
+        "-a",
+        "--filter",
+        &format!("label=io.x-k8s.kind.cluster={cluster}"),
+        "--format",
+        "{{.Names}}",
+    ])
+    .lines()
+    .filter(|l| !l.is_empty())
+    .map(str::to_string)
+    .collect()
+}
+
+/// The clusters `kind get clusters` lists.
+pub fn kind_clusters() -> Vec<String> {
+    let out = Command::new("kind")
+        .args(["get", "clusters"])
+        .output()
+        .expect("run kind (is it on PATH?)");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// A container kindlab did not make, removed however the test ends.
+pub struct Bystander(pub String);
+
+impl Bystander {
+    pub fn container(prefix: &str) -> Bystander {
+        let name = unique(prefix);
+        docker(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "busybox:1.36",
+            "sleep",
+            "3600",
+        ]);
+        Bystander(name)
+    }
+}
+
+impl Drop for Bystander {
+    fn drop(&mut self) {
+        docker_quiet(&["rm", "-f", &self.0]);
+    }
+}
+
+/// A Docker network kindlab did not make, removed however the test ends.
+pub struct BystanderNetwork(pub String);
+
+impl BystanderNetwork {
+    pub fn new(prefix: &str) -> BystanderNetwork {
+        let name = unique(prefix);
+        docker(&["network", "create", &name]);
+        BystanderNetwork(name)
+    }
+}
+
+impl Drop for BystanderNetwork {
+    fn drop(&mut self) {
+        docker_quiet(&["network", "rm", &self.0]);
+    }
+}
+
+/// The action named `name` in `up -o json`'s summary.
+#[track_caller]
+pub fn action<'a>(summary: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    summary["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["action"] == name)
+        .unwrap_or_else(|| panic!("no action {name} in {summary}"))
+}
+
+#[track_caller]
+pub fn assert_action(
+    summary: &serde_json::Value,
+    name: &str,
+    outcome: &str,
+    detail_contains: &str,
+) {
+    let a = action(summary, name);
+    assert_eq!(a["outcome"], outcome, "{name}: {a}");
+    let details = a["details"].to_string();
+    assert!(
+        details.contains(detail_contains),
+        "{name} details {details} lack {detail_contains:?}"
+    );
+}
+
+/// The `planned` lists of `up --dry-run -o json`, or of `up -o json`'s actions, by action.
+pub fn plans(doc: &serde_json::Value) -> std::collections::BTreeMap<String, Vec<String>> {
+    doc["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["action"] != "preflight")
+        .map(|a| {
+            (
+                a["action"].as_str().unwrap().to_string(),
+                a["planned"]
+                    .as_array()
+                    .map(|p| p.iter().map(|s| s.as_str().unwrap().to_string()).collect())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+/// The sample workspace's manifest with these names; `port` is a number or `auto`.
+pub fn manifest(cluster: &str, registry: &str, port: &str) -> String {
+    format!(
+        "cluster:\n  name: {cluster}\nregistry:\n  name: {registry}\n  port: {port}\n  image: registry:3\nimages:\n  - name: orders-api\n    context: apps/orders-api\n    dockerfile: Dockerfile\ndeploy:\n  overlay: deploy/overlays/dev\n"
+    )
+}
+
+/// Held by every test that makes a kind cluster of its own, so at most one exists at a
+/// time beside the shared lab: kind nodes run out of inotify instances beyond a few clusters
+/// per machine (kind #2744, #3317), and each creation takes two busy cores.
+pub fn own_cluster_slot() -> std::sync::MutexGuard<'static, ()> {
+    static SLOT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SLOT.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

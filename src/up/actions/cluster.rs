@@ -1,22 +1,143 @@
-//! Cluster: reuse `kind-<name>` (starting stopped nodes), or create it with kind from
-//! `templates/kind-config.yaml`. With `--context`, connect to that cluster instead.
+//! Cluster: `kind-<name>` exists, is this workspace's (or adopted), and runs; or kind creates
+//! it from `templates/kind-config.yaml`. With `--context`, that cluster is used instead.
+//!
+//! Creation is recorded in the workspace's state before kind starts; an interrupted creation
+//! kills kind's process group and deletes the half-made cluster before `up` stops.
 
 use std::time::{Duration, Instant};
 
-use crate::cluster::{self, ClusterError, Kind};
+use crate::cluster::{self, ClusterError, ClusterSeen, ClusterStep, Kind, Node, lifecycle};
 use crate::error::Result;
 use crate::k8s;
-use crate::up::{ActionReport, Outcome, UpContext};
+use crate::up::survey::Row;
+use crate::up::{ActionReport, Outcome, UpContext, interrupted};
+use crate::workspace::Creating;
 
 /// A restarted node's API server needs a while: kubelet restarts the static pods first.
 const API_READY_TIMEOUT: Duration = Duration::from_secs(180);
+/// How long a half-made cluster's last node container may take to appear and go.
+const DELETE_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub async fn execute(ctx: &UpContext, kind: Option<&Kind>) -> Result<(ActionReport, kube::Client)> {
+/// What `status` and `--dry-run` show of the cluster.
+pub struct View {
+    /// None with `--context`.
+    pub seen: Option<ClusterSeen>,
+    pub plan: Result<Vec<ClusterStep>>,
+}
+
+pub async fn observe(ctx: &UpContext) -> Result<View> {
+    if !ctx.uses_kind() {
+        return Ok(View {
+            seen: None,
+            plan: Ok(Vec::new()),
+        });
+    }
+    let seen = lifecycle::observe(&ctx.engine, ctx.cluster_name(), ctx.me(), &ctx.state()).await?;
+    let plan = lifecycle::plan(&seen, ctx.options.adopt).map_err(Into::into);
+    Ok(View {
+        seen: Some(seen),
+        plan,
+    })
+}
+
+impl View {
+    pub fn changes(&self, ctx: &UpContext) -> Vec<String> {
+        match &self.plan {
+            Ok(steps) => steps
+                .iter()
+                .map(|s| s.describe(ctx.cluster_name()))
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// The cluster will be (re)made by `up`: nothing in it can be observed yet.
+    pub fn will_create(&self) -> bool {
+        matches!(&self.plan, Ok(steps) if steps.contains(&ClusterStep::Create))
+    }
+
+    /// Every node runs and the plan leaves the cluster as it is: its API can be asked.
+    pub fn is_running(&self) -> bool {
+        match (&self.seen, &self.plan) {
+            (Some(seen), Ok(steps)) => {
+                seen.exists()
+                    && seen.nodes.iter().all(|n| n.running)
+                    && !steps
+                        .iter()
+                        .any(|s| matches!(s, ClusterStep::Create | ClusterStep::Delete { .. }))
+            }
+            _ => false,
+        }
+    }
+
+    pub fn rows(&self, ctx: &UpContext) -> Vec<Row> {
+        let Some(seen) = &self.seen else {
+            return vec![Row::new(
+                "cluster",
+                true,
+                "context",
+                ctx.kube_context(),
+                Vec::new(),
+            )];
+        };
+        let component = format!("cluster kind-{}", seen.name);
+        if let Err(e) = &self.plan {
+            return vec![Row::refused(component, e)];
+        }
+        let changes = self.changes(ctx);
+        if !seen.exists() {
+            return vec![Row::new(component, false, "missing", "", changes)];
+        }
+        let running = seen.nodes.iter().filter(|n| n.running).count();
+        let state = if seen.interrupted_create.is_some() && !seen.owner.is_this_workspace() {
+            "half-made"
+        } else if running == seen.nodes.len() {
+            "running"
+        } else {
+            "not running"
+        };
+        let made_by = if state == "half-made" {
+            "an interrupted `kindlab up` of this workspace was creating it".to_string()
+        } else if seen.adopted_before {
+            format!("made by {}, adopted", seen.owner.describe())
+        } else {
+            format!("made by {}", seen.owner.describe())
+        };
+        vec![Row::new(
+            component,
+            changes.is_empty(),
+            state,
+            format!("{running}/{} nodes running ({made_by})", seen.nodes.len()),
+            changes,
+        )]
+    }
+}
+
+/// The cluster's client, for a cluster that runs (`status`, `--dry-run`).
+pub async fn connect(ctx: &UpContext, kind: Option<&Kind>) -> Result<kube::Client> {
+    match kind {
+        None => Ok(k8s::client_for_context(&ctx.kube_context()).await?),
+        Some(kind) => {
+            let kubeconfig = kind.kubeconfig(ctx.cluster_name()).await?;
+            Ok(k8s::client_from_kubeconfig_yaml(&kubeconfig, None).await?)
+        }
+    }
+}
+
+/// Returns the report, a client, and the nodes (empty with `--context`).
+pub async fn execute(
+    ctx: &UpContext,
+    kind: Option<&Kind>,
+) -> Result<(ActionReport, kube::Client, Vec<Node>)> {
     let started = Instant::now();
     let Some(kind) = kind else {
         let context = ctx.kube_context();
         let step = ctx.ui.step(format!("Cluster (context {context})"));
-        let client = k8s::client_for_context(&context).await?;
+        let client = ctx
+            .interruptible("connecting to the cluster", async {
+                Ok(k8s::client_for_context(&context).await?)
+            })
+            .await?;
         let report = ActionReport::new(
             "cluster",
             Outcome::Skipped,
@@ -24,88 +145,234 @@ pub async fn execute(ctx: &UpContext, kind: Option<&Kind>) -> Result<(ActionRepo
             started.elapsed(),
         );
         step.ok(report.summary());
-        return Ok((report, client));
+        return Ok((report, client, Vec::new()));
     };
 
     let name = ctx.cluster_name();
     let step = ctx.ui.step(format!("Cluster kind-{name}"));
-    let exists = kind.clusters().await?.iter().any(|c| c == name);
-    let (outcome, details, restarted) = if exists {
-        let nodes = cluster::list_nodes(&ctx.engine, name).await?;
-        if nodes.is_empty() {
-            return Err(ClusterError::NoNodes {
+    let result = async {
+        ctx.interruptible("the cluster", super::hold(ctx, "cluster"))
+            .await?;
+        let seen = ctx
+            .interruptible("the cluster", async {
+                Ok(lifecycle::observe(&ctx.engine, name, ctx.me(), &ctx.state()).await?)
+            })
+            .await?;
+        let steps = lifecycle::plan(&seen, ctx.options.adopt)?;
+        let node_image = match steps.contains(&ClusterStep::Create) {
+            true => node_image(ctx, kind).await,
+            false => None,
+        };
+        let mut restarted = false;
+        for s in &steps {
+            match s {
+                ClusterStep::Create => {
+                    create(ctx, kind, name, node_image.as_deref(), |line| {
+                        step.detail(line)
+                    })
+                    .await?;
+                }
+                other => {
+                    step.detail(other.describe(name));
+                    restarted |= matches!(
+                        other,
+                        ClusterStep::Start { .. } | ClusterStep::Unpause { .. }
+                    );
+                    ctx.interruptible("the cluster", act(ctx, kind, name, other))
+                        .await?;
+                }
+            }
+        }
+        let client = ctx
+            .interruptible("the cluster", async {
+                let kubeconfig = kind.kubeconfig(name).await?;
+                let client = k8s::client_from_kubeconfig_yaml(&kubeconfig, None).await?;
+                if restarted {
+                    step.detail("waiting for the API server");
+                    wait_for_api(&client, name).await?;
+                }
+                Ok(client)
+            })
+            .await?;
+        let nodes = cluster::list_nodes(&ctx.engine, name)
+            .await
+            .map_err(ClusterError::from)?;
+        Ok::<_, crate::error::Error>((steps, client, nodes, node_image))
+    }
+    .await;
+    let (steps, client, nodes, node_image) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            step.fail("");
+            return Err(e);
+        }
+    };
+    let outcome = if steps.contains(&ClusterStep::Create) {
+        Outcome::Created
+    } else if steps.is_empty() {
+        Outcome::Reused
+    } else if steps.iter().all(|s| matches!(s, ClusterStep::Adopt { .. })) {
+        Outcome::Adopted
+    } else {
+        Outcome::Repaired
+    };
+    let details = steps
+        .iter()
+        .map(|s| match s {
+            ClusterStep::Create => match node_image.as_deref() {
+                Some(image) => format!("kind cluster with {image}"),
+                None => "kind cluster".to_string(),
+            },
+            other => other.done(name),
+        })
+        .collect();
+    let report = ActionReport::new("cluster", outcome, details, started.elapsed())
+        .with_plan(steps.iter().map(|s| s.describe(name)).collect());
+    step.ok(report.summary());
+    Ok((report, client, nodes))
+}
+
+/// Every step but creation.
+async fn act(ctx: &UpContext, kind: &Kind, name: &str, step: &ClusterStep) -> Result<()> {
+    match step {
+        ClusterStep::Create => {}
+        ClusterStep::StopOrphanKind { pid } => {
+            cluster::kill_group(Some(*pid));
+            let started = Instant::now();
+            while cluster::is_kind_process(*pid) && started.elapsed() < Duration::from_secs(10) {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        ClusterStep::Delete { .. } => delete(ctx, kind, name).await?,
+        ClusterStep::Adopt { .. } => {
+            ctx.update_state(|s| s.cluster.adopted = Some(name.to_string()))?;
+        }
+        ClusterStep::Unpause { nodes } => cluster::unpause_nodes(&ctx.engine, nodes)
+            .await
+            .map_err(ClusterError::from)?,
+        ClusterStep::Start { nodes } => cluster::start_nodes(&ctx.engine, nodes)
+            .await
+            .map_err(ClusterError::from)?,
+        ClusterStep::WriteMarker => mark_owned(ctx, name).await?,
+        ClusterStep::ForgetCreating => ctx.update_state(|s| s.cluster.creating = None)?,
+    }
+    Ok(())
+}
+
+/// The node image to create the cluster with: the one named (flag, kindlab.yaml), else a
+/// loaded bundle's (kind's default cannot be pulled where a bundle was needed), else kind's.
+async fn node_image(ctx: &UpContext, kind: &Kind) -> Option<String> {
+    match ctx.node_image() {
+        Some(image) => Some(image.to_string()),
+        None => match kind.version().await {
+            Ok(version) => crate::bundle::loaded_node_image(&ctx.engine, &version).await,
+            Err(_) => None,
+        },
+    }
+}
+
+/// `kind create cluster`, recorded first; on interruption, kind's process group is killed,
+/// the half-made cluster deleted, and the record cleared.
+async fn create(
+    ctx: &UpContext,
+    kind: &Kind,
+    name: &str,
+    node_image: Option<&str>,
+    on_line: impl FnMut(&str),
+) -> Result<()> {
+    // Before kind runs: whatever happens next, the next run knows this workspace made it.
+    ctx.update_state(|s| s.cluster.creating = Some(Creating::new(name)))?;
+    let config = cluster::render_kind_config(name);
+    let created = kind
+        .create(
+            name,
+            &config,
+            node_image,
+            |pid| {
+                if let Err(e) = ctx.update_state(|s| {
+                    if let Some(c) = s.cluster.creating.as_mut() {
+                        c.kind_pid = Some(pid);
+                    }
+                }) {
+                    tracing::warn!(error = %e, "cannot record kind's pid");
+                }
+            },
+            on_line,
+            ctx.interrupt.requested(),
+        )
+        .await;
+    match created {
+        Ok(()) => {
+            mark_owned(ctx, name).await?;
+            ctx.update_state(|s| s.cluster.creating = None)?;
+            Ok(())
+        }
+        Err(ClusterError::Cancelled { .. }) => {
+            // kind is dead; what it made goes too. A second Ctrl-C ends the process here and
+            // leaves the record: the next `up` finishes this cleanup.
+            delete(ctx, kind, name).await?;
+            ctx.update_state(|s| s.cluster.creating = None)?;
+            Err(interrupted(
+                "cluster creation",
+                &format!("the half-made cluster kind-{name} was deleted"),
+            )
+            .into())
+        }
+        Err(e) => {
+            // kind removes what it made when it fails; the record goes once nothing is left.
+            if cluster::list_nodes(&ctx.engine, name)
+                .await
+                .is_ok_and(|n| n.is_empty())
+            {
+                ctx.update_state(|s| s.cluster.creating = None)?;
+            }
+            Err(e.into())
+        }
+    }
+}
+
+/// `kind delete cluster`, checked: a node container that a `docker run` in flight when kind
+/// was killed creates after the delete is removed too (it carries this cluster's kind label,
+/// and the workspace's record says this workspace was making it).
+async fn delete(ctx: &UpContext, kind: &Kind, name: &str) -> Result<()> {
+    kind.delete(name).await?;
+    let started = Instant::now();
+    loop {
+        let left = cluster::list_nodes(&ctx.engine, name)
+            .await
+            .map_err(ClusterError::from)?;
+        if left.is_empty() {
+            return Ok(());
+        }
+        if started.elapsed() > DELETE_TIMEOUT {
+            return Err(ClusterError::NotDeleted {
                 name: name.to_string(),
+                remaining: left
+                    .iter()
+                    .map(|n| n.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             }
             .into());
         }
-        step.detail("checking nodes");
-        let started_nodes = cluster::start_stopped(&ctx.engine, &nodes).await?;
-        if started_nodes.is_empty() {
-            (Outcome::Reused, Vec::new(), false)
-        } else {
-            (
-                Outcome::Repaired,
-                vec![format!(
-                    "started stopped nodes {}",
-                    started_nodes.join(", ")
-                )],
-                true,
-            )
+        for node in &left {
+            cluster::remove_node(&ctx.engine, &node.name)
+                .await
+                .map_err(ClusterError::from)?;
         }
-    } else {
-        let config = cluster::render_kind_config(name);
-        // With no node image named, a loaded bundle's (kind's default cannot be pulled
-        // where a bundle was needed).
-        let node_image = match ctx.node_image() {
-            Some(image) => Some(image.to_string()),
-            None => match kind.version().await {
-                Ok(version) => crate::bundle::loaded_node_image(&ctx.engine, &version).await,
-                Err(_) => None,
-            },
-        };
-        let created = kind
-            .create(name, &config, node_image.as_deref(), |line| {
-                step.detail(line)
-            })
-            .await;
-        if let Err(e) = created {
-            step.fail("kind create cluster failed");
-            return Err(e.into());
-        }
-        mark_owned(ctx, name).await?;
-        (
-            Outcome::Created,
-            vec![match node_image.as_deref() {
-                Some(image) => format!("kind cluster with {image}"),
-                None => "kind cluster".to_string(),
-            }],
-            false,
-        )
-    };
-
-    let kubeconfig = kind.kubeconfig(name).await?;
-    let client = k8s::client_from_kubeconfig_yaml(&kubeconfig, None).await?;
-    if restarted {
-        step.detail("waiting for the API server");
-        wait_for_api(&client, name).await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let report = ActionReport::new("cluster", outcome, details, started.elapsed());
-    step.ok(report.summary());
-    Ok((report, client))
 }
 
-/// Writes kindlab's owner marker into the control-plane node, so `down` deletes only
-/// clusters kindlab created.
+/// Writes this workspace's owner marker into the control-plane node(s), so `down` deletes
+/// only clusters this workspace created.
 async fn mark_owned(ctx: &UpContext, name: &str) -> Result<()> {
-    let marker = serde_json::json!({
-        "createdBy": "kindlab",
-        "version": env!("CARGO_PKG_VERSION"),
-        "workspace": ctx.workspace.root.display().to_string(),
-    })
-    .to_string();
-    for node in cluster::list_nodes(&ctx.engine, name).await? {
+    for node in cluster::list_nodes(&ctx.engine, name)
+        .await
+        .map_err(ClusterError::from)?
+    {
         if node.role == "control-plane" {
-            cluster::write_owner_marker(&ctx.engine, &node.name, &marker)
+            cluster::write_owner_marker(&ctx.engine, &node.name, &ctx.identity)
                 .await
                 .map_err(ClusterError::from)?;
         }

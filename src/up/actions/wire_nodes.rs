@@ -1,25 +1,173 @@
 //! Registry wiring, as kind's local-registry guide documents it: a hosts.toml in every node
-//! (for localhost:<port>, and for <registry>:5000 so in-cluster tools can push), the registry
-//! on the `kind` network, and the KEP-1755 `local-registry-hosting` ConfigMap.
+//! for both registry names, the registry on the `kind` network, and the KEP-1755
+//! `local-registry-hosting` ConfigMap (see `cluster::wiring`).
 
 use std::time::Instant;
 
-use bollard::models::NetworkConnectRequest;
-
-use crate::cluster::{self, ClusterError};
-use crate::docker::DockerError;
+use crate::cluster::wiring::{self, WiringDesired, WiringSeen, WiringStep};
+use crate::cluster::{ClusterError, Node};
 use crate::error::Result;
-use crate::k8s::{self, ApplyOutcome};
 use crate::registry;
+use crate::up::survey::Row;
 use crate::up::{ActionReport, Outcome, RegistryTarget, UpContext};
-use crate::workspace::parse_documents;
 
-const KIND_NETWORK: &str = "kind";
+/// True when this run wires nothing: an existing cluster or registry is wired by its owner.
+fn skipped(ctx: &UpContext) -> bool {
+    !ctx.uses_kind() || ctx.registry_target() != RegistryTarget::Local
+}
+
+fn desired(ctx: &UpContext) -> WiringDesired<'_> {
+    WiringDesired {
+        registry: &ctx.workspace.registry.name,
+        port: ctx.workspace.registry.port,
+    }
+}
+
+#[derive(Default)]
+pub struct View {
+    /// None when wiring is skipped.
+    pub seen: Option<WiringSeen>,
+    pub steps: Vec<WiringStep>,
+    /// Why the cluster cannot be wired at all, if it cannot.
+    pub unwirable: Option<ClusterError>,
+    /// The cluster's API server could not be asked (a stopped cluster): the ConfigMap is
+    /// checked once `up` has started it.
+    pub api_unknown: bool,
+}
+
+/// `nodes`: the cluster's nodes, or None when `up` will create the cluster. `client`: the
+/// cluster's API, when it runs.
+pub async fn observe(
+    ctx: &UpContext,
+    nodes: Option<&[Node]>,
+    client: Option<&kube::Client>,
+) -> Result<View> {
+    if skipped(ctx) {
+        return Ok(View::default());
+    }
+    let desired = desired(ctx);
+    let networks = registry::observe_container(&ctx.engine, desired.registry, ctx.me())
+        .await?
+        .map(|r| r.networks);
+    let seen = match nodes {
+        None => WiringSeen::of_new_cluster(ctx.cluster_name(), desired, networks),
+        Some(nodes) => wiring::observe(&ctx.engine, client, nodes, desired, networks).await?,
+    };
+    let steps = wiring::plan(desired, &seen);
+    Ok(View {
+        api_unknown: seen.configmap.is_none(),
+        unwirable: wiring::check(&seen).err(),
+        seen: Some(seen),
+        steps,
+    })
+}
+
+impl View {
+    pub fn changes(&self) -> Vec<String> {
+        self.steps.iter().map(WiringStep::describe).collect()
+    }
+
+    pub fn rows(&self, ctx: &UpContext) -> Vec<Row> {
+        let Some(seen) = &self.seen else {
+            return Vec::new();
+        };
+        let desired = desired(ctx);
+        let mut rows = Vec::new();
+        for node in &seen.nodes {
+            if !node.reads_hosts_toml {
+                let why = crate::error::Error::from(ClusterError::NoConfigPath {
+                    node: node.node.clone(),
+                });
+                rows.push(Row::new(
+                    format!("node {}", node.node),
+                    false,
+                    "cannot be wired",
+                    match why.fix() {
+                        Some(fix) => format!("{why}; {fix}"),
+                        None => why.to_string(),
+                    },
+                    Vec::new(),
+                ));
+                continue;
+            }
+            let planned: Vec<String> = self
+                .steps
+                .iter()
+                .filter(
+                    |s| matches!(s, WiringStep::WriteHostsToml { node: n, .. } if *n == node.node),
+                )
+                .map(WiringStep::describe)
+                .collect();
+            rows.push(Row::new(
+                format!("node {}", node.node),
+                node.stale.is_empty(),
+                if node.stale.is_empty() {
+                    "wired".to_string()
+                } else {
+                    "hosts.toml missing".to_string()
+                },
+                if node.stale.is_empty() {
+                    format!("hosts.toml for {}", desired.hosts().join(" and "))
+                } else {
+                    format!("no hosts.toml for {}", node.stale.join(" and "))
+                },
+                planned,
+            ));
+        }
+        let connect: Vec<String> = self
+            .steps
+            .iter()
+            .filter(|s| matches!(s, WiringStep::ConnectNetwork { .. }))
+            .map(WiringStep::describe)
+            .collect();
+        rows.push(Row::new(
+            "registry network",
+            connect.is_empty(),
+            if connect.is_empty() {
+                "connected"
+            } else {
+                "not connected"
+            },
+            format!(
+                "{} on networks {}",
+                desired.registry,
+                seen.registry_networks
+                    .as_ref()
+                    .map_or("-".to_string(), |n| n.join(", "))
+            ),
+            connect,
+        ));
+        let configmap: Vec<String> = self
+            .steps
+            .iter()
+            .filter(|s| matches!(s, WiringStep::ApplyConfigMap { .. }))
+            .map(WiringStep::describe)
+            .collect();
+        let (ok, state) = match &seen.configmap {
+            None => (false, "unknown"),
+            Some(crate::k8s::ObjectChange::Unchanged) => (true, "present"),
+            Some(crate::k8s::ObjectChange::Create) => (false, "missing"),
+            Some(crate::k8s::ObjectChange::Configure { .. }) => (false, "drifted"),
+        };
+        rows.push(Row::new(
+            "local-registry-hosting",
+            ok,
+            state,
+            if self.api_unknown {
+                "ConfigMap kube-public/local-registry-hosting: the API server does not answer"
+            } else {
+                "ConfigMap kube-public/local-registry-hosting (KEP-1755)"
+            },
+            configmap,
+        ));
+        rows
+    }
+}
 
 /// `fresh`: the cluster was created by this run, so wiring it is creation, not repair.
 pub async fn execute(ctx: &UpContext, client: &kube::Client, fresh: bool) -> Result<ActionReport> {
     let started = Instant::now();
-    if !ctx.uses_kind() || ctx.registry_target() != RegistryTarget::Local {
+    if skipped(ctx) {
         return Ok(ActionReport::new(
             "wire-nodes",
             Outcome::Skipped,
@@ -28,87 +176,44 @@ pub async fn execute(ctx: &UpContext, client: &kube::Client, fresh: bool) -> Res
         ));
     }
     let step = ctx.ui.step("Registry wiring");
-    let spec = &ctx.workspace.registry;
-    let mut changes = Vec::new();
-
-    let nodes = cluster::list_nodes(&ctx.engine, ctx.cluster_name()).await?;
-    let hosts_toml = cluster::render_hosts_toml(&spec.name);
-    let registry_hosts = [
-        format!("localhost:{}", spec.port),
-        format!("{}:5000", spec.name),
-    ];
-    for node in &nodes {
-        step.detail(format!("hosts.toml in {}", node.name));
-        let mut wrote = Vec::new();
-        for host in &registry_hosts {
-            if cluster::write_hosts_toml(&ctx.engine, &node.name, host, &hosts_toml)
+    let result = ctx
+        .interruptible("registry wiring", async {
+            super::hold(ctx, "wire-nodes").await?;
+            let nodes = crate::cluster::list_nodes(&ctx.engine, ctx.cluster_name())
                 .await
-                .map_err(ClusterError::from)?
-            {
-                wrote.push(host.as_str());
+                .map_err(ClusterError::from)?;
+            let view = observe(ctx, Some(&nodes), Some(client)).await?;
+            if let Some(e) = view.unwirable {
+                return Err(e.into());
             }
+            wiring::apply(&ctx.engine, client, desired(ctx), &view.steps, |d| {
+                step.detail(d)
+            })
+            .await?;
+            Ok((nodes.len(), view.steps))
+        })
+        .await;
+    let (node_count, steps) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            step.fail("");
+            return Err(e);
         }
-        if !wrote.is_empty() {
-            changes.push(format!(
-                "wrote hosts.toml for {} in {}",
-                wrote.join(", "),
-                node.name
-            ));
-        }
-    }
-
-    step.detail("kind network");
-    let seen = registry::observe(&ctx.engine, &spec.name).await?;
-    if !seen.is_some_and(|s| s.networks.iter().any(|n| n == KIND_NETWORK)) {
-        ctx.engine
-            .docker
-            .connect_network(
-                KIND_NETWORK,
-                NetworkConnectRequest {
-                    container: spec.name.clone(),
-                    endpoint_config: None,
-                },
-            )
-            .await
-            .map_err(DockerError::api(format!(
-                "connect {} to the {KIND_NETWORK} network",
-                spec.name
-            )))?;
-        changes.push(format!(
-            "connected {} to the {KIND_NETWORK} network",
-            spec.name
-        ));
-    }
-
-    step.detail("local-registry-hosting ConfigMap");
-    let docs = parse_documents(&cluster::render_registry_hosting(&spec.name, spec.port))?;
-    for applied in k8s::apply_all(client, &docs).await? {
-        if applied.outcome != ApplyOutcome::Unchanged {
-            changes.push(format!(
-                "{} ConfigMap kube-public/{}",
-                match applied.outcome {
-                    ApplyOutcome::Created => "created",
-                    _ => "updated",
-                },
-                applied.name
-            ));
-        }
-    }
-
-    let outcome = match (fresh, changes.is_empty()) {
+    };
+    let outcome = match (fresh, steps.is_empty()) {
         (true, _) => Outcome::Created,
         (false, true) => Outcome::Reused,
         (false, false) => Outcome::Repaired,
     };
     let details = if fresh {
         vec![format!(
-            "{} node(s), kind network, local-registry-hosting",
-            nodes.len()
+            "{node_count} node(s), kind network, local-registry-hosting"
         )]
     } else {
-        changes
+        steps.iter().map(WiringStep::done).collect()
     };
-    let report = ActionReport::new("wire-nodes", outcome, details, started.elapsed());
+    let report = ActionReport::new("wire-nodes", outcome, details, started.elapsed())
+        .with_plan(steps.iter().map(WiringStep::describe).collect());
     step.ok(report.summary());
     Ok(report)
 }

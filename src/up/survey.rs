@@ -1,0 +1,253 @@
+//! Observing and planning every resource of the lab without changing anything: what
+//! `status` prints and what `up --dry-run` prints. Both call the actions' own observe and
+//! plan functions, the ones `up` acts on, so the three cannot disagree.
+
+use serde::Serialize;
+
+use super::UpContext;
+use super::actions::{build_push, cluster, deploy, registry, wire_nodes};
+use crate::error::{Error, Result};
+use crate::registry::Probe;
+
+/// One line of `status`: a part of the lab, whether it is as the workspace wants it, what
+/// was seen, and what `up` would do to it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub component: String,
+    pub ok: bool,
+    pub state: String,
+    pub detail: String,
+    /// What `up` would do here; empty when nothing.
+    pub plan: Vec<String>,
+}
+
+impl Row {
+    pub fn new(
+        component: impl Into<String>,
+        ok: bool,
+        state: impl Into<String>,
+        detail: impl Into<String>,
+        plan: Vec<String>,
+    ) -> Row {
+        Row {
+            component: component.into(),
+            ok,
+            state: state.into(),
+            detail: detail.into(),
+            plan,
+        }
+    }
+
+    /// A part `up` would refuse to touch (another workspace's, not kindlab's).
+    pub fn refused(component: impl Into<String>, error: &Error) -> Row {
+        Row::new(
+            component,
+            false,
+            "not ours",
+            match error.fix() {
+                Some(fix) => format!("{error}; {fix}"),
+                None => error.to_string(),
+            },
+            Vec::new(),
+        )
+    }
+
+    /// A part that could not be looked at.
+    pub fn failed(component: impl Into<String>, error: &Error) -> Row {
+        Row::new(component, false, "unknown", error.to_string(), Vec::new())
+    }
+}
+
+/// One action's share of the plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionPlan {
+    pub action: &'static str,
+    pub planned: Vec<String>,
+}
+
+/// Every resource, observed and planned. A resource that could not be looked at holds the
+/// error.
+pub struct Survey {
+    pub registry: Result<registry::View>,
+    pub cluster: Result<cluster::View>,
+    pub images: Result<build_push::View>,
+    pub wiring: Result<wire_nodes::View>,
+    pub deploy: Result<deploy::View>,
+    /// Another `up` or `down` holds the workspace: its pid.
+    pub busy: Option<String>,
+}
+
+/// Looks at the whole lab. Never fails: what cannot be looked at is kept as an error.
+pub async fn survey(ctx: &UpContext) -> Survey {
+    let busy = ctx.workspace.lock_holder();
+    let kind = if ctx.uses_kind() {
+        crate::cluster::Kind::find().ok()
+    } else {
+        None
+    };
+    let renderer = match &ctx.workspace.deploy {
+        Some(_) => crate::workspace::find_renderer()
+            .await
+            .map(Some)
+            .map_err(Error::from),
+        None => Ok(None),
+    };
+    let registry = registry::observe(ctx).await;
+    let registry_ready = match &registry {
+        Ok(view) => matches!(view.probe, Some(Probe::Registry)),
+        Err(_) => false,
+    };
+    let cluster = cluster::observe(ctx).await;
+    // The nodes to look into (None: `up` will make the cluster), a client when the API can
+    // be asked, and whether anything can be said about the objects.
+    let (nodes, client, reachable) = match &cluster {
+        Ok(view) if view.will_create() => (None, None, true),
+        Ok(view) => {
+            let nodes = view.seen.as_ref().map(|s| s.nodes.clone());
+            // A kind cluster is asked only when it runs, and only through kind's kubeconfig.
+            let askable = !ctx.uses_kind() || (view.is_running() && kind.is_some());
+            let client = if askable {
+                cluster::connect(ctx, kind.as_ref()).await.ok()
+            } else {
+                None
+            };
+            let reachable = client.is_some();
+            (nodes, client, reachable)
+        }
+        Err(_) => (Some(Vec::new()), None, false),
+    };
+    // What `up` would refuse to touch stops the survey there, as it stops `up`.
+    let registry_usable = matches!(&registry, Ok(view) if view.plan.is_ok());
+    let cluster_usable = matches!(&cluster, Ok(view) if view.plan.is_ok());
+    let usable = registry_usable && cluster_usable;
+    let images = match registry_usable {
+        true => build_push::observe(ctx, registry_ready).await,
+        false => Ok(build_push::View::default()),
+    };
+    let wiring = match usable {
+        true => wire_nodes::observe(ctx, nodes.as_deref(), client.as_ref()).await,
+        false => Ok(wire_nodes::View::default()),
+    };
+    let references: Vec<(String, String)> = match &images {
+        Ok(view) => view
+            .images
+            .iter()
+            .map(|i| (i.name.clone(), i.reference.clone()))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    // The overlay as it will render once the images action has recorded the new tags.
+    let records = match &images {
+        Ok(view) => view.records.clone(),
+        Err(_) => Vec::new(),
+    };
+    let deploy = match (renderer, usable) {
+        (_, false) => Ok(deploy::View::default()),
+        (Ok(renderer), true) => {
+            let client = client.as_ref();
+            deploy::observe(
+                ctx,
+                renderer.as_ref(),
+                &references,
+                &records,
+                client,
+                reachable,
+            )
+            .await
+        }
+        (Err(e), true) => Err(e),
+    };
+    Survey {
+        registry,
+        cluster,
+        images,
+        wiring,
+        deploy,
+        busy,
+    }
+}
+
+impl Survey {
+    /// `up`'s plan, action by action, or the first reason `up` would stop.
+    pub fn into_plan(self, ctx: &UpContext) -> Result<Vec<ActionPlan>> {
+        let registry = self.registry?;
+        let cluster = self.cluster?;
+        let planned_registry = match &registry.plan {
+            Err(_) => return registry.plan.map(|_| Vec::new()),
+            Ok(_) => registry.changes(ctx),
+        };
+        let planned_cluster = match &cluster.plan {
+            Err(_) => return cluster.plan.map(|_| Vec::new()),
+            Ok(_) => cluster.changes(ctx),
+        };
+        Ok(vec![
+            ActionPlan {
+                action: "registry",
+                planned: planned_registry,
+            },
+            ActionPlan {
+                action: "cluster",
+                planned: planned_cluster,
+            },
+            ActionPlan {
+                action: "images",
+                planned: self.images?.changes(),
+            },
+            ActionPlan {
+                action: "wire-nodes",
+                planned: {
+                    let wiring = self.wiring?;
+                    if let Some(e) = wiring.unwirable {
+                        return Err(e.into());
+                    }
+                    wiring.changes()
+                },
+            },
+            ActionPlan {
+                action: "deploy",
+                planned: self.deploy?.changes(),
+            },
+        ])
+    }
+
+    /// `status`'s rows, in the order `up` works.
+    pub fn rows(&self, ctx: &UpContext) -> Vec<Row> {
+        let mut rows = Vec::new();
+        if let Some(pid) = &self.busy {
+            rows.push(Row::new(
+                "workspace",
+                false,
+                "busy",
+                format!("another kindlab command (pid {pid}) is changing the lab"),
+                Vec::new(),
+            ));
+        }
+        match &self.registry {
+            Ok(view) => rows.extend(view.rows(ctx)),
+            Err(e) => rows.push(Row::failed(
+                format!("registry {}", ctx.workspace.registry.name),
+                e,
+            )),
+        }
+        match &self.images {
+            Ok(view) => rows.extend(view.rows()),
+            Err(e) => rows.push(Row::failed("images", e)),
+        }
+        match &self.cluster {
+            Ok(view) => rows.extend(view.rows(ctx)),
+            Err(e) => rows.push(Row::failed(
+                format!("cluster kind-{}", ctx.cluster_name()),
+                e,
+            )),
+        }
+        match &self.wiring {
+            Ok(view) => rows.extend(view.rows(ctx)),
+            Err(e) => rows.push(Row::failed("registry wiring", e)),
+        }
+        match &self.deploy {
+            Ok(view) => rows.extend(view.rows()),
+            Err(e) => rows.push(Row::failed("overlay", e)),
+        }
+        rows
+    }
+}

@@ -1,0 +1,390 @@
+//! SIGINT in each phase of `up`, the registry removed during `up`, and a watch the API server
+//! refuses: each ends in one line naming the cause, with its fix and its exit code, and the
+//! next `up` recovers. These share the shared lab's cluster (in namespaces of their own);
+//! interrupting cluster creation is in `lifecycle`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use rustix::process::Signal;
+
+use crate::support::*;
+
+/// Deletes a namespace of the shared cluster however the test ends.
+struct NamespaceGuard {
+    context: String,
+    namespace: String,
+}
+
+impl Drop for NamespaceGuard {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kubectl")
+            .args([
+                "--context",
+                &self.context,
+                "delete",
+                "namespace",
+                &self.namespace,
+                "--wait=false",
+            ])
+            .output();
+    }
+}
+
+/// Moves the sample overlay to namespace `namespace` and names the image at `registry_host`.
+fn own_namespace(ws: &TestWorkspace, namespace: &str, registry_host: &str) {
+    let overlay = ws.path().join("deploy/overlays/dev");
+    let kustomization = overlay.join("kustomization.yaml");
+    let text = std::fs::read_to_string(&kustomization).unwrap();
+    let text = text
+        .replace("namespace: dev", &format!("namespace: {namespace}"))
+        .replace(&format!("localhost:{}", ws.port), registry_host);
+    std::fs::write(&kustomization, text).unwrap();
+    let ns = overlay.join("namespace.yaml");
+    let text = std::fs::read_to_string(&ns).unwrap();
+    std::fs::write(
+        &ns,
+        text.replace("name: dev", &format!("name: {namespace}")),
+    )
+    .unwrap();
+}
+
+/// A build step that takes `seconds`, and content of its own (a new image to build).
+fn slow_build(ws: &TestWorkspace, seconds: u32) {
+    let dockerfile = ws.app_dir().join("Dockerfile");
+    let text = std::fs::read_to_string(&dockerfile).unwrap();
+    std::fs::write(
+        &dockerfile,
+        text.replace("EXPOSE 8080", &format!("RUN sleep {seconds}\nEXPOSE 8080")),
+    )
+    .unwrap();
+    std::fs::write(
+        ws.app_dir().join("VERSION"),
+        format!("{}\n", unique("interrupt")),
+    )
+    .unwrap();
+}
+
+fn slow_readiness(ws: &TestWorkspace, seconds: u32) {
+    let path = ws.path().join("deploy/base/orders-api/deployment.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace(
+            "          readinessProbe:\n",
+            &format!("          readinessProbe:\n            initialDelaySeconds: {seconds}\n"),
+        ),
+    )
+    .unwrap();
+}
+
+/// Starts `up` in `ws`, waits for the stderr line with `cue` (then `settle`), sends SIGINT,
+/// and checks the run ends at once with exit 130, naming `during` and what to run next.
+#[track_caller]
+fn interrupt_up(ws: &TestWorkspace, hold: &str, cue: &str, settle: Duration, during: &str) -> Run {
+    let mut args = vec!["--workspace", ws.path().to_str().unwrap()];
+    args.extend(["up", "--adopt", "--timeout", "180s"]);
+    let mut up = Spawned::start(&args, &[("KINDLAB_TEST_HOLD", hold)]);
+    up.wait_for_line(cue, Duration::from_secs(120));
+    std::thread::sleep(settle);
+    let signalled = Instant::now();
+    up.signal(Signal::INT);
+    let run = up.finish(Duration::from_secs(30));
+    eprintln!(
+        "SIGINT during {during}: stopped in {:.1}s",
+        signalled.elapsed().as_secs_f64()
+    );
+    run.assert_code(130);
+    assert!(
+        run.stderr
+            .contains(&format!("error: interrupted during {during};")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("help: run `kindlab up` to finish the lab"),
+        "{}",
+        run.stderr
+    );
+    run
+}
+
+#[test]
+fn sigint_in_each_phase_of_up_stops_it_and_the_next_up_finishes() {
+    let lab = shared_lab();
+    // This workspace's `up` wires the shared cluster (to the same registry): it must not
+    // repair what a drift test has just broken on purpose.
+    let _dev = lab.lock_dev();
+    // A workspace that shares the shared lab's cluster and registry (adopted), with its own
+    // namespace and its own image.
+    let ws = TestWorkspace::new();
+    ws.write_manifest(&manifest(
+        &lab.cluster,
+        &lab.registry,
+        &lab.port.to_string(),
+    ));
+    let namespace = unique("kl-int");
+    own_namespace(&ws, &namespace, &lab.registry_host);
+    let _namespace = NamespaceGuard {
+        context: lab.context.clone(),
+        namespace: namespace.clone(),
+    };
+    slow_build(&ws, 8);
+    slow_readiness(&ws, 15);
+
+    // The registry: held at its start (it is otherwise too quick to hit).
+    let run = interrupt_up(
+        &ws,
+        "registry",
+        "(test hold at registry)",
+        Duration::ZERO,
+        "the registry",
+    );
+    assert!(
+        run.stderr.contains("not finished: registry"),
+        "{}",
+        run.stderr
+    );
+
+    // The images: during the slow build step.
+    let run = interrupt_up(
+        &ws,
+        "",
+        " • Image orders-api",
+        Duration::from_secs(2),
+        "the images",
+    );
+    assert!(run.stderr.contains("registry (adopted)"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("not finished: images, wire-nodes, deploy"),
+        "{}",
+        run.stderr
+    );
+
+    // Registry wiring: held at its start, after the images are pushed.
+    let run = interrupt_up(
+        &ws,
+        "wire-nodes",
+        "(test hold at wire-nodes)",
+        Duration::ZERO,
+        "registry wiring",
+    );
+    assert!(run.stderr.contains("images (created)"), "{}", run.stderr);
+
+    // Deploy: while the rollout waits for the slow readiness probe.
+    let run = interrupt_up(&ws, "", " • Deploy", Duration::from_secs(3), "deploy");
+    assert!(
+        run.stderr.contains(&format!(
+            "the rollout of Deployment {namespace}/orders-api goes on in the cluster"
+        )),
+        "{}",
+        run.stderr
+    );
+
+    let started = Instant::now();
+    let done = ws.run(&["up", "-o", "json", "--timeout", "180s"]);
+    eprintln!(
+        "recovery after SIGINT in deploy: {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    done.assert_code(0);
+    ws.run(&["status"]).assert_code(0);
+    // This workspace's own image (its VERSION is its own): untagged from the engine again.
+    let reference = done.json()["images"][0]["reference"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    docker_quiet(&["rmi", &reference]);
+
+    // What this workspace adopted stays the shared lab's.
+    let down = ws.run(&["down", "-o", "json"]);
+    down.assert_code(0);
+    let report = down.json();
+    assert!(
+        report["cluster"]
+            .as_str()
+            .unwrap()
+            .starts_with("kept: adopted"),
+        "{report}"
+    );
+    assert!(
+        report["registry"]
+            .as_str()
+            .unwrap()
+            .starts_with("kept: adopted"),
+        "{report}"
+    );
+    lab.run(&["status"]).assert_code(0);
+}
+
+#[test]
+fn the_registry_removed_during_up_is_named_and_the_next_up_recovers() {
+    let lab = shared_lab();
+    let ws = TestWorkspace::new();
+    // Images only (the cluster is the shared lab's, through its context): no deploy.
+    ws.write_manifest(&format!(
+        "cluster:\n  name: {}\nregistry:\n  name: {}\n  port: {}\nimages:\n  - name: orders-api\n    context: apps/orders-api\n",
+        lab.cluster, ws.registry, ws.port
+    ));
+    slow_build(&ws, 6);
+    let mut up = Spawned::start(
+        &[
+            "--workspace",
+            ws.path().to_str().unwrap(),
+            "up",
+            "--context",
+            &lab.context,
+        ],
+        &[],
+    );
+    up.wait_for_line(" • Image orders-api", Duration::from_secs(60));
+    docker(&["rm", "-f", &ws.registry]);
+    let run = up.finish(Duration::from_secs(60));
+    run.assert_code(11);
+    assert!(
+        run.stderr.contains(&format!(
+            "error: registry container \"{}\" was removed while kindlab was using it",
+            ws.registry
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("help: run `kindlab up` again: it recreates"),
+        "{}",
+        run.stderr
+    );
+    let started = Instant::now();
+    let recovered = ws.run(&["up", "-o", "json", "--context", &lab.context]);
+    eprintln!(
+        "recovery after the registry was removed mid-up: {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    recovered.assert_code(0);
+    let summary = recovered.json();
+    assert_action(&summary, "registry", "created", "");
+    assert_action(&summary, "images", "created", "pushed");
+}
+
+#[test]
+fn a_watch_refused_for_lack_of_permission_fails_at_once_with_the_fix() {
+    let lab = shared_lab();
+    let name = unique("kl-nowatch");
+    let namespace = unique("kl-rbac");
+    let _namespace = NamespaceGuard {
+        context: lab.context.clone(),
+        namespace: namespace.clone(),
+    };
+    struct RbacGuard(String, String);
+    impl Drop for RbacGuard {
+        fn drop(&mut self) {
+            for what in ["clusterrolebinding", "clusterrole"] {
+                let _ = std::process::Command::new("kubectl")
+                    .args(["--context", &self.0, "delete", what, &self.1])
+                    .output();
+            }
+            let _ = std::process::Command::new("kubectl")
+                .args([
+                    "--context",
+                    &self.0,
+                    "-n",
+                    "kube-system",
+                    "delete",
+                    "serviceaccount",
+                    &self.1,
+                ])
+                .output();
+        }
+    }
+    let _rbac = RbacGuard(lab.context.clone(), name.clone());
+    // May read and apply the sample's objects, but not watch them.
+    kubectl(
+        &lab.context,
+        &["-n", "kube-system", "create", "serviceaccount", &name],
+    );
+    kubectl(
+        &lab.context,
+        &[
+            "create",
+            "clusterrole",
+            &name,
+            "--verb=get,list,create,patch",
+            "--resource=namespaces,services,configmaps,deployments.apps",
+        ],
+    );
+    kubectl(
+        &lab.context,
+        &[
+            "create",
+            "clusterrolebinding",
+            &name,
+            &format!("--clusterrole={name}"),
+            &format!("--serviceaccount=kube-system:{name}"),
+        ],
+    );
+    let token = kubectl(
+        &lab.context,
+        &["-n", "kube-system", "create", "token", &name],
+    );
+    let server = kubectl(
+        &lab.context,
+        &[
+            "config",
+            "view",
+            "-o",
+            &format!(
+                "jsonpath={{.clusters[?(@.name==\"{}\")].cluster.server}}",
+                lab.context
+            ),
+        ],
+    );
+    let kubeconfig = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        kubeconfig.path(),
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {server}\n    insecure-skip-tls-verify: true\nusers:\n- name: u\n  user:\n    token: {token}\ncontexts:\n- name: restricted\n  context:\n    cluster: c\n    user: u\ncurrent-context: restricted\n"
+        ),
+    )
+    .unwrap();
+
+    let ws = TestWorkspace::new();
+    ws.write_manifest(&manifest(&lab.cluster, &ws.registry, &ws.port.to_string()));
+    own_namespace(&ws, &namespace, &lab.registry_host);
+    let started = Instant::now();
+    let run = ws.run_env(
+        &[
+            "up",
+            "--context",
+            "restricted",
+            "--registry",
+            &lab.registry_host,
+            "--timeout",
+            "120s",
+        ],
+        &[("KUBECONFIG", kubeconfig.path().to_str().unwrap())],
+    );
+    let took = started.elapsed();
+    run.assert_code(1);
+    assert!(
+        took < Duration::from_secs(60),
+        "a refused watch was retried for {took:?}"
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "error: watching Deployment {namespace}/orders-api failed"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "help: the kubeconfig user may not watch Deployments in namespace {namespace}"
+        )),
+        "{}",
+        run.stderr
+    );
+}
