@@ -31,7 +31,10 @@ use serde::{Deserialize, Serialize};
 pub use collect::{default_client, diagnose_deployment, diagnose_pod, diagnose_target};
 pub use pod::{EventFact, NodeFit, PodFacts, diagnose_pod_facts, pod_needs_diagnosis};
 pub use pull::{PullFailure, classify_pull_failure};
-pub use registry::{NoRegistry, Presence, RegistryAccess, RegistryAnswer, RegistryProbe};
+pub use registry::{
+    ErrorMeaning, ManifestPlatforms, NoRegistry, Presence, RegistryAccess, RegistryAnswer,
+    RegistryProbe, classify_error, config_platform, manifest_platforms,
+};
 pub use render::render_text;
 pub use service::diagnose_service;
 pub use target::Target;

@@ -8,7 +8,7 @@ mod port;
 pub use container::{
     RegistryPlan, RegistrySeen, RegistrySpec, RegistryState, observe, plan, reconcile, remove,
 };
-pub use oci::RegistryClient;
+pub use oci::{RegistryClient, is_not_found, manifest_media_type};
 pub use port::{PortHolder, find_port_holder};
 
 use crate::docker::DockerError;
