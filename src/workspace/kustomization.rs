@@ -253,6 +253,21 @@ pub fn set_images(
         message,
     };
     let document = Document::new(text.to_string()).map_err(|e| edit_err(e.to_string()))?;
+    // yamlpath cannot tell what kind of node carries an anchor or a tag (`&base`, `!!map`)
+    // and panics on some of them: such a node is left to the user.
+    for patch in &patches {
+        if let Ok(feature) = document.query_pretty(&patch.route)
+            && document
+                .extract(&feature)
+                .trim_start()
+                .starts_with(['&', '!'])
+        {
+            return Err(edit_err(
+                "kindlab does not edit a node with a YAML anchor or tag (`&name`, `!!type`) in place"
+                    .into(),
+            ));
+        }
+    }
     let patched =
         yamlpatch::apply_yaml_patches(&document, &patches).map_err(|e| edit_err(e.to_string()))?;
     let new_text = patched.source().to_string();
@@ -493,6 +508,33 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    /// Found by fuzzing (fuzz/fuzz_targets/kustomization_images.rs): yamlpath panicked
+    /// ("unexpected feature kind: anchor") on a node with an anchor or a tag that kindlab
+    /// had to edit, e.g. the whole document anchored, so `kindlab up` crashed.
+    #[test]
+    fn a_node_with_an_anchor_or_a_tag_is_refused_not_a_panic() {
+        for text in [
+            "&root\nresources:\n  - ../../base\n",
+            "!!map\nresources:\n  - ../../base\n",
+            "images:\n  - !!map\n    name: orders-api\n    newTag: dev\n",
+            "images:\n  - &entry\n    name: orders-api\n    newTag: dev\n",
+        ] {
+            match set_images(text, file(), &[want("abc")]) {
+                Err(WorkspaceError::Kustomization { message, .. }) => {
+                    assert!(message.contains("anchor or tag"), "{text:?}: {message}")
+                }
+                other => panic!("{text:?}: {other:?}"),
+            }
+        }
+        // An anchor elsewhere is no reason to refuse.
+        let text = "images: &images\n  - name: orders-api\n    newTag: dev\n";
+        let (new_text, _) = set_images(text, file(), &[want("abc")]).unwrap().unwrap();
+        assert_eq!(
+            read_images(&new_text, file()).unwrap()[0].reference(),
+            "localhost:5001/orders-api:abc"
+        );
     }
 
     #[test]
