@@ -140,10 +140,22 @@ pub fn set_images(
     let mut expected = before.clone();
     let mut appended: Vec<yaml_serde::Value> = Vec::new();
 
+    // The entry each wanted image claimed: one entry cannot name two images.
+    let mut claimed: Vec<(usize, &str)> = Vec::new();
     for want in wanted {
         match find_entry(&entries, &want.image, &want.new_name) {
             Some(index) => {
                 let entry = &entries[index];
+                if let Some((_, other)) = claimed.iter().find(|(i, _)| *i == index) {
+                    return Err(WorkspaceError::Kustomization {
+                        path: file.to_path_buf(),
+                        message: format!(
+                            "its images entry {:?} stands for both {other} and {}; give each image its own entry",
+                            entry.name, want.image
+                        ),
+                    });
+                }
+                claimed.push((index, &want.image));
                 let digest = match &want.digest {
                     DigestChange::Pin(d) => Some(d.clone()),
                     DigestChange::UpdateIfPinned(d) => entry.digest.as_ref().map(|_| d.clone()),
@@ -535,6 +547,25 @@ mod tests {
             read_images(&new_text, file()).unwrap()[0].reference(),
             "localhost:5001/orders-api:abc"
         );
+    }
+
+    /// Found with the fuzz target's assertion (an edited text must say what was asked): an
+    /// entry named after one image and renamed to another stood for both, the second edit
+    /// overwrote the first, and the changes reported both as done.
+    #[test]
+    fn one_entry_for_two_images_is_refused() {
+        let text = "images:\n- name: team/orders-api\n  newName: team/billing\n  newTag: v1\n";
+        let billing = WantedImage {
+            image: "billing".into(),
+            new_name: "localhost:5001/billing".into(),
+            ..want("abc")
+        };
+        match set_images(text, file(), &[want("abc"), billing]) {
+            Err(WorkspaceError::Kustomization { message, .. }) => {
+                assert!(message.contains("both orders-api and billing"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
