@@ -39,7 +39,7 @@ summary=()
 failed=0
 for target in "${targets[@]}"; do
   log="logs/$target.log"
-  echo "== $target: ${runs:+$runs inputs}${runs:-$seconds s} (log: fuzz/$log)"
+  echo "== $target: $([ -n "$runs" ] && echo "$runs inputs" || echo "${seconds}s") (log: fuzz/$log)"
   start=$(date +%s%N)
   cargo fuzz run "${build_flags[@]}" "$target" "corpus/$target" -- \
     "${limit[@]}" -timeout="$timeout" -print_final_stats=1 >"$log" 2>&1
@@ -47,6 +47,9 @@ for target in "${targets[@]}"; do
   elapsed=$(awk -v a="$start" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n1)
   execs="${execs:-0}"
+  # libFuzzer's own count of its seconds, without cargo's start-up (or a rebuild).
+  fuzzed=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -n1)
+  [ -n "$fuzzed" ] && [ "$fuzzed" -gt 0 ] && elapsed="$fuzzed"
   rate=$(awk -v n="$execs" -v t="$elapsed" 'BEGIN { printf "%d", (t > 0 ? n / t : 0) }')
   if [ "$status" -eq 0 ]; then
     result="ok"
