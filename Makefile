@@ -27,6 +27,7 @@ help:
 	@echo "make images          the lab's images: present, from BUNDLE=FILE, pulled, or built offline"
 	@echo "make offline-images  build kind, kubectl and an offline kind node image (air-gapped machines)"
 	@echo "make bench           kindlab up vs the shell-script way, same machine, same run"
+	@echo "make fuzz            every fuzz target in turn, FUZZ_SECONDS each (fuzz/README.md; not in CI)"
 
 .PHONY: build
 build:
@@ -95,3 +96,9 @@ offline-images: engine
 bench: engine build
 	@$(MAKE) --no-print-directory images KINDLAB=./target/release/kindlab
 	$(WITH_ENV) bash bench/run.sh
+
+# Every parser of user input under cargo-fuzz, each target in turn for FUZZ_SECONDS (default
+# 60), or FUZZ_RUNS inputs; prints the executions and any crash. Not part of `make test`.
+.PHONY: fuzz
+fuzz:
+	bash fuzz/run.sh

@@ -338,7 +338,11 @@ pub struct UpArgs {
     pub dry_run: bool,
 }
 
-/// `90`, `90s`, `5m`, `1h`.
+/// The longest wait a duration may ask for. Callers take `now + duration` as a deadline,
+/// which must exist (a wait of 10^19 seconds has none), and no step of kindlab needs a year.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// `90`, `90s`, `5m`, `1h`; at most a year.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
@@ -348,13 +352,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let n: u64 = number
         .parse()
         .map_err(|_| format!("{text:?} is not a duration; use e.g. 90s or 5m"))?;
-    let seconds = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
+    let unit_seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
         _ => return Err(format!("{text:?} has an unknown unit; use s, m or h")),
     };
-    Ok(Duration::from_secs(seconds))
+    n.checked_mul(unit_seconds)
+        .map(Duration::from_secs)
+        .filter(|d| *d <= MAX_DURATION)
+        .ok_or_else(|| format!("{text:?} is longer than a year; use e.g. 90s or 5m"))
 }
 
 #[cfg(test)]
@@ -372,5 +379,24 @@ mod tests {
         assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
         assert!(parse_duration("5 parsecs").is_err());
+    }
+
+    /// Found by fuzzing (fuzz/fuzz_targets/duration.rs): a number of seconds that fits a u64
+    /// was accepted, and the deadline `Instant::now() + timeout` then panicked; `h` and `m`
+    /// overflowed the multiplication (a panic in debug builds, a wrong wait in release).
+    #[test]
+    fn durations_past_any_deadline_are_refused() {
+        for text in [
+            "15627615079656386286",
+            "18446744073709551615s",
+            "5124095576030432h",
+            "307445734561825861m",
+            "8761h",
+        ] {
+            assert!(parse_duration(text).is_err(), "{text}");
+        }
+        let longest = parse_duration("8760h").unwrap();
+        assert_eq!(longest, MAX_DURATION);
+        assert!(std::time::Instant::now().checked_add(longest).is_some());
     }
 }

@@ -33,7 +33,10 @@ pub use pod::{
     EventFact, NodeFit, PodFacts, diagnose_pod_facts, pod_needs_diagnosis, pod_needs_diagnosis_at,
 };
 pub use pull::{PullFailure, classify_pull_failure};
-pub use registry::{NoRegistry, Presence, RegistryAccess, RegistryAnswer, RegistryProbe};
+pub use registry::{
+    ErrorMeaning, ManifestPlatforms, NoRegistry, Presence, RegistryAccess, RegistryAnswer,
+    RegistryProbe, classify_error, config_platform, manifest_platforms,
+};
 pub use render::render_text;
 pub use service::diagnose_service;
 pub use target::Target;

@@ -263,8 +263,21 @@ fn grammar_problems(text: &str, problems: &mut Vec<RefProblem>) {
     }
 
     let mut offset = path_start;
-    for component in path.split('/') {
-        component_problems(component, offset, problems);
+    let components: Vec<&str> = path.split('/').collect();
+    for (k, component) in components.iter().enumerate() {
+        if component.is_empty() {
+            // Point at the '/' that makes it empty: the one after it, or, for the last
+            // component, the one before it (`app/`, `localhost:5001/`).
+            if k + 1 < components.len() {
+                problems.push(problem(offset, "/", EMPTY_COMPONENT));
+            } else if offset > 0 {
+                problems.push(problem(offset - 1, "/", EMPTY_COMPONENT));
+            } else {
+                problems.push(problem(0, "", "the reference names no repository"));
+            }
+        } else {
+            component_problems(component, offset, problems);
+        }
         offset += component.chars().count() + 1;
     }
     if name.len() > 255 {
@@ -331,16 +344,10 @@ fn grammar_problems(text: &str, problems: &mut Vec<RefProblem>) {
     }
 }
 
-/// One path component: `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`.
+const EMPTY_COMPONENT: &str = "an empty path component (a leading, trailing or doubled '/')";
+
+/// One path component, not empty: `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`.
 fn component_problems(component: &str, offset: usize, problems: &mut Vec<RefProblem>) {
-    if component.is_empty() {
-        problems.push(problem(
-            offset,
-            "/",
-            "an empty path component (a leading, trailing or doubled '/')",
-        ));
-        return;
-    }
     let chars: Vec<char> = component.chars().collect();
     // Runs of upper case, reported once each.
     let mut i = 0;
@@ -495,6 +502,29 @@ mod tests {
         assert_eq!(problems[0].text, ":");
         assert!(problems[0].what.contains("pasted"), "{problems:?}");
         assert_eq!(whats("/cloudfoundry/app:1")[0], (0, "/".into()));
+    }
+
+    /// Found by fuzzing (fuzz/fuzz_targets/image_reference.rs): a trailing '/' was reported
+    /// one character past the end of the reference, so the caret line marked nothing.
+    #[test]
+    fn an_empty_last_component_points_at_its_slash() {
+        for (image, at) in [
+            ("orders-api/", 10),
+            ("localhost:5001/", 14),
+            ("team/app/", 8),
+            ("a//b", 2),
+            ("/a", 0),
+        ] {
+            assert_eq!(whats(image), vec![(at, "/".into())], "{image}");
+            let marks = pointer(image, &check(image));
+            assert_eq!(
+                marks.lines().nth(1),
+                Some(format!("{}^", " ".repeat(at)).as_str()),
+                "{image}"
+            );
+        }
+        assert_eq!(whats(":1.36"), vec![(0, String::new())]);
+        assert_eq!(check(":1.36")[0].what, "the reference names no repository");
     }
 
     #[test]

@@ -229,23 +229,23 @@ impl RegistryAccess {
                 answer.repository = Presence::Exists;
                 answer.tag = Presence::Exists;
             }
-            Err(e) => match classify(&e) {
-                Answer::NoManifest => answer.tag = Presence::Missing,
-                Answer::NoRepository => {
+            Err(e) => match classify_error(&e) {
+                ErrorMeaning::NoManifest => answer.tag = Presence::Missing,
+                ErrorMeaning::NoRepository => {
                     answer.repository = Presence::Missing;
                     answer.tag = Presence::Missing;
                 }
-                Answer::Denied => {
+                ErrorMeaning::Denied => {
                     answer.repository = Presence::Denied;
                     answer.tag = Presence::Denied;
                     answer.auth_required = !bearer;
                 }
-                Answer::Unreachable(problem) => {
+                ErrorMeaning::Unreachable(problem) => {
                     answer.reached = false;
                     answer.problem = Some(problem);
                     return answer;
                 }
-                Answer::Other(problem) => answer.problem = Some(problem),
+                ErrorMeaning::Other(problem) => answer.problem = Some(problem),
             },
         }
 
@@ -261,8 +261,8 @@ impl RegistryAccess {
                     answer.tags = response.tags;
                     answer.tags.sort();
                 }
-                Err(e) => match classify(&e) {
-                    Answer::NoRepository | Answer::NoManifest
+                Err(e) => match classify_error(&e) {
+                    ErrorMeaning::NoRepository | ErrorMeaning::NoManifest
                         if answer.repository == Presence::Unknown =>
                     {
                         answer.repository = Presence::Missing;
@@ -300,21 +300,28 @@ impl RegistryProbe for RegistryAccess {
     }
 }
 
-enum Answer {
+/// What a registry's refusal means for the image asked about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorMeaning {
+    /// The repository may exist; this tag or digest does not.
     NoManifest,
     NoRepository,
     Denied,
+    /// No answer at all (network, TLS); in words.
     Unreachable(String),
+    /// Any other refusal, in words.
     Other(String),
 }
 
-fn classify(e: &OciDistributionError) -> Answer {
+/// Reads an error of the OCI client: the status and the body (an OCI error envelope, or any
+/// text) it made of the registry's answer.
+pub fn classify_error(e: &OciDistributionError) -> ErrorMeaning {
     match e {
-        OciDistributionError::ImageManifestNotFoundError(_) => Answer::NoManifest,
+        OciDistributionError::ImageManifestNotFoundError(_) => ErrorMeaning::NoManifest,
         OciDistributionError::RegistryError { envelope, .. } => {
             let codes: Vec<&OciErrorCode> = envelope.errors.iter().map(|e| &e.code).collect();
             if codes.iter().any(|c| matches!(c, OciErrorCode::NameUnknown)) {
-                Answer::NoRepository
+                ErrorMeaning::NoRepository
             } else if codes.iter().any(|c| {
                 matches!(
                     c,
@@ -323,31 +330,31 @@ fn classify(e: &OciDistributionError) -> Answer {
                         | OciErrorCode::BlobUnknown
                 )
             }) {
-                Answer::NoManifest
+                ErrorMeaning::NoManifest
             } else if codes
                 .iter()
                 .any(|c| matches!(c, OciErrorCode::Unauthorized | OciErrorCode::Denied))
             {
-                Answer::Denied
+                ErrorMeaning::Denied
             } else if codes
                 .iter()
                 .any(|c| matches!(c, OciErrorCode::Toomanyrequests))
             {
-                Answer::Other("rate limited (429)".into())
+                ErrorMeaning::Other("rate limited (429)".into())
             } else {
-                Answer::Other(e.to_string())
+                ErrorMeaning::Other(e.to_string())
             }
         }
         OciDistributionError::ServerError { code, message, .. } => match code {
-            404 => Answer::NoManifest,
-            401 | 403 => Answer::Denied,
-            429 => Answer::Other("rate limited (429)".into()),
-            _ => Answer::Other(format!("HTTP {code} {}", message.trim())),
+            404 => ErrorMeaning::NoManifest,
+            401 | 403 => ErrorMeaning::Denied,
+            429 => ErrorMeaning::Other("rate limited (429)".into()),
+            _ => ErrorMeaning::Other(format!("HTTP {code} {}", message.trim())),
         },
         OciDistributionError::UnauthorizedError { .. }
-        | OciDistributionError::AuthenticationFailure(_) => Answer::Denied,
-        OciDistributionError::RequestError(e) => Answer::Unreachable(network_problem(e)),
-        other => Answer::Other(other.to_string()),
+        | OciDistributionError::AuthenticationFailure(_) => ErrorMeaning::Denied,
+        OciDistributionError::RequestError(e) => ErrorMeaning::Unreachable(network_problem(e)),
+        other => ErrorMeaning::Other(other.to_string()),
     }
 }
 
@@ -391,8 +398,37 @@ async fn platforms(client: &Client, reference: &Reference, auth: &RegistryAuth) 
     let Ok((raw, _)) = client.pull_manifest_raw(reference, auth, &accepted).await else {
         return Vec::new();
     };
-    let Ok(manifest) = serde_json::from_slice::<serde_json::Value>(&raw) else {
+    let config = match manifest_platforms(&raw) {
+        ManifestPlatforms::Listed(found) => return found,
+        ManifestPlatforms::InConfig(config) => config,
+        ManifestPlatforms::Unknown => return Vec::new(),
+    };
+    let mut bytes: Vec<u8> = Vec::new();
+    if client
+        .pull_blob(reference, config.as_str(), &mut bytes)
+        .await
+        .is_err()
+    {
         return Vec::new();
+    }
+    config_platform(&bytes).into_iter().collect()
+}
+
+/// Where a manifest's platforms are, read from its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManifestPlatforms {
+    /// An index: the platforms its entries list (adjacent repeats dropped).
+    Listed(Vec<String>),
+    /// A single image: its platform is in the config blob with this digest.
+    InConfig(String),
+    /// Not JSON, or neither shape.
+    Unknown,
+}
+
+/// Reads a manifest or an index as the registry served it.
+pub fn manifest_platforms(raw: &[u8]) -> ManifestPlatforms {
+    let Ok(manifest) = serde_json::from_slice::<serde_json::Value>(raw) else {
+        return ManifestPlatforms::Unknown;
     };
     if let Some(entries) = manifest.get("manifests").and_then(|m| m.as_array()) {
         let mut found: Vec<String> = entries
@@ -400,28 +436,23 @@ async fn platforms(client: &Client, reference: &Reference, auth: &RegistryAuth) 
             .filter_map(|entry| platform_of(entry.get("platform")?))
             .collect();
         found.dedup();
-        return found;
+        return ManifestPlatforms::Listed(found);
     }
-    let Some(config) = manifest
+    match manifest
         .get("config")
         .and_then(|c| c.get("digest"))
         .and_then(|d| d.as_str())
-    else {
-        return Vec::new();
-    };
-    let mut bytes: Vec<u8> = Vec::new();
-    if client
-        .pull_blob(reference, config, &mut bytes)
-        .await
-        .is_err()
     {
-        return Vec::new();
+        Some(config) => ManifestPlatforms::InConfig(config.to_string()),
+        None => ManifestPlatforms::Unknown,
     }
-    serde_json::from_slice::<serde_json::Value>(&bytes)
+}
+
+/// The platform an image config blob names (`linux/amd64`), from its bytes.
+pub fn config_platform(raw: &[u8]) -> Option<String> {
+    serde_json::from_slice::<serde_json::Value>(raw)
         .ok()
         .and_then(|c| platform_of(&c))
-        .into_iter()
-        .collect()
 }
 
 /// `os/architecture[/variant]` from an index entry's `platform` or an image config.
@@ -482,6 +513,59 @@ mod tests {
         assert_eq!(platform_of(&entry).as_deref(), Some("linux/arm64/v8"));
         let config = serde_json::json!({"os": "linux", "architecture": "amd64", "rootfs": {}});
         assert_eq!(platform_of(&config).as_deref(), Some("linux/amd64"));
+    }
+
+    #[test]
+    fn manifests_say_where_their_platforms_are() {
+        let index = br#"{"schemaVersion":2,"manifests":[
+            {"digest":"sha256:a","platform":{"os":"linux","architecture":"amd64"}},
+            {"digest":"sha256:b","platform":{"os":"linux","architecture":"amd64"}},
+            {"digest":"sha256:c","platform":{"os":"linux","architecture":"arm64","variant":"v8"}},
+            {"digest":"sha256:d"}]}"#;
+        assert_eq!(
+            manifest_platforms(index),
+            ManifestPlatforms::Listed(vec!["linux/amd64".into(), "linux/arm64/v8".into()])
+        );
+        let image = br#"{"schemaVersion":2,"config":{"digest":"sha256:cfg","size":1}}"#;
+        assert_eq!(
+            manifest_platforms(image),
+            ManifestPlatforms::InConfig("sha256:cfg".into())
+        );
+        assert_eq!(manifest_platforms(b"not json"), ManifestPlatforms::Unknown);
+        assert_eq!(manifest_platforms(b"[1,2]"), ManifestPlatforms::Unknown);
+        assert_eq!(
+            config_platform(br#"{"os":"linux","architecture":"amd64","rootfs":{}}"#).as_deref(),
+            Some("linux/amd64")
+        );
+        assert_eq!(config_platform(b"\xff"), None);
+    }
+
+    #[test]
+    fn registry_errors_by_what_they_mean() {
+        let envelope = |code: &str| OciDistributionError::RegistryError {
+            envelope: serde_json::from_str(&format!(r#"{{"errors":[{{"code":"{code}"}}]}}"#))
+                .unwrap(),
+            url: "http://localhost:5001/v2/app/manifests/1".into(),
+        };
+        assert_eq!(
+            classify_error(&envelope("NAME_UNKNOWN")),
+            ErrorMeaning::NoRepository
+        );
+        assert_eq!(
+            classify_error(&envelope("MANIFEST_UNKNOWN")),
+            ErrorMeaning::NoManifest
+        );
+        assert_eq!(classify_error(&envelope("DENIED")), ErrorMeaning::Denied);
+        let server = |code: u16, message: &str| OciDistributionError::ServerError {
+            code,
+            url: String::new(),
+            message: message.into(),
+        };
+        assert_eq!(classify_error(&server(404, "")), ErrorMeaning::NoManifest);
+        assert_eq!(
+            classify_error(&server(502, " bad gateway\n")),
+            ErrorMeaning::Other("HTTP 502 bad gateway".into())
+        );
     }
 
     #[tokio::test]

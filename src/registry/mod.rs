@@ -10,7 +10,7 @@ pub use container::{
     RegistryStep, VolumeSeen, apply, ensure_for_push, observe, observe_container, plan,
     plan_removal, remove, volume_name,
 };
-pub use oci::{Probe, RegistryClient};
+pub use oci::{Probe, RegistryClient, is_not_found, manifest_media_type};
 pub use port::{PortHolder, find_port_holder, published_ports};
 
 use crate::docker::DockerError;

@@ -90,11 +90,7 @@ impl RegistryClient {
                 action: format!("read the manifest of {source}"),
                 source: source_err,
             })?;
-        // Every manifest kind carries its media type; the registry wants it as Content-Type.
-        let media_type = serde_json::from_slice::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|m| m["mediaType"].as_str().map(str::to_string))
-            .unwrap_or_else(|| oci_client::manifest::IMAGE_MANIFEST_MEDIA_TYPE.to_string());
+        let media_type = manifest_media_type(&body);
         let content_type =
             http::HeaderValue::from_str(&media_type).map_err(|e| RegistryError::Reference {
                 reference: source.to_string(),
@@ -187,8 +183,18 @@ fn judge_probe(status: u16, version: Option<&str>) -> Probe {
     }
 }
 
+/// The media type a manifest's bytes declare (every manifest kind carries one; the registry
+/// wants it back as Content-Type when the manifest is pushed under another tag), or the
+/// Docker v2 manifest type when the bytes say none.
+pub fn manifest_media_type(body: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|m| m["mediaType"].as_str().map(str::to_string))
+        .unwrap_or_else(|| oci_client::manifest::IMAGE_MANIFEST_MEDIA_TYPE.to_string())
+}
+
 /// A missing tag or repository, in any of the shapes registries report it.
-fn is_not_found(e: &OciDistributionError) -> bool {
+pub fn is_not_found(e: &OciDistributionError) -> bool {
     match e {
         OciDistributionError::ImageManifestNotFoundError(_) => true,
         OciDistributionError::ServerError { code, .. } => *code == 404,
@@ -245,5 +251,39 @@ mod tests {
             Probe::NotARegistry { status: 404, .. }
         ));
         assert!(!client.ping().await);
+    }
+
+    #[test]
+    fn a_manifest_names_its_media_type() {
+        let index = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json"}"#;
+        assert_eq!(
+            manifest_media_type(index),
+            oci_client::manifest::OCI_IMAGE_INDEX_MEDIA_TYPE
+        );
+        for unnamed in [&b"{}"[..], b"not json", b"[]", br#"{"mediaType":7}"#] {
+            assert_eq!(
+                manifest_media_type(unnamed),
+                oci_client::manifest::IMAGE_MANIFEST_MEDIA_TYPE
+            );
+        }
+    }
+
+    #[test]
+    fn missing_tags_and_repositories_are_not_found() {
+        let envelope = |code: &str| OciDistributionError::RegistryError {
+            envelope: serde_json::from_str(&format!(r#"{{"errors":[{{"code":"{code}"}}]}}"#))
+                .unwrap(),
+            url: String::new(),
+        };
+        assert!(is_not_found(&envelope("MANIFEST_UNKNOWN")));
+        assert!(is_not_found(&envelope("NAME_UNKNOWN")));
+        assert!(!is_not_found(&envelope("DENIED")));
+        let server = |code| OciDistributionError::ServerError {
+            code,
+            url: String::new(),
+            message: String::new(),
+        };
+        assert!(is_not_found(&server(404)));
+        assert!(!is_not_found(&server(500)));
     }
 }

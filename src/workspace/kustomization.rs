@@ -140,10 +140,22 @@ pub fn set_images(
     let mut expected = before.clone();
     let mut appended: Vec<yaml_serde::Value> = Vec::new();
 
+    // The entry each wanted image claimed: one entry cannot name two images.
+    let mut claimed: Vec<(usize, &str)> = Vec::new();
     for want in wanted {
         match find_entry(&entries, &want.image, &want.new_name) {
             Some(index) => {
                 let entry = &entries[index];
+                if let Some((_, other)) = claimed.iter().find(|(i, _)| *i == index) {
+                    return Err(WorkspaceError::Kustomization {
+                        path: file.to_path_buf(),
+                        message: format!(
+                            "its images entry {:?} stands for both {other} and {}; give each image its own entry",
+                            entry.name, want.image
+                        ),
+                    });
+                }
+                claimed.push((index, &want.image));
                 let digest = match &want.digest {
                     DigestChange::Pin(d) => Some(d.clone()),
                     DigestChange::UpdateIfPinned(d) => entry.digest.as_ref().map(|_| d.clone()),
@@ -253,6 +265,21 @@ pub fn set_images(
         message,
     };
     let document = Document::new(text.to_string()).map_err(|e| edit_err(e.to_string()))?;
+    // yamlpath cannot tell what kind of node carries an anchor or a tag (`&base`, `!!map`)
+    // and panics on some of them: such a node is left to the user.
+    for patch in &patches {
+        if let Ok(feature) = document.query_pretty(&patch.route)
+            && document
+                .extract(&feature)
+                .trim_start()
+                .starts_with(['&', '!'])
+        {
+            return Err(edit_err(
+                "kindlab does not edit a node with a YAML anchor or tag (`&name`, `!!type`) in place"
+                    .into(),
+            ));
+        }
+    }
     let patched =
         yamlpatch::apply_yaml_patches(&document, &patches).map_err(|e| edit_err(e.to_string()))?;
     let new_text = patched.source().to_string();
@@ -490,6 +517,52 @@ mod tests {
         match set_images(text, file(), &[want("abc")]) {
             Err(WorkspaceError::Kustomization { message, .. }) => {
                 assert!(message.contains("flow style"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Found by fuzzing (fuzz/fuzz_targets/kustomization_images.rs): yamlpath panicked
+    /// ("unexpected feature kind: anchor") on a node with an anchor or a tag that kindlab
+    /// had to edit, e.g. the whole document anchored, so `kindlab up` crashed.
+    #[test]
+    fn a_node_with_an_anchor_or_a_tag_is_refused_not_a_panic() {
+        for text in [
+            "&root\nresources:\n  - ../../base\n",
+            "!!map\nresources:\n  - ../../base\n",
+            "images:\n  - !!map\n    name: orders-api\n    newTag: dev\n",
+            "images:\n  - &entry\n    name: orders-api\n    newTag: dev\n",
+        ] {
+            match set_images(text, file(), &[want("abc")]) {
+                Err(WorkspaceError::Kustomization { message, .. }) => {
+                    assert!(message.contains("anchor or tag"), "{text:?}: {message}")
+                }
+                other => panic!("{text:?}: {other:?}"),
+            }
+        }
+        // An anchor elsewhere is no reason to refuse.
+        let text = "images: &images\n  - name: orders-api\n    newTag: dev\n";
+        let (new_text, _) = set_images(text, file(), &[want("abc")]).unwrap().unwrap();
+        assert_eq!(
+            read_images(&new_text, file()).unwrap()[0].reference(),
+            "localhost:5001/orders-api:abc"
+        );
+    }
+
+    /// Found with the fuzz target's assertion (an edited text must say what was asked): an
+    /// entry named after one image and renamed to another stood for both, the second edit
+    /// overwrote the first, and the changes reported both as done.
+    #[test]
+    fn one_entry_for_two_images_is_refused() {
+        let text = "images:\n- name: team/orders-api\n  newName: team/billing\n  newTag: v1\n";
+        let billing = WantedImage {
+            image: "billing".into(),
+            new_name: "localhost:5001/billing".into(),
+            ..want("abc")
+        };
+        match set_images(text, file(), &[want("abc"), billing]) {
+            Err(WorkspaceError::Kustomization { message, .. }) => {
+                assert!(message.contains("both orders-api and billing"), "{message}")
             }
             other => panic!("{other:?}"),
         }
