@@ -94,6 +94,12 @@ pub enum K8sError {
     CrdNotEstablished { name: String, waited: Duration },
     #[error("Deployment {namespace}/{name} does not exist")]
     DeploymentNotFound { namespace: String, name: String },
+    #[error("{object} is managed by {controller}: kindlab would fight it")]
+    ManagedByGitOps {
+        object: String,
+        controller: String,
+        fix: String,
+    },
     #[error("watching {what} failed")]
     Watch {
         what: String,
@@ -171,6 +177,7 @@ impl K8sError {
             K8sError::DeploymentNotFound { .. } => Some(
                 "check that the manifests define this Deployment and that nothing deletes it".into(),
             ),
+            K8sError::ManagedByGitOps { fix, .. } => Some(fix.clone()),
             K8sError::Watch { what, source } if refused(source) => {
                 let (kind, namespace) = watched_kind(what);
                 Some(format!(
@@ -209,6 +216,7 @@ impl K8sError {
                 code: 400 | 422, ..
             } => exit::BAD_INPUT,
             K8sError::CrdNotEstablished { .. } | K8sError::RolloutTimeout { .. } => exit::TIMEOUT,
+            K8sError::ManagedByGitOps { .. } => exit::CONFLICT,
             K8sError::Client { .. }
             | K8sError::Apply { .. }
             | K8sError::DeploymentNotFound { .. }

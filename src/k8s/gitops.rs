@@ -97,11 +97,17 @@ pub fn owner(object: &Value) -> Option<GitOpsOwner> {
     None
 }
 
-/// The first of `docs` whose live object a GitOps controller manages, and who.
-pub async fn first_managed(
-    client: &kube::Client,
-    docs: &[Value],
-) -> Result<Option<(super::object::ObjectKey, GitOpsOwner)>, super::K8sError> {
+/// The error that refuses to apply over `object`.
+pub fn refusal(object: String, owner: &GitOpsOwner) -> super::K8sError {
+    super::K8sError::ManagedByGitOps {
+        object,
+        controller: owner.describe(),
+        fix: owner.fix(),
+    }
+}
+
+/// Refuses when a GitOps controller manages the live object of any of `docs`.
+pub async fn refuse_managed(client: &kube::Client, docs: &[Value]) -> Result<(), super::K8sError> {
     for doc in docs {
         let Some(key) = super::object::ObjectKey::of(doc) else {
             continue;
@@ -109,11 +115,11 @@ pub async fn first_managed(
         if let Some(live) = super::object::get(client, &key).await? {
             let live = serde_json::to_value(&live).unwrap_or_default();
             if let Some(found) = owner(&live) {
-                return Ok(Some((key, found)));
+                return Err(refusal(key.describe(), &found));
             }
         }
     }
-    Ok(None)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -69,15 +69,7 @@ impl LabEnv<'_> {
     /// declares in `namespace`: applying over it would fight the controller.
     pub async fn refuse_gitops(&self, namespace: &str) -> Result<()> {
         let docs = self.desired(namespace).await?;
-        match k8s::gitops::first_managed(&self.client, &docs).await? {
-            None => Ok(()),
-            Some((key, owner)) => Err(LabError::ManagedByGitOps {
-                object: key.describe(),
-                controller: owner.describe(),
-                fix: owner.fix(),
-            }
-            .into()),
-        }
+        Ok(k8s::gitops::refuse_managed(&self.client, &docs).await?)
     }
 
     /// Applies the workspace's desired state in `namespace` (kindlab's field manager, taking

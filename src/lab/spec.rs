@@ -55,12 +55,6 @@ pub enum LabError {
     Needs { what: String, fix: String },
     #[error("the lab is not up: {why}")]
     NotUp { why: String },
-    #[error("{object} is managed by {controller}: kindlab would fight it")]
-    ManagedByGitOps {
-        object: String,
-        controller: String,
-        fix: String,
-    },
     #[error("no lab is running in {workspace}")]
     NoSession { workspace: PathBuf },
     #[error("lab {lab:?} is already running (started {started})")]
@@ -85,7 +79,7 @@ impl LabError {
             LabError::CannotApply { .. } => {
                 "this lab does not fit the target; pick another (`kindlab lab list`) or another --target".into()
             }
-            LabError::Needs { fix, .. } | LabError::ManagedByGitOps { fix, .. } => fix.clone(),
+            LabError::Needs { fix, .. } => fix.clone(),
             LabError::NotUp { .. } => "run `kindlab up` first".into(),
             LabError::NoSession { .. } => "start one with `kindlab lab start NAME`".into(),
             LabError::SessionRunning { .. } => {
@@ -108,7 +102,6 @@ impl LabError {
             LabError::NotObserved { .. } => exit::TIMEOUT,
             LabError::CannotApply { .. } => exit::BAD_INPUT,
             LabError::Needs { .. } => exit::MISSING_PREREQUISITE,
-            LabError::ManagedByGitOps { .. } => exit::CONFLICT,
             LabError::NoSession { .. } | LabError::SessionRunning { .. } => exit::CONFLICT,
         }
     }

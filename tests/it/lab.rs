@@ -754,3 +754,53 @@ fn a_malformed_lab_file_names_file_line_and_fix() {
     assert!(first.contains("duration"), "{first}");
     assert!(run.stderr.contains("kindlab lab schema"), "{}", run.stderr);
 }
+
+/// `up` does not apply over a Deployment Argo CD tracks: it stops and says how to go
+/// through Git; without the drift it leaves it be.
+#[test]
+fn up_leaves_a_gitops_managed_deployment_to_its_controller() {
+    let lab = shared_lab();
+    let _dev = lab.lock_dev();
+    let annotation = "argocd.argoproj.io/tracking-id";
+    lab.kubectl(&[
+        "annotate",
+        "deployment/orders-api",
+        "-n",
+        "dev",
+        &format!("{annotation}=apps-dev:apps/Deployment:dev/orders-api"),
+    ]);
+    // As desired: nothing to fight about.
+    lab.run(&["up"]).assert_code(0);
+    // Drifted by hand: `up` would undo the controller's state.
+    lab.kubectl(&[
+        "set",
+        "image",
+        "deployment/orders-api",
+        "api=busybox:1.36",
+        "-n",
+        "dev",
+    ]);
+    let up = lab.run(&["up"]);
+    let annotation_off = format!("{annotation}-");
+    lab.kubectl(&[
+        "annotate",
+        "deployment/orders-api",
+        "-n",
+        "dev",
+        &annotation_off,
+    ]);
+    up.assert_code(5);
+    assert!(
+        up.stderr
+            .contains("is managed by Argo CD (Application apps-dev)"),
+        "{}",
+        up.stderr
+    );
+    assert!(
+        up.stderr.contains("argocd app sync apps-dev"),
+        "{}",
+        up.stderr
+    );
+    lab.run(&["up"]).assert_code(0);
+    lab.run(&["status"]).assert_code(0);
+}

@@ -29,6 +29,12 @@ pub enum DeployStep {
         object: String,
         change: ObjectChange,
     },
+    /// A GitOps controller manages the object and it differs: applying would fight the
+    /// controller, so `up` stops and says how to go through Git.
+    Refuse {
+        object: String,
+        owner: crate::k8s::gitops::GitOpsOwner,
+    },
     /// The object is as desired, but its rollout is not complete.
     WaitRollout {
         namespace: String,
@@ -46,6 +52,10 @@ impl DeployStep {
                 ..
             } => format!("configure {object} ({})", fields.join(", ")),
             DeployStep::Apply { object, .. } => format!("create {object}"),
+            DeployStep::Refuse { object, owner } => format!(
+                "leave {object} to {} (it differs from the workspace)",
+                owner.describe()
+            ),
             DeployStep::WaitRollout {
                 namespace,
                 name,
@@ -62,6 +72,7 @@ impl DeployStep {
                 ..
             } => format!("configured {object}"),
             DeployStep::Apply { object, .. } => format!("created {object}"),
+            DeployStep::Refuse { object, .. } => format!("left {object} alone"),
             DeployStep::WaitRollout {
                 namespace, name, ..
             } => format!("rollout of Deployment {namespace}/{name} complete"),
@@ -86,11 +97,17 @@ pub fn plan(objects: &[ObjectSeen]) -> Vec<DeployStep> {
                     });
                 }
             }
-            change => steps.push(DeployStep::Apply {
-                kind: plan.kind.clone(),
-                object: plan.object(),
-                change: change.clone(),
-            }),
+            change => match plan.live.as_ref().and_then(crate::k8s::gitops::owner) {
+                Some(owner) => steps.push(DeployStep::Refuse {
+                    object: plan.object(),
+                    owner,
+                }),
+                None => steps.push(DeployStep::Apply {
+                    kind: plan.kind.clone(),
+                    object: plan.object(),
+                    change: change.clone(),
+                }),
+            },
         }
     }
     steps
@@ -275,7 +292,8 @@ impl View {
                     .steps
                     .iter()
                     .filter(|s| match s {
-                        DeployStep::Apply { object: x, .. } => *x == object,
+                        DeployStep::Apply { object: x, .. }
+                        | DeployStep::Refuse { object: x, .. } => *x == object,
                         DeployStep::WaitRollout {
                             namespace, name, ..
                         } => {
@@ -362,6 +380,11 @@ pub async fn execute(
             step.detail("server-side apply, dry run");
             let objects = look(client, &docs).await?;
             let steps = plan(&objects);
+            if let Some(DeployStep::Refuse { object, owner }) =
+                steps.iter().find(|s| matches!(s, DeployStep::Refuse { .. }))
+            {
+                return Err(k8s::gitops::refusal(object.clone(), owner).into());
+            }
             let changed: Vec<Value> = docs
                 .iter()
                 .zip(&objects)
@@ -497,6 +520,38 @@ mod tests {
             },
             rollout,
         }
+    }
+
+    #[test]
+    fn an_object_argo_cd_manages_is_left_to_it() {
+        let mut managed = object(
+            "Deployment",
+            ObjectChange::Configure {
+                fields: vec!["spec.template".into()],
+            },
+            None,
+        );
+        managed.plan.live = Some(serde_json::json!({"metadata": {"annotations": {
+            "argocd.argoproj.io/tracking-id": "apps-dev:apps/Deployment:dev/web"}}}));
+        let steps = plan(&[managed]);
+        assert!(
+            matches!(&steps[..], [DeployStep::Refuse { object, .. }] if object == "Deployment dev/web"),
+            "{steps:?}"
+        );
+        assert!(
+            steps[0]
+                .describe()
+                .contains("Argo CD (Application apps-dev)")
+        );
+        // As it is, a managed object needs nothing and is not refused.
+        let mut same = object(
+            "Deployment",
+            ObjectChange::Unchanged,
+            Some(Rollout::Complete),
+        );
+        same.plan.live = Some(serde_json::json!({"metadata": {"labels": {
+            "kustomize.toolkit.fluxcd.io/name": "apps", "kustomize.toolkit.fluxcd.io/namespace": "flux-system"}}}));
+        assert!(plan(&[same]).is_empty());
     }
 
     #[test]
