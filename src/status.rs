@@ -5,6 +5,8 @@
 
 use serde::Serialize;
 
+use crate::diagnose;
+use crate::k8s::Rollout;
 use crate::up::{Row, UpContext, survey};
 
 #[derive(Debug, Clone, Serialize)]
@@ -16,8 +18,31 @@ pub struct StatusReport {
 }
 
 /// Looks at everything; never fails: what cannot be looked at is a row that is not ok.
+/// A Deployment whose rollout is stuck is explained as `kindlab diagnose` explains it.
 pub async fn run(ctx: &UpContext) -> StatusReport {
-    let rows = survey(ctx).await.rows(ctx);
+    let survey = survey(ctx).await;
+    let mut rows = survey.rows(ctx);
+    if let (Some(client), Ok(deploy)) = (&survey.client, &survey.deploy) {
+        let access = diagnose::RegistryAccess::new().with_plain_http(ctx.registry_host());
+        for object in deploy.objects.iter().flatten() {
+            let stuck = matches!(
+                object.rollout,
+                Some(Rollout::Progressing(_) | Rollout::Failed(_))
+            );
+            let (Some(namespace), true) = (&object.plan.namespace, stuck) else {
+                continue;
+            };
+            let found =
+                diagnose::diagnose_deployment(client, namespace, &object.plan.name, &access).await;
+            let finding = found.ok().and_then(|d| d.findings.into_iter().next());
+            if let Some(row) = rows
+                .iter_mut()
+                .find(|r| r.component == object.plan.object())
+            {
+                row.diagnosis = finding;
+            }
+        }
+    }
     let plan = rows.iter().flat_map(|r| r.plan.iter().cloned()).collect();
     StatusReport {
         ok: rows.iter().all(|r| r.ok),
@@ -33,11 +58,15 @@ pub fn table(report: &StatusReport) -> String {
         .load_preset(comfy_table::presets::NOTHING)
         .set_header(vec!["", "COMPONENT", "STATE", "DETAIL"]);
     for r in &report.rows {
+        let detail = match &r.diagnosis {
+            Some(d) => format!("{}: {} (fix: {})", r.detail, d.summary, d.fix),
+            None => r.detail.clone(),
+        };
         table.add_row(vec![
             if r.ok { "✓" } else { "✗" }.to_string(),
             r.component.clone(),
             r.state.clone(),
-            r.detail.clone(),
+            detail,
         ]);
     }
     let mut out = format!("{table}\n");

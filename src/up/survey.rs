@@ -19,6 +19,9 @@ pub struct Row {
     pub detail: String,
     /// What `up` would do here; empty when nothing.
     pub plan: Vec<String>,
+    /// Why it is not healthy, as `kindlab diagnose` says it (a stuck rollout).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diagnosis: Option<crate::diagnose::Finding>,
 }
 
 impl Row {
@@ -35,6 +38,7 @@ impl Row {
             state: state.into(),
             detail: detail.into(),
             plan,
+            diagnosis: None,
         }
     }
 
@@ -75,6 +79,8 @@ pub struct Survey {
     pub deploy: Result<deploy::View>,
     /// Another `up` or `down` holds the workspace: its pid.
     pub busy: Option<String>,
+    /// The cluster's API, when it could be asked.
+    pub client: Option<kube::Client>,
 }
 
 /// Looks at the whole lab. Never fails: what cannot be looked at is kept as an error.
@@ -144,13 +150,12 @@ pub async fn survey(ctx: &UpContext) -> Survey {
     let deploy = match (renderer, usable) {
         (_, false) => Ok(deploy::View::default()),
         (Ok(renderer), true) => {
-            let client = client.as_ref();
             deploy::observe(
                 ctx,
                 renderer.as_ref(),
                 &references,
                 &records,
-                client,
+                client.as_ref(),
                 reachable,
             )
             .await
@@ -164,6 +169,7 @@ pub async fn survey(ctx: &UpContext) -> Survey {
         wiring,
         deploy,
         busy,
+        client,
     }
 }
 

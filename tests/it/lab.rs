@@ -804,3 +804,33 @@ fn up_leaves_a_gitops_managed_deployment_to_its_controller() {
     lab.run(&["up"]).assert_code(0);
     lab.run(&["status"]).assert_code(0);
 }
+
+/// A rollout that cannot finish although `up` has nothing left to change (the files ask
+/// for more CPU than the node has): `up` times out naming the cause, and `status` explains
+/// the row the way `kindlab diagnose` does.
+#[test]
+fn status_explains_a_stuck_rollout_as_diagnose_does() {
+    let lab = shared_lab();
+    let _dev = lab.lock_dev();
+    let base = lab.dir.join("deploy/base/orders-api/deployment.yaml");
+    let text = std::fs::read_to_string(&base).unwrap();
+    std::fs::write(&base, text.replace("cpu: 10m", "cpu: \"64\"")).unwrap();
+    let up = lab.run(&["up", "--timeout", "10s"]);
+    let status = lab.run(&["status", "-o", "json"]);
+    // Put the workspace back before judging, so a failed assertion leaves the lab usable.
+    git(&lab.dir, &["checkout", "--", "deploy"]);
+    let restored = lab.run(&["up"]);
+    up.assert_code(6);
+    assert!(up.stderr.contains("Insufficient cpu"), "{}", up.stderr);
+    status.assert_code(10);
+    let report = status.json();
+    let row = report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["component"] == "Deployment dev/orders-api")
+        .cloned()
+        .unwrap_or_else(|| panic!("no Deployment row: {report}"));
+    assert_eq!(row["diagnosis"]["cause"], "unschedulable", "{row}");
+    restored.assert_code(0);
+}
