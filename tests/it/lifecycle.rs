@@ -516,6 +516,19 @@ fn nodes_stopped_or_paused_mid_up_end_it_at_once_and_the_next_up_recovers() {
     );
     ws.run(&["status"]).assert_code(0);
 
+    // Restarted by the engine, not by kindlab (a reboot, an engine restart: the node's
+    // restart policy): the node runs before its API server answers, and `up` waits for it
+    // instead of failing on the first call.
+    docker(&["restart", "-t", "0", &node]);
+    let after_restart = ws.run(&["up", "-o", "json", "--timeout", "240s"]);
+    after_restart.assert_code(0);
+    assert_action(
+        &after_restart.json(),
+        "cluster",
+        "reused",
+        "API server answered after",
+    );
+
     // Down leaves the adopted cluster as it found it, and this workspace's registry too:
     // that cluster still pulls from it.
     let down = ws.run(&["down", "-o", "json"]);

@@ -10,6 +10,7 @@ mod diagnose;
 mod interrupt;
 mod isolated_engine;
 mod lab;
+mod lab_faults;
 mod lifecycle;
 mod registry;
 mod report;

@@ -183,24 +183,30 @@ pub async fn execute(
                 }
             }
         }
-        let client = ctx
+        let (client, api_waited) = ctx
             .interruptible("the cluster", async {
                 let kubeconfig = kind.kubeconfig(name).await?;
                 let client = k8s::client_from_kubeconfig_yaml(&kubeconfig, None).await?;
-                if restarted {
+                // A node the engine itself restarted (after a reboot or an engine restart:
+                // restart policy) runs before its API server answers, with no step of ours
+                // to say so; one version call tells, and costs a round trip when it answers.
+                let mut waited = None;
+                if restarted || client.apiserver_version().await.is_err() {
                     step.detail("waiting for the API server");
+                    let since = Instant::now();
                     wait_for_api(&client, name).await?;
+                    waited = Some(since.elapsed());
                 }
-                Ok(client)
+                Ok((client, waited))
             })
             .await?;
         let nodes = cluster::list_nodes(&ctx.engine, name)
             .await
             .map_err(ClusterError::from)?;
-        Ok::<_, crate::error::Error>((steps, client, nodes, node_image))
+        Ok::<_, crate::error::Error>((steps, client, nodes, node_image, api_waited))
     }
     .await;
-    let (steps, client, nodes, node_image) = match result {
+    let (steps, client, nodes, node_image, api_waited) = match result {
         Ok(r) => r,
         Err(e) => {
             step.fail("");
@@ -216,7 +222,7 @@ pub async fn execute(
     } else {
         Outcome::Repaired
     };
-    let details = steps
+    let mut details: Vec<String> = steps
         .iter()
         .map(|s| match s {
             ClusterStep::Create => match node_image.as_deref() {
@@ -226,6 +232,12 @@ pub async fn execute(
             other => other.done(name),
         })
         .collect();
+    if let Some(waited) = api_waited {
+        details.push(format!(
+            "API server answered after {:.1}s",
+            waited.as_secs_f64()
+        ));
+    }
     let report = ActionReport::new("cluster", outcome, details, started.elapsed())
         .with_plan(steps.iter().map(|s| s.describe(name)).collect());
     step.ok(report.summary());
