@@ -105,7 +105,7 @@ pub async fn run(
 ) -> Result<DownReport> {
     interrupt.handle();
     let _lock = ws.lock()?;
-    let me = ws.identity()?;
+    let me = Some(ws.identity_or_path()?);
     let state = ws.read_state()?;
     let name = &ws.cluster.name;
     let registry_name = &ws.registry.name;

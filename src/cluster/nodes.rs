@@ -448,6 +448,26 @@ mod tests {
             marker_owner(Some("garbage"), Some(&me())).0,
             Owner::EarlierKindlab
         );
+        // A workspace with no saved identity yet knows only its path (the id is empty):
+        // an earlier kindlab's marker for that path is its own, a current one never is,
+        // even one whose id is empty too.
+        let path_only = WorkspaceIdentity {
+            id: String::new(),
+            path: "/w/a".into(),
+        };
+        assert_eq!(
+            marker_owner(Some(earlier), Some(&path_only)).0,
+            Owner::ThisWorkspace
+        );
+        let empty_id = r#"{"createdBy":"kindlab","workspace":{"id":"","path":"/w/a"}}"#;
+        assert!(matches!(
+            marker_owner(Some(empty_id), Some(&path_only)).0,
+            Owner::OtherWorkspace { .. }
+        ));
+        assert!(matches!(
+            marker_owner(Some(&mine), Some(&path_only)).0,
+            Owner::OtherWorkspace { .. }
+        ));
     }
 
     #[test]

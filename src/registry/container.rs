@@ -582,6 +582,12 @@ pub fn plan_removal(
             _ => RegistryRemoval::Absent,
         });
     };
+    // Asked to leave the registry alone: whoever made it, there is nothing to refuse.
+    if keep_registry {
+        return Ok(RegistryRemoval::Keep {
+            why: "--keep-registry".into(),
+        });
+    }
     if !seen.owner.is_this_workspace() {
         if adopted {
             return Ok(RegistryRemoval::Keep {
@@ -594,11 +600,6 @@ pub fn plan_removal(
         return Err(RegistryError::NotOurs {
             name: seen.name.clone(),
             owner: seen.owner.clone(),
-        });
-    }
-    if keep_registry {
-        return Ok(RegistryRemoval::Keep {
-            why: "--keep-registry".into(),
         });
     }
     if !used_by.is_empty() {
@@ -866,6 +867,14 @@ mod tests {
             plan_removal(&theirs, true, &[], false, true).unwrap(),
             RegistryRemoval::Keep { .. }
         ));
+        // --keep-registry: kept whoever made it, so `down --keep-registry` (the refusal's
+        // own advice) takes the cluster down beside someone else's registry.
+        assert_eq!(
+            plan_removal(&theirs, false, &[], true, false).unwrap(),
+            RegistryRemoval::Keep {
+                why: "--keep-registry".into()
+            }
+        );
         assert_eq!(
             plan_removal(&NOTHING, false, &[], false, true).unwrap(),
             RegistryRemoval::Absent

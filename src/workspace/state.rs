@@ -115,7 +115,7 @@ impl Owner {
         me: Option<&WorkspaceIdentity>,
     ) -> Owner {
         match recorded_id {
-            Some(id) if me.is_some_and(|me| me.id == id) => Owner::ThisWorkspace,
+            Some(id) if !id.is_empty() && me.is_some_and(|me| me.id == id) => Owner::ThisWorkspace,
             Some(id) => Owner::OtherWorkspace {
                 id: id.to_string(),
                 path: recorded_path.map(str::to_string),
@@ -210,6 +210,16 @@ impl Workspace {
     /// The workspace's identity, if it has one (it gets one at its first `up`).
     pub fn identity(&self) -> Result<Option<WorkspaceIdentity>, StateError> {
         read_json(&self.state_dir().join(IDENTITY_FILE))
+    }
+
+    /// The saved identity or, for a workspace that has none yet, its path alone (an id
+    /// no record carries): enough to recognise what an earlier kindlab, which recorded
+    /// only the path, made from this directory, without saving anything.
+    pub fn identity_or_path(&self) -> Result<WorkspaceIdentity, StateError> {
+        Ok(self.identity()?.unwrap_or_else(|| WorkspaceIdentity {
+            id: String::new(),
+            path: self.root.display().to_string(),
+        }))
     }
 
     /// The identity, made and saved on first use.
