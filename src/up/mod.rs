@@ -99,9 +99,15 @@ async fn run_actions(ctx: &UpContext) -> Result<Done> {
     reports.push(preflight);
 
     // Cluster creation takes the longest; the registry and the builds need only Docker.
-    let (cluster, registry_and_images) = tokio::join!(
-        async {
-            let done = actions::cluster::execute(ctx, kind.as_ref()).await?;
+    // Wiring and deploy start when both are done and the cluster's API server answers,
+    // which during a creation is before kind returns (see `ClusterReady`).
+    let (ready_tx, mut ready_rx) = tokio::sync::watch::channel(None);
+    let (cluster, rest) = tokio::join!(
+        async move {
+            // Dropped at the end of this block: a cluster that never became ready ends the
+            // wait below.
+            let ready_tx = ready_tx;
+            let done = actions::cluster::execute(ctx, kind.as_ref(), &ready_tx).await?;
             ctx.finished(&done.0);
             Ok::<_, Error>(done)
         },
@@ -113,30 +119,53 @@ async fn run_actions(ctx: &UpContext) -> Result<Done> {
                 Err(e) => return Err(explain(ctx, e, &[]).await),
             };
             ctx.finished(&images.0);
-            Ok((registry, images))
+            let ready = match ready_rx.wait_for(Option::is_some).await {
+                Ok(ready) => ready.clone(),
+                // The cluster action failed: its error is the one to report.
+                Err(_) => None,
+            };
+            let Some(ready) = ready else {
+                return Ok(None);
+            };
+            // Wiring and deploy work through the nodes and the registry: watch that they
+            // stay.
+            let rest = async {
+                let wiring = actions::wire_nodes::execute(ctx, &ready.client, ready.fresh).await?;
+                ctx.finished(&wiring);
+                let deployed = actions::deploy::execute(
+                    ctx,
+                    &ready.client,
+                    renderer.as_ref(),
+                    &images.1,
+                    ready.fresh,
+                )
+                .await?;
+                Ok::<_, Error>((wiring, deployed))
+            };
+            let (wiring, deployed) = tokio::select! {
+                result = rest => match result {
+                    Ok(done) => done,
+                    Err(e) => return Err(explain(ctx, e, &ready.nodes).await),
+                },
+                disrupted = watch(ctx, &ready.nodes) => return Err(disrupted),
+            };
+            Ok(Some((registry, images, wiring, deployed)))
         }
     );
-    let ((cluster_report, client, nodes), (registry_report, (images_report, images))) =
-        both(cluster, registry_and_images)?;
-    let fresh = cluster_report.outcome == Outcome::Created;
-    reports.extend([registry_report, cluster_report, images_report]);
-
-    // Wiring and deploy work through the nodes and the registry: watch that they stay.
-    let rest = async {
-        let wiring = actions::wire_nodes::execute(ctx, &client, fresh).await?;
-        ctx.finished(&wiring);
-        let deployed =
-            actions::deploy::execute(ctx, &client, renderer.as_ref(), &images, fresh).await?;
-        Ok::<_, Error>((wiring, deployed))
+    let ((cluster_report, _, _), rest) = both(cluster, rest)?;
+    let Some((registry_report, (images_report, images), wiring, (deploy, applied))) = rest else {
+        // Unreachable: a cluster action that succeeds has published the cluster.
+        return Err(Error::Unhealthy {
+            what: "the cluster was created but never became ready".into(),
+        });
     };
-    let (wiring, (deploy, applied)) = tokio::select! {
-        result = rest => match result {
-            Ok(done) => done,
-            Err(e) => return Err(explain(ctx, e, &nodes).await),
-        },
-        disrupted = watch(ctx, &nodes) => return Err(disrupted),
-    };
-    reports.extend([wiring, deploy]);
+    reports.extend([
+        registry_report,
+        cluster_report,
+        images_report,
+        wiring,
+        deploy,
+    ]);
     Ok((reports, images, applied))
 }
 

@@ -18,6 +18,55 @@ const API_READY_TIMEOUT: Duration = Duration::from_secs(180);
 /// How long a half-made cluster's last node container may take to appear and go.
 const DELETE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// What wiring and deploy need of the cluster, published as soon as its API server answers:
+/// during creation that is when kubeadm has started the control plane, while kind still
+/// installs the CNI and the StorageClass and writes the kubeconfig (1–2 s that wiring and
+/// deploy overlap; the controller-manager is starting then anyway).
+#[derive(Clone)]
+pub struct ClusterReady {
+    pub client: kube::Client,
+    pub nodes: Vec<Node>,
+    /// Created by this run.
+    pub fresh: bool,
+}
+
+/// Publishes the cluster once, the first time it is ready.
+pub type ReadySender = tokio::sync::watch::Sender<Option<ClusterReady>>;
+
+fn publish(ready: &ReadySender, cluster: ClusterReady) {
+    ready.send_if_modified(|slot| match slot {
+        Some(_) => false,
+        None => {
+            *slot = Some(cluster);
+            true
+        }
+    });
+}
+
+/// kind's line for the end of `kubeadm init` (the control plane answers from then on), or
+/// for its next step, in case a kind words the first differently. A kind that prints
+/// neither only loses the head start: readiness is published when kind returns.
+fn control_plane_started(line: &str) -> bool {
+    (line.contains("Starting control-plane") && line.contains('✓'))
+        || line.contains("Installing CNI")
+}
+
+/// The client of a cluster kind is still creating: kind's kubeconfig for it (read from the
+/// control-plane node, so available before kind writes it out), once the API server answers.
+async fn early_ready(ctx: &UpContext, kind: &Kind, name: &str) -> Result<ClusterReady> {
+    let kubeconfig = kind.kubeconfig(name).await?;
+    let client = k8s::client_from_kubeconfig_yaml(&kubeconfig, None).await?;
+    wait_for_api(&client, name).await?;
+    let nodes = cluster::list_nodes(&ctx.engine, name)
+        .await
+        .map_err(ClusterError::from)?;
+    Ok(ClusterReady {
+        client,
+        nodes,
+        fresh: true,
+    })
+}
+
 /// What `status` and `--dry-run` show of the cluster.
 pub struct View {
     /// None with `--context`.
@@ -128,6 +177,7 @@ pub async fn connect(ctx: &UpContext, kind: Option<&Kind>) -> Result<kube::Clien
 pub async fn execute(
     ctx: &UpContext,
     kind: Option<&Kind>,
+    ready: &ReadySender,
 ) -> Result<(ActionReport, kube::Client, Vec<Node>)> {
     let started = Instant::now();
     let Some(kind) = kind else {
@@ -145,6 +195,14 @@ pub async fn execute(
             started.elapsed(),
         );
         step.ok(report.summary());
+        publish(
+            ready,
+            ClusterReady {
+                client: client.clone(),
+                nodes: Vec::new(),
+                fresh: false,
+            },
+        );
         return Ok((report, client, Vec::new()));
     };
 
@@ -167,10 +225,26 @@ pub async fn execute(
         for s in &steps {
             match s {
                 ClusterStep::Create => {
-                    create(ctx, kind, name, node_image.as_deref(), |line| {
+                    let control_plane = tokio::sync::Notify::new();
+                    let creating = create(ctx, kind, name, node_image.as_deref(), |line| {
+                        if control_plane_started(line) {
+                            control_plane.notify_one();
+                        }
                         step.detail(line)
-                    })
-                    .await?;
+                    });
+                    let head_start = async {
+                        control_plane.notified().await;
+                        match early_ready(ctx, kind, name).await {
+                            Ok(cluster) => publish(ready, cluster),
+                            // Not fatal: wiring and deploy wait for kind to finish instead.
+                            Err(e) => tracing::debug!(error = %e, "no head start"),
+                        }
+                        std::future::pending::<()>().await
+                    };
+                    tokio::select! {
+                        created = creating => created?,
+                        () = head_start => {}
+                    }
                 }
                 other => {
                     step.detail(other.describe(name));
@@ -241,6 +315,14 @@ pub async fn execute(
     let report = ActionReport::new("cluster", outcome, details, started.elapsed())
         .with_plan(steps.iter().map(|s| s.describe(name)).collect());
     step.ok(report.summary());
+    publish(
+        ready,
+        ClusterReady {
+            client: client.clone(),
+            nodes: nodes.clone(),
+            fresh: report.outcome == Outcome::Created,
+        },
+    );
     Ok((report, client, nodes))
 }
 
