@@ -1063,13 +1063,16 @@ async fn cluster_client(ws: &Workspace, target: &TargetArgs) -> Result<kube::Cli
         return Ok(k8s::client_for_context(context).await?);
     }
     let kind = cluster::Kind::find()?;
+    let engine = Engine::connect().await?;
     let name = &ws.cluster.name;
     let not_up = |why: String| lab::LabError::NotUp { why };
-    if !kind.clusters().await?.iter().any(|c| c == name) {
+    let nodes = cluster::list_nodes(&engine, name)
+        .await
+        .map_err(cluster::ClusterError::from)?;
+    if nodes.is_empty() {
         return Err(not_up(format!("there is no kind cluster {name:?}")).into());
     }
-    let kubeconfig = kind.kubeconfig(name).await?;
-    let client = k8s::client_from_kubeconfig_yaml(&kubeconfig, None).await?;
+    let client = cluster::kubeconfig::client(&engine, &kind, name).await?;
     if let Err(e) = client.apiserver_version().await {
         return Err(not_up(format!(
             "the API server of kind-{name} does not answer ({e})"

@@ -40,11 +40,31 @@ pub async fn desired_objects(
     registry_host: &str,
     references: &[(String, String)],
 ) -> Result<Vec<Value>, WorkspaceError> {
+    let docs = render(ws, renderer).await?;
+    check_images_used(ws, &docs, registry_host, references)?;
+    Ok(docs)
+}
+
+/// The overlay's documents as its files say (none without `deploy`).
+pub async fn render(ws: &Workspace, renderer: &Renderer) -> Result<Vec<Value>, WorkspaceError> {
+    match &ws.deploy {
+        Some(deploy) => render_overlay(renderer, &deploy.overlay).await,
+        None => Ok(Vec::new()),
+    }
+}
+
+/// Every image of `references` is used by a container of `docs`: an image nothing runs is a
+/// mistake (a registry port changed under the overlay) that would end in a rollout timeout.
+pub fn check_images_used(
+    ws: &Workspace,
+    docs: &[Value],
+    registry_host: &str,
+    references: &[(String, String)],
+) -> Result<(), WorkspaceError> {
     let Some(deploy) = &ws.deploy else {
-        return Ok(Vec::new());
+        return Ok(());
     };
-    let docs = render_overlay(renderer, &deploy.overlay).await?;
-    let used = container_images(&docs);
+    let used = container_images(docs);
     for (name, reference) in references {
         let wanted = repository(reference);
         if !used.iter().any(|c| repository(&c.image) == wanted) {
@@ -57,5 +77,5 @@ pub async fn desired_objects(
             });
         }
     }
-    Ok(docs)
+    Ok(())
 }

@@ -3,6 +3,7 @@
 
 mod config;
 mod kind_cli;
+pub mod kubeconfig;
 pub mod lifecycle;
 mod nodes;
 pub mod wiring;

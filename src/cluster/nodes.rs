@@ -181,7 +181,7 @@ async fn upload_file(
 }
 
 /// Reads a file from a node; None when it does not exist.
-async fn download_file(
+pub(super) async fn download_file(
     engine: &Engine,
     node: &str,
     path: &str,

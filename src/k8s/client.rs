@@ -20,6 +20,15 @@ pub async fn client_from_kubeconfig_yaml(
     client_from(kubeconfig, context, origin).await
 }
 
+/// Client for the current context of a kubeconfig kindlab read (`origin` says from where).
+pub async fn client_from_kubeconfig(
+    kubeconfig: Kubeconfig,
+    origin: &str,
+) -> Result<Client, K8sError> {
+    crate::tls::ensure_crypto_provider();
+    client_from(kubeconfig, None, origin).await
+}
+
 /// Client for a context of the user's default kubeconfig (`KUBECONFIG`, else `~/.kube/config`),
 /// for `--context NAME` mode.
 pub async fn client_for_context(context: &str) -> Result<Client, K8sError> {

@@ -16,16 +16,27 @@ pub struct RegistryClient {
 }
 
 impl RegistryClient {
+    /// One client per host for the whole process: making one loads the system's root
+    /// certificates (tens of ms), and a command asks the same registry from several places.
     pub fn new(host: &str) -> RegistryClient {
+        static CLIENTS: std::sync::Mutex<Vec<RegistryClient>> = std::sync::Mutex::new(Vec::new());
+        let mut clients = CLIENTS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(client) = clients.iter().find(|c| c.host == host) {
+            return client.clone();
+        }
         crate::tls::ensure_crypto_provider();
         let config = ClientConfig {
             protocol: ClientProtocol::HttpsExcept(vec![host.to_string()]),
             ..Default::default()
         };
-        RegistryClient {
+        let client = RegistryClient {
             client: Client::new(config),
             host: host.to_string(),
-        }
+        };
+        clients.push(client.clone());
+        client
     }
 
     pub fn host(&self) -> &str {
@@ -115,13 +126,19 @@ impl RegistryClient {
     /// when it wants credentials) with `Docker-Distribution-Api-Version: registry/2.0`. Any
     /// other HTTP answer (a 404 from a web server on the port) is not a registry.
     pub async fn probe(&self) -> Probe {
-        crate::tls::ensure_crypto_provider();
-        let client = match reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(3))
-            .build()
-        {
+        // Plain HTTP, one client for the process (see `new`).
+        static PROBE: std::sync::OnceLock<Result<reqwest::Client, String>> =
+            std::sync::OnceLock::new();
+        let client = PROBE.get_or_init(|| {
+            crate::tls::ensure_crypto_provider();
+            reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(3))
+                .build()
+                .map_err(|e| e.to_string())
+        });
+        let client = match client {
             Ok(c) => c,
-            Err(e) => return Probe::NoAnswer(e.to_string()),
+            Err(e) => return Probe::NoAnswer(e.clone()),
         };
         match client.get(format!("http://{}/v2/", self.host)).send().await {
             Ok(response) => judge_probe(

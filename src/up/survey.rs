@@ -91,19 +91,25 @@ pub async fn survey(ctx: &UpContext) -> Survey {
     } else {
         None
     };
-    let renderer = match &ctx.workspace.deploy {
-        Some(_) => crate::workspace::find_renderer()
-            .await
-            .map(Some)
-            .map_err(Error::from),
-        None => Ok(None),
+    // Independent looks run together: `status` is something people run often.
+    // The overlay renders from the files alone: it starts with the rest.
+    let rendered = async {
+        match &ctx.workspace.deploy {
+            Some(_) => {
+                let renderer = crate::workspace::find_renderer().await?;
+                Ok(Some(
+                    crate::desired::render(&ctx.workspace, &renderer).await?,
+                ))
+            }
+            None => Ok::<_, Error>(None),
+        }
     };
-    let registry = registry::observe(ctx).await;
+    let (rendered, registry, cluster) =
+        tokio::join!(rendered, registry::observe(ctx), cluster::observe(ctx));
     let registry_ready = match &registry {
         Ok(view) => matches!(view.probe, Some(Probe::Registry)),
         Err(_) => false,
     };
-    let cluster = cluster::observe(ctx).await;
     // The nodes to look into (None: `up` will make the cluster), a client when the API can
     // be asked, and whether anything can be said about the objects.
     let (nodes, client, reachable) = match &cluster {
@@ -126,42 +132,49 @@ pub async fn survey(ctx: &UpContext) -> Survey {
     let registry_usable = matches!(&registry, Ok(view) if view.plan.is_ok());
     let cluster_usable = matches!(&cluster, Ok(view) if view.plan.is_ok());
     let usable = registry_usable && cluster_usable;
-    let images = match registry_usable {
-        true => build_push::observe(ctx, registry_ready).await,
-        false => Ok(build_push::View::default()),
-    };
-    let wiring = match usable {
-        true => wire_nodes::observe(ctx, nodes.as_deref(), client.as_ref()).await,
-        false => Ok(wire_nodes::View::default()),
-    };
-    let references: Vec<(String, String)> = match &images {
-        Ok(view) => view
-            .images
-            .iter()
-            .map(|i| (i.name.clone(), i.reference.clone()))
-            .collect(),
-        Err(_) => Vec::new(),
-    };
-    // The overlay as it will render once the images action has recorded the new tags.
-    let records = match &images {
-        Ok(view) => view.records.clone(),
-        Err(_) => Vec::new(),
-    };
-    let deploy = match (renderer, usable) {
-        (_, false) => Ok(deploy::View::default()),
-        (Ok(renderer), true) => {
-            deploy::observe(
-                ctx,
-                renderer.as_ref(),
-                &references,
-                &records,
-                client.as_ref(),
-                reachable,
-            )
-            .await
+    let wiring = async {
+        match usable {
+            true => wire_nodes::observe(ctx, nodes.as_deref(), client.as_ref()).await,
+            false => Ok(wire_nodes::View::default()),
         }
-        (Err(e), true) => Err(e),
     };
+    // The objects need the images' references; the nodes' wiring needs nothing of either.
+    let images_then_deploy = async {
+        let images = match registry_usable {
+            true => build_push::observe(ctx, registry_ready).await,
+            false => Ok(build_push::View::default()),
+        };
+        let references: Vec<(String, String)> = match &images {
+            Ok(view) => view
+                .images
+                .iter()
+                .map(|i| (i.name.clone(), i.reference.clone()))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        // The overlay as it will render once the images action has recorded the new tags.
+        let records = match &images {
+            Ok(view) => view.records.clone(),
+            Err(_) => Vec::new(),
+        };
+        let deploy = match (rendered, usable) {
+            (_, false) => Ok(deploy::View::default()),
+            (Ok(rendered), true) => {
+                deploy::observe(
+                    ctx,
+                    rendered,
+                    &references,
+                    &records,
+                    client.as_ref(),
+                    reachable,
+                )
+                .await
+            }
+            (Err(e), true) => Err(e),
+        };
+        (images, deploy)
+    };
+    let (wiring, (images, deploy)) = tokio::join!(wiring, images_then_deploy);
     Survey {
         registry,
         cluster,

@@ -54,8 +54,7 @@ fn control_plane_started(line: &str) -> bool {
 /// The client of a cluster kind is still creating: kind's kubeconfig for it (read from the
 /// control-plane node, so available before kind writes it out), once the API server answers.
 async fn early_ready(ctx: &UpContext, kind: &Kind, name: &str) -> Result<ClusterReady> {
-    let kubeconfig = kind.kubeconfig(name).await?;
-    let client = k8s::client_from_kubeconfig_yaml(&kubeconfig, None).await?;
+    let client = cluster::kubeconfig::client(&ctx.engine, kind, name).await?;
     wait_for_api(&client, name).await?;
     let nodes = cluster::list_nodes(&ctx.engine, name)
         .await
@@ -166,10 +165,7 @@ impl View {
 pub async fn connect(ctx: &UpContext, kind: Option<&Kind>) -> Result<kube::Client> {
     match kind {
         None => Ok(k8s::client_for_context(&ctx.kube_context()).await?),
-        Some(kind) => {
-            let kubeconfig = kind.kubeconfig(ctx.cluster_name()).await?;
-            Ok(k8s::client_from_kubeconfig_yaml(&kubeconfig, None).await?)
-        }
+        Some(kind) => cluster::kubeconfig::client(&ctx.engine, kind, ctx.cluster_name()).await,
     }
 }
 
@@ -259,8 +255,7 @@ pub async fn execute(
         }
         let (client, api_waited) = ctx
             .interruptible("the cluster", async {
-                let kubeconfig = kind.kubeconfig(name).await?;
-                let client = k8s::client_from_kubeconfig_yaml(&kubeconfig, None).await?;
+                let client = cluster::kubeconfig::client(&ctx.engine, kind, name).await?;
                 // A node the engine itself restarted (after a reboot or an engine restart:
                 // restart policy) runs before its API server answers, with no step of ours
                 // to say so; one version call tells, and costs a round trip when it answers.

@@ -137,15 +137,16 @@ pub async fn desired(
 /// `client`: None when the cluster does not exist yet (everything would be created) or does
 /// not run (`reachable` false: nothing can be said until `up` starts it). `records`: the
 /// kustomization edits the images action will make first.
+/// `rendered`: the overlay as its files say now (None: no renderer, or no `deploy`).
 pub async fn observe(
     ctx: &UpContext,
-    renderer: Option<&Renderer>,
+    rendered: Option<Vec<Value>>,
     references: &[(String, String)],
     records: &[Record],
     client: Option<&kube::Client>,
     reachable: bool,
 ) -> Result<View> {
-    let (Some(_), Some(renderer)) = (&ctx.workspace.deploy, renderer) else {
+    let (Some(_), Some(mut docs)) = (&ctx.workspace.deploy, rendered) else {
         return Ok(View {
             objects: None,
             steps: Vec::new(),
@@ -159,7 +160,7 @@ pub async fn observe(
         .filter(|(name, _)| !records.iter().any(|r| r.image == *name))
         .cloned()
         .collect();
-    let mut docs = desired(ctx, renderer, &settled).await?;
+    crate::desired::check_images_used(&ctx.workspace, &docs, &ctx.registry_host(), &settled)?;
     retarget(&mut docs, records);
     let objects = match client {
         Some(client) => look(client, &docs).await?,
