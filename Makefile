@@ -26,7 +26,7 @@ help:
 	@echo "make engine          a running Docker engine: started, or installed (Debian/Ubuntu, root)"
 	@echo "make images          the lab's images: present, from BUNDLE=FILE, pulled, or built offline"
 	@echo "make offline-images  build kind, kubectl and an offline kind node image (air-gapped machines)"
-	@echo "make bench           kindlab up vs the shell-script way, same machine, same run"
+	@echo "make bench           kindlab vs the scripts, ctlptl and bare kind, every verb's target (bench/README.md)"
 	@echo "make fuzz            every fuzz target in turn, FUZZ_SECONDS each (fuzz/README.md; not in CI)"
 
 .PHONY: build

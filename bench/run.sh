@@ -1,18 +1,30 @@
 #!/usr/bin/env bash
-# `make bench`: `kindlab up` against the lab's old shell-script way (bench/lab-scripts.sh),
-# same machine, same run, one side after the other (never concurrently).
+# `make bench`: `kindlab up` against the lab's old shell-script way (bench/lab-scripts.sh), the
+# peer tool's way (ctlptl, `lab-scripts.sh --via ctlptl`) and bare `kind create cluster`, plus
+# kindlab's other verbs, same machine, same run, one thing at a time (never concurrently).
 #
-# Measured on each side, BENCH_RUNS times (median reported):
-#   cold    no cluster, no registry, no image or build cache for the app     kindlab <= 0.8x script
-#   warm    `up` again on the healthy lab                                    kindlab <= 3 s
-#   repair  `up` after `docker rm -f -v <registry>`                          kindlab <= 0.2x its cold
+# Measured BENCH_RUNS times (medians reported; targets of issue 11):
+#   cold     no cluster/registry/image/build cache   kindlab <= 0.8x script, <= 0.8x ctlptl,
+#                                                    <= 1.15x bare `kind create cluster`
+#   warm     `up` again on the healthy lab           kindlab <= 0.5x script warm
+#   repair   `up` after `docker rm -f -v <registry>` kindlab <= 0.2x its cold
+#   status   `kindlab status` vs `kubectl get pods -A`, 5 each per run       <= 0.5x
+#   reset    `kindlab reset` of a broken lab (`lab start bad-image-tag`) vs `down` + `up`  <= 0.1x
+#   detect   `lab run bad-image-tag --repeat`: kindlab noticing the kubelet's ErrImagePull vs an
+#            independent watch receiving it (bench/kubelet-watch.py), 10 breaks   median <= 250 ms
+#   rss      peak RSS of the cold `kindlab up` (/usr/bin/time -v, and kindlab's own VmHWM) <= 50 MB
+# Beside results/latest.json: results/cold-phases.svg, run 1's cold phases of each way.
 #
-# Environment: KINDLAB (target/release/kindlab), BENCH_RUNS (1), KINDLAB_CI_ENV
+# Environment: KINDLAB (target/release/kindlab), BENCH_RUNS (1), BENCH_BREAKS (10: detection
+# breaks over all runs), BENCH_STATUS_SAMPLES (5 per run), KINDLAB_CI_ENV
 # (/var/cache/kindlab-ci/env: when present its kind/kubectl and offline node image are used),
-# KINDLAB_NODE_IMAGE (node image when there is no CI env; kind's default when empty),
-# BENCH_KL_CLUSTER/_REGISTRY/_PORT (bench-kl, bench-kl-registry, 5101) and
-# BENCH_SH_CLUSTER/_REGISTRY/_PORT (bench-sh, bench-sh-registry, 5102).
+# KINDLAB_NODE_IMAGE (node image when there is no CI env; kind's default when empty), CTLPTL_BIN
+# (a ctlptl to use instead of building one), BENCH_{KL,SH,CT}_{CLUSTER,REGISTRY,PORT}
+# (bench-kl/-sh/-ct, bench-kl/-sh/-ct-registry, 5101/5102/5103), BENCH_KIND_CLUSTER (bench-kind).
 # Only those clusters, registries and localhost:<port>/orders-api images are ever deleted.
+#
+# Exit status: 0 when every measurement ran (met or unmet targets alike: the table says which),
+# 1 when one failed (its log is named), also when a tool it needs is missing.
 set -o errexit -o nounset -o pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -22,17 +34,21 @@ LOGS=$RESULTS/logs
 KINDLAB=${KINDLAB:-$ROOT/target/release/kindlab}
 case "$KINDLAB" in /*) ;; */*) KINDLAB=$PWD/$KINDLAB ;; *) KINDLAB=$(command -v "$KINDLAB" || echo "$KINDLAB") ;; esac
 RUNS=${BENCH_RUNS:-1}
+BREAKS=${BENCH_BREAKS:-10}
+STATUS_SAMPLES=${BENCH_STATUS_SAMPLES:-5}
 CI_ENV=${KINDLAB_CI_ENV:-/var/cache/kindlab-ci/env}
 APP=orders-api
 NAMESPACE=dev
+LAB=bad-image-tag
 
-declare -A CLUSTER=([kl]=${BENCH_KL_CLUSTER:-bench-kl} [sh]=${BENCH_SH_CLUSTER:-bench-sh})
-declare -A REG=([kl]=${BENCH_KL_REGISTRY:-bench-kl-registry} [sh]=${BENCH_SH_REGISTRY:-bench-sh-registry})
-declare -A PORT=([kl]=${BENCH_KL_PORT:-5101} [sh]=${BENCH_SH_PORT:-5102})
-declare -A LABEL=([kl]=kindlab [sh]=script)
+declare -A CLUSTER=([kl]=${BENCH_KL_CLUSTER:-bench-kl} [sh]=${BENCH_SH_CLUSTER:-bench-sh}
+  [ct]=${BENCH_CT_CLUSTER:-bench-ct} [kind]=${BENCH_KIND_CLUSTER:-bench-kind})
+declare -A REG=([kl]=${BENCH_KL_REGISTRY:-bench-kl-registry} [sh]=${BENCH_SH_REGISTRY:-bench-sh-registry}
+  [ct]=${BENCH_CT_REGISTRY:-bench-ct-registry})
+declare -A PORT=([kl]=${BENCH_KL_PORT:-5101} [sh]=${BENCH_SH_PORT:-5102} [ct]=${BENCH_CT_PORT:-5103})
+declare -A LABEL=([kl]=kindlab [sh]=script [ct]=ctlptl [kind]="bare kind")
 declare -A WS=()
-declare -A SAMPLES=()   # "<side>.<measurement>" -> space-separated seconds
-declare -A FAILED=()    # "<side>.<measurement>" -> "log file" of the first failure
+declare -A FAILED=()    # "<measurement>.<side>" -> log file of the first failure
 
 # Progress goes to the original stderr (fd 9), also from a trap that fires while a command's
 # output is redirected into its log.
@@ -56,19 +72,57 @@ else
   unset KINDLAB_NODE_IMAGE
 fi
 unset KINDLAB_WORKSPACE
+export KINDLAB_ATTENDEE=bench
 
-for tool in docker kind kubectl awk; do
+for tool in docker kind kubectl awk curl python3; do
   command -v "$tool" >/dev/null || die "$tool is not on PATH"
 done
+[ -n "${EPOCHREALTIME:-}" ] || die "bash 5 or later is needed (EPOCHREALTIME)"
 [ -x "$KINDLAB" ] || die "no kindlab at $KINDLAB (run 'make build' or set KINDLAB=path)"
-case "$RUNS" in '' | *[!0-9]* | 0) die "BENCH_RUNS must be a positive integer, not '$RUNS'" ;; esac
+for n in "$RUNS" "$BREAKS" "$STATUS_SAMPLES"; do
+  case "$n" in '' | *[!0-9]* | 0) die "BENCH_RUNS, BENCH_BREAKS and BENCH_STATUS_SAMPLES must be positive integers, not '$n'" ;; esac
+done
 docker info >/dev/null 2>&1 || die "the Docker engine does not answer (docker info)"
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/kindlab-bench.XXXXXX")
 # A kubeconfig of our own: kind's current-context switches never touch the user's.
 export KUBECONFIG=$TMP/kubeconfig
+# ctlptl's analytics stay off (its state directory is ours, with the opt-out choice).
+export TILT_DEV_DIR=$TMP/tilt-dev
+mkdir -p "$TILT_DEV_DIR/analytics/user" && echo opt-out >"$TILT_DEV_DIR/analytics/user/choice.txt"
 mkdir -p "$LOGS"
-rm -f "$LOGS"/*.log
+rm -f "$LOGS"/*.log "$LOGS"/*.json "$LOGS"/*.time "$LOGS"/*.tsv
+# Every number this run measures, one line each, for bench/report.py:
+#   S <measurement.side> <run> <value>   a sample    F <measurement.side> <run> <log>  a failure
+#   N <measurement.side> <why...>        not available here
+RECORDS=$LOGS/records.tsv
+: >"$RECORDS"
+record() { printf '%s\n' "$*" >>"$RECORDS"; }
+now() { printf '%s' "$EPOCHREALTIME"; }
+secs_since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }'; }
+
+# /usr/bin/time (GNU time, for -v), not the shell keyword.
+TIME_BIN=""
+if [ -x /usr/bin/time ] && /usr/bin/time -v true 2>/dev/null; then
+  TIME_BIN=/usr/bin/time
+else
+  log "warning: no GNU time at /usr/bin/time (apt-get install time): peak RSS is measured by /proc only"
+fi
+
+# --- ctlptl: built from its Go module when missing; never committed ----------------------------
+CTLPTL=""
+if CTLPTL=$(bash "$BENCH_DIR/build-ctlptl.sh" 2>"$LOGS/ctlptl-build.log"); then
+  CTLPTL_VERSION=$("$CTLPTL" version 2>/dev/null | head -1)
+  log "ctlptl: $CTLPTL ($CTLPTL_VERSION)"
+else
+  CTLPTL="" CTLPTL_VERSION=""
+  CT_WHY="ctlptl could not be built: $(tail -n 3 "$LOGS/ctlptl-build.log" | tr '\n' ' ' | cut -c1-300)"
+  log "ctlptl way not available: $CT_WHY (full log: $LOGS/ctlptl-build.log)"
+  record N cold.ct "$CT_WHY"
+  record N warm.ct "$CT_WHY"
+fi
+SIDES=(kl sh)
+[ -z "$CTLPTL" ] || SIDES+=(ct)
 
 # --- cleanup: only what this harness names ----------------------------------------------------
 remove_app_images() { # side
@@ -84,18 +138,22 @@ teardown() { # side
   if kind get clusters 2>/dev/null | grep -qx "${CLUSTER[$1]}"; then
     kind delete cluster --name "${CLUSTER[$1]}" >/dev/null 2>&1
   fi
+  [ "$1" != kind ] || return 0
   if docker inspect "${REG[$1]}" >/dev/null 2>&1; then
     docker rm -f -v "${REG[$1]}" >/dev/null
   fi
   remove_app_images "$1"
 }
 
+WATCH_PID=""
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
-  log "cleaning up: clusters ${CLUSTER[kl]} ${CLUSTER[sh]}, registries ${REG[kl]} ${REG[sh]}"
-  teardown kl || log "warning: cleanup of the kindlab side failed"
-  teardown sh || log "warning: cleanup of the script side failed"
+  if [ -n "$WATCH_PID" ]; then kill "$WATCH_PID" 2>/dev/null || true; fi
+  log "cleaning up: clusters ${CLUSTER[*]}, registries ${REG[*]}"
+  for side in kl sh ct kind; do
+    teardown "$side" || log "warning: cleanup of the ${LABEL[$side]} side failed"
+  done
   rm -rf "$TMP"
   exit "$rc"
 }
@@ -104,7 +162,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # The ports must be free or held by our own registries (left over from an interrupted run).
-for side in kl sh; do
+for side in kl sh ct; do
   holder=$(docker ps --format '{{.Names}} {{.Ports}}' | awk -v p=":${PORT[$side]}->" 'index($0, p) { print $1 }')
   if [ -n "$holder" ] && [ "$holder" != "${REG[$side]}" ]; then
     die "port ${PORT[$side]} is held by container '$holder'; set BENCH_${side^^}_PORT"
@@ -112,7 +170,7 @@ for side in kl sh; do
 done
 
 # --- workspaces: `kindlab init`, then each side's names and port ------------------------------
-for side in kl sh; do
+for side in kl sh ct; do
   WS[$side]=$TMP/ws-$side
   "$KINDLAB" init "${WS[$side]}" >/dev/null 2>&1 || die "kindlab init ${WS[$side]} failed"
   cfg=${WS[$side]}/kindlab.yaml
@@ -130,23 +188,78 @@ for side in kl sh; do
   fi
 done
 
-# --- the two ways of bringing the lab up ------------------------------------------------------
-script_args() { # side
-  local args=(up --workspace "${WS[$1]}" --cluster "${CLUSTER[$1]}"
+# --- the ways of bringing the lab up -----------------------------------------------------------
+SCRIPT_ARGS=()
+script_argv() { # side: sets SCRIPT_ARGS, lab-scripts.sh's arguments for that side
+  SCRIPT_ARGS=(up --workspace "${WS[$1]}" --cluster "${CLUSTER[$1]}"
     --registry-name "${REG[$1]}" --registry-port "${PORT[$1]}")
-  [ -z "$NODE_IMAGE" ] || args+=(--node-image "$NODE_IMAGE")
-  printf '%q ' "${args[@]}"
+  [ -z "$NODE_IMAGE" ] || SCRIPT_ARGS+=(--node-image "$NODE_IMAGE")
+  [ "$1" != ct ] || SCRIPT_ARGS+=(--via ctlptl)
+}
+script_args() { # side: the same, printed
+  script_argv "$1"
+  printf '%q ' "${SCRIPT_ARGS[@]}"
 }
 
-side_up() { # side
-  if [ "$1" = kl ]; then
-    "$KINDLAB" --workspace "${WS[kl]}" up
+# kindlab's own peak RSS: VmHWM of its process (a high-water mark, so the last reading before
+# it exits is its peak, up to the last 50 ms), read while it runs; /proc/<pid>/status of time's
+# child. Prints KB.
+own_peak_kb() { # pid of /usr/bin/time (or of kindlab itself)
+  local outer=$1 pid="" hwm=0 key value _ i
+  if [ -n "$TIME_BIN" ]; then
+    for ((i = 0; i < 200; i++)); do
+      read -r pid _ <"/proc/$outer/task/$outer/children" 2>/dev/null || true
+      [ -z "$pid" ] || break
+      sleep 0.01
+    done
   else
-    local args=(up --workspace "${WS[sh]}" --cluster "${CLUSTER[sh]}"
-      --registry-name "${REG[sh]}" --registry-port "${PORT[sh]}")
-    [ -z "$NODE_IMAGE" ] || args+=(--node-image "$NODE_IMAGE")
-    bash "$BENCH_DIR/lab-scripts.sh" "${args[@]}"
+    pid=$outer
   fi
+  [ -n "$pid" ] || { echo 0; return; }
+  while [ -e "/proc/$pid/status" ]; do
+    while read -r key value _; do
+      if [ "$key" = VmHWM: ]; then hwm=$value; fi
+    done <"/proc/$pid/status" 2>/dev/null || true
+    sleep 0.05
+  done
+  echo "$hwm"
+}
+
+side_up() { # side what run
+  local side=$1 what=$2 run=$3
+  case "$side" in
+    kl)
+      local out="$LOGS/kl-$what-$run.json" timef="$LOGS/kl-$what-$run.time" pid own rc=0
+      if [ -n "$TIME_BIN" ]; then
+        "$TIME_BIN" -v -o "$timef" "$KINDLAB" --workspace "${WS[kl]}" up --output json >"$out" &
+      else
+        "$KINDLAB" --workspace "${WS[kl]}" up --output json >"$out" &
+      fi
+      pid=$!
+      own=$(own_peak_kb "$pid")
+      wait "$pid" || rc=$?
+      echo "kindlab's own peak RSS (VmHWM): $own kB" >&2
+      if [ "$rc" = 0 ] && [ "$what" = cold ]; then
+        record S rss_own.kl "$run" "$(awk -v k="$own" 'BEGIN { printf "%.1f", k / 1024 }')"
+        [ -z "$TIME_BIN" ] || record S rss_timev.kl "$run" \
+          "$(awk -F': ' '/Maximum resident set size/ { printf "%.1f", $2 / 1024 }' "$timef")"
+      fi
+      return "$rc"
+      ;;
+    sh | ct)
+      script_argv "$side"
+      CTLPTL=$CTLPTL bash "$BENCH_DIR/lab-scripts.sh" "${SCRIPT_ARGS[@]}"
+      ;;
+    kind)
+      local args=(create cluster --name "${CLUSTER[kind]}")
+      [ -z "$NODE_IMAGE" ] || args+=(--image "$NODE_IMAGE")
+      if [ -n "$TIME_BIN" ]; then
+        "$TIME_BIN" -v -o "$LOGS/kind-$what-$run.time" kind "${args[@]}"
+      else
+        kind "${args[@]}"
+      fi
+      ;;
+  esac
 }
 
 # Cold: no cluster, no registry, none of the app's images, empty build cache, and a build
@@ -154,6 +267,7 @@ side_up() { # side
 # legacy builder's layer cache nor another workspace's image can serve the build.
 cold_reset() { # side run
   teardown "$1"
+  [ "$1" != kind ] || return 0
   docker builder prune -af >/dev/null 2>&1 || log "warning: docker builder prune -af failed"
   printf '%s %s %s\n' "$1" "$2" "$(date +%s.%N)" >"${WS[$1]}/apps/$APP/www/bench-nonce"
 }
@@ -161,6 +275,11 @@ cold_reset() { # side run
 # The lab works: registry running and holding the deployed tag, rollout complete.
 verify() { # side
   local ctx="kind-${CLUSTER[$1]}" image ready tag
+  if [ "$1" = kind ]; then
+    kubectl --context "$ctx" get nodes >/dev/null || return 1
+    echo "verify: ok (API server answers)"
+    return 0
+  fi
   [ "$(docker inspect -f '{{.State.Running}}' "${REG[$1]}" 2>/dev/null)" = true ] ||
     { echo "verify: registry ${REG[$1]} is not running"; return 1; }
   image=$(kubectl --context "$ctx" -n "$NAMESPACE" get "deployment/$APP" \
@@ -177,36 +296,131 @@ verify() { # side
   echo "verify: ok ($image, ready $ready)"
 }
 
-# timed side measurement run: `up` with its output in a log; records seconds or the failure.
-timed() {
-  local side=$1 what=$2 run=$3 logf="$LOGS/$1-$2-$3.log" start end secs
-  : >"$logf"
-  start=$(date +%s.%N)
-  if side_up "$side" >>"$logf" 2>&1; then
-    end=$(date +%s.%N)
-    secs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')
-    if verify "$side" >>"$logf" 2>&1; then
-      SAMPLES[$side.$what]="${SAMPLES[$side.$what]:-} $secs"
-      log "$(printf '%-7s %-6s run %d: %7.2f s' "${LABEL[$side]}" "$what" "$run" "$secs")"
-      return 0
-    fi
-    log "${LABEL[$side]} $what run $run: finished in $secs s but the lab is not right:"
-  else
-    log "${LABEL[$side]} $what run $run FAILED (exit $?):"
-  fi
-  FAILED[$side.$what]=${FAILED[$side.$what]:-$logf}
-  tail -n 25 "$logf" | sed 's/^/    | /' >&9
+fail() { # key run logf message
+  log "$4"
+  FAILED[$1]=${FAILED[$1]:-$3}
+  record F "$1" "$2" "$3"
+  tail -n 25 "$3" | sed 's/^/    | /' >&9
   return 1
+}
+
+# A timed command (a function and its arguments) with its output in a log, then verify untimed.
+timed_cmd() { # key run side logf command...
+  local key=$1 run=$2 side=$3 logf=$4 start secs rc=0
+  shift 4
+  start=$(now)
+  echo "start $start" >>"$logf"
+  "$@" >>"$logf" 2>&1 || rc=$?
+  secs=$(secs_since "$start")
+  echo "end $(now)" >>"$logf"
+  [ "$rc" = 0 ] || { fail "$key" "$run" "$logf" "$key run $run FAILED (exit $rc):"; return 1; }
+  if verify "$side" >>"$logf" 2>&1; then
+    record S "$key" "$run" "$secs"
+    log "$(printf '%-24s run %d: %7.2f s' "$key (${LABEL[$side]})" "$run" "$secs")"
+    return 0
+  fi
+  fail "$key" "$run" "$logf" "$key run $run: finished in $secs s but the lab is not right:"
+}
+
+timed() { # side what run
+  local logf="$LOGS/$1-$2-$3.log"
+  : >"$logf"
+  timed_cmd "$2.$1" "$3" "$1" "$logf" side_up "$1" "$2" "$3"
+}
+
+# `kindlab status` (exits non-zero when anything is off) against `kubectl get pods -A`,
+# alternating, on the same healthy lab.
+measure_status() { # run
+  local logf="$LOGS/kl-status-$1.log" i start secs
+  : >"$logf"
+  for ((i = 1; i <= STATUS_SAMPLES; i++)); do
+    start=$(now)
+    "$KINDLAB" --workspace "${WS[kl]}" status >>"$logf" 2>&1 ||
+      { fail status.kl "$1" "$logf" "kindlab status run $1 FAILED:"; return 1; }
+    record S status.kl "$1" "$(secs_since "$start")"
+    start=$(now)
+    kubectl --context "kind-${CLUSTER[kl]}" get pods -A >>"$logf" 2>&1 ||
+      { fail status.kubectl "$1" "$logf" "kubectl get pods -A run $1 FAILED:"; return 1; }
+    record S status.kubectl "$1" "$(secs_since "$start")"
+  done
+  log "status: $STATUS_SAMPLES x kindlab status, $STATUS_SAMPLES x kubectl get pods -A (log $logf)"
+}
+
+kl_cmd() { "$KINDLAB" --workspace "${WS[kl]}" "$@"; }
+kl_down_up() { kl_cmd down && kl_cmd up; }
+
+# A broken lab (the attendee's `lab start`, which waits until the break shows), then `reset`.
+measure_reset() { # run
+  local logf="$LOGS/kl-reset-$1.log"
+  : >"$logf"
+  if ! kl_cmd lab start "$LAB" >>"$logf" 2>&1; then
+    fail reset.kl "$1" "$logf" "kindlab lab start $LAB (before reset) run $1 FAILED:"
+    return 1
+  fi
+  timed_cmd reset.kl "$1" kl "$logf" kl_cmd reset
+}
+
+# Detection: an independent watch (bench/kubelet-watch.py) is the reference clock; kindlab's
+# `lab run --repeat N --output json` says when it noticed each symptom. bench/report.py pairs
+# them (per break: the first ErrImagePull the watch received for the pod kindlab named).
+measure_detection() { # run breaks
+  local run=$1 n=$2 logf="$LOGS/kl-detect-$1.log" watchf="$LOGS/kl-detect-$1-watch.tsv" i
+  local out="$LOGS/kl-detect-$1.json"
+  : >"$logf"
+  python3 "$BENCH_DIR/kubelet-watch.py" --context "kind-${CLUSTER[kl]}" --namespace "$NAMESPACE" \
+    >"$watchf" 2>>"$logf" &
+  WATCH_PID=$!
+  for ((i = 0; i < 100; i++)); do
+    grep -q ' started ' "$watchf" 2>/dev/null && break
+    sleep 0.1
+  done
+  sleep 2 # the watches' initial lists
+  local rc=0
+  kl_cmd lab run "$LAB" --repeat "$n" --output json >"$out" 2>>"$logf" || rc=$?
+  sleep 1 # late arrivals on the watch
+  kill "$WATCH_PID" 2>/dev/null || true
+  wait "$WATCH_PID" 2>/dev/null || true
+  WATCH_PID=""
+  if [ "$rc" != 0 ]; then
+    fail detect.kl "$run" "$logf" "kindlab lab run $LAB --repeat $n run $run FAILED (exit $rc):"
+    return 1
+  fi
+  if ! python3 "$BENCH_DIR/report.py" detection --run "$run" --report "$out" --watch "$watchf" \
+    >>"$RECORDS" 2>>"$logf"; then
+    fail detect.kl "$run" "$logf" "pairing kindlab's noticing with the watch (run $run) FAILED:"
+    return 1
+  fi
+  log "detection: $n breaks (report $out, watch $watchf)"
+}
+
+# The breaks spread over the runs: BREAKS in all (10 over 3 runs: 4, 3, 3).
+breaks_in_run() { # run
+  echo $(((BREAKS / RUNS) + ($1 <= BREAKS % RUNS ? 1 : 0)))
 }
 
 measure_side() { # side run
   local side=$1 run=$2
-  log "${LABEL[$side]}: cold reset (${CLUSTER[$side]}, ${REG[$side]}, localhost:${PORT[$side]}/$APP images, build cache)"
+  log "${LABEL[$side]}: cold reset (${CLUSTER[$side]}${REG[$side]:+, ${REG[$side]}, localhost:${PORT[$side]}/$APP images, build cache})"
   cold_reset "$side" "$run"
-  if timed "$side" cold "$run" && timed "$side" warm "$run"; then
-    docker rm -f -v "${REG[$side]}" >/dev/null
-    timed "$side" repair "$run" || true
-  fi
+  case "$side" in
+    kind) timed kind cold "$run" || true ;;
+    ct) if timed ct cold "$run"; then timed ct warm "$run" || true; fi ;;
+    *)
+      if timed "$side" cold "$run" && timed "$side" warm "$run"; then
+        docker rm -f -v "${REG[$side]}" >/dev/null
+        if timed "$side" repair "$run" && [ "$side" = kl ]; then
+          measure_status "$run" || true
+          measure_reset "$run" || true
+          local n
+          n=$(breaks_in_run "$run")
+          if [ "$n" -gt 0 ] && verify kl >/dev/null 2>&1; then measure_detection "$run" "$n" || true; fi
+          if verify kl >/dev/null 2>&1; then
+            timed_cmd down_up.kl "$run" kl "$LOGS/kl-down_up-$run.log" kl_down_up || true
+          fi
+        fi
+      fi
+      ;;
+  esac
   teardown "$side"
 }
 
@@ -218,112 +432,54 @@ KINDLAB_VERSION=$("$KINDLAB" --version 2>/dev/null | awk '{ print $2 }')
 GIT_REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [ -n "$(git -C "$ROOT" status --porcelain 2>/dev/null | head -1)" ]; then GIT_REV="$GIT_REV+dirty"; fi
 NPROC=$(nproc)
+MEM=$(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo 2>/dev/null || echo unknown)
 DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
-OTHER_CLUSTERS=$(kind get clusters 2>/dev/null | grep -cvx -e "${CLUSTER[kl]}" -e "${CLUSTER[sh]}" || true)
+OTHER_CLUSTERS=$(kind get clusters 2>/dev/null | grep -cvx -e "${CLUSTER[kl]}" -e "${CLUSTER[sh]}" \
+  -e "${CLUSTER[ct]}" -e "${CLUSTER[kind]}" || true)
 
 cat <<EOF
-kindlab bench: $DATE, $NPROC CPUs, kind $KIND_VERSION, kubectl $KUBECTL_VERSION, docker $DOCKER_VERSION
-node image: ${NODE_IMAGE:-the default of kind}; kindlab $KINDLAB_VERSION ($GIT_REV); runs: $RUNS
-other kind clusters on this machine: $OTHER_CLUSTERS; load average at start: $LOAD_START
+kindlab bench: $DATE, $NPROC CPUs, $MEM, kind $KIND_VERSION, kubectl $KUBECTL_VERSION, docker $DOCKER_VERSION
+node image: ${NODE_IMAGE:-the default of kind}; kindlab $KINDLAB_VERSION ($GIT_REV); ctlptl: ${CTLPTL_VERSION:-not available}
+runs: $RUNS; detection breaks: $BREAKS; other kind clusters on this machine: $OTHER_CLUSTERS; load average at start: $LOAD_START
 
 commands (KUBECONFIG=$KUBECONFIG${NODE_IMAGE:+, KINDLAB_NODE_IMAGE=$NODE_IMAGE}):
-  kindlab up:  $KINDLAB --workspace ${WS[kl]} up
+  kindlab up:  ${TIME_BIN:+$TIME_BIN -v }$KINDLAB --workspace ${WS[kl]} up --output json
   script up:   bash $BENCH_DIR/lab-scripts.sh $(script_args sh)
+  ctlptl up:   $(if [ -n "$CTLPTL" ]; then echo "CTLPTL=$CTLPTL bash $BENCH_DIR/lab-scripts.sh $(script_args ct)"; else echo "not available"; fi)
+  bare kind:   kind create cluster --name ${CLUSTER[kind]}${NODE_IMAGE:+ --image $NODE_IMAGE}
   cold reset:  kind delete cluster --name <cluster>; docker rm -f -v <registry>;
                docker rmi localhost:<port>/$APP:<tag>...; docker builder prune -af;
                a new file apps/$APP/www/bench-nonce in the workspace
   repair:      docker rm -f -v <registry>, then the same up command
+  status:      kindlab status  vs  kubectl --context kind-${CLUSTER[kl]} get pods -A
+  reset:       kindlab lab start $LAB (untimed), then kindlab reset  vs  kindlab down && kindlab up
+  detection:   kindlab lab run $LAB --repeat N --output json, beside python3 bench/kubelet-watch.py
 logs: $LOGS/<side>-<measurement>-<run>.log
 
 EOF
 
-# --- measure: sides alternate which goes first, never overlap ---------------------------------
+# --- measure: the ways alternate which goes first, never overlap -------------------------------
+ORDER=("${SIDES[@]}" kind)
 for ((run = 1; run <= RUNS; run++)); do
-  if ((run % 2)); then order=(kl sh); else order=(sh kl); fi
+  if ((run % 2)); then order=("${ORDER[@]}"); else order=(); for ((i = ${#ORDER[@]} - 1; i >= 0; i--)); do order+=("${ORDER[$i]}"); done; fi
   for side in "${order[@]}"; do
     measure_side "$side" "$run"
   done
 done
 
-# --- report -----------------------------------------------------------------------------------
+# --- report: table, JSON and the picture (bench/report.py) -------------------------------------
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
-median() { # values...
-  printf '%s\n' "$@" | sort -n | awk 'NF { a[++n] = $1 }
-    END { if (!n) exit; if (n % 2) printf "%.2f", a[(n + 1) / 2]; else printf "%.2f", (a[n / 2] + a[n / 2 + 1]) / 2 }'
-}
-calc() { awk "BEGIN { printf \"%.2f\", $1 }"; }
-le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }'; }
-
-declare -A MED=()
-for key in kl.cold kl.warm kl.repair sh.cold sh.warm sh.repair; do
-  # shellcheck disable=SC2086 # word splitting of the samples is the point
-  MED[$key]=$(median ${SAMPLES[$key]:-})
-done
-
-json_samples() { # side measurement
-  # shellcheck disable=SC2086 # word splitting of the samples is the point
-  printf '%s\n' ${SAMPLES[$1.$2]:-} | awk 'NF { printf "%s%s", (n++ ? ", " : ""), $1 }'
-}
-
-rows=()
-json_rows=()
-all_met=true
-for what in cold warm repair; do
-  kl=${MED[kl.$what]} sh=${MED[sh.$what]} ratio="" measured="" met=n/a
-  kl_shown=${kl:-$([ -n "${FAILED[kl.$what]:-}" ] && echo FAILED || echo "not run")}
-  sh_shown=${sh:-$([ -n "${FAILED[sh.$what]:-}" ] && echo FAILED || echo "not run")}
-  [ -n "$kl" ] && [ -n "$sh" ] && ratio=$(calc "$kl / $sh")
-  case "$what" in
-    cold) target="kindlab <= 0.8x script"; limit=0.80; measured=$ratio ;;
-    warm) target="kindlab <= 3 s"; limit=3.00; measured=$kl ;;
-    repair)
-      target="kindlab <= 0.2x kindlab cold"; limit=0.20
-      [ -n "$kl" ] && [ -n "${MED[kl.cold]}" ] && measured=$(calc "$kl / ${MED[kl.cold]}") ;;
-  esac
-  if [ -n "$measured" ]; then
-    if le "$measured" "$limit"; then met=yes; else met=no; all_met=false; fi
-  else
-    all_met=false
-  fi
-  rows+=("$(printf '| %-11s | %10s | %9s | %14s | %-28s | %8s | %-4s |' "$what" \
-    "$kl_shown" "$sh_shown" "${ratio:--}" "$target" "${measured:--}" "$met")")
-  json_rows+=("$(printf '    "%s": {"kindlab_s": %s, "script_s": %s, "kindlab_over_script": %s, "target": "%s", "target_value": %s, "measured_vs_target": %s, "met": %s, "kindlab_samples_s": [%s], "script_samples_s": [%s], "kindlab_failed_log": %s, "script_failed_log": %s}' \
-    "$what" "${kl:-null}" "${sh:-null}" "${ratio:-null}" "$target" "$limit" "${measured:-null}" \
-    "$([ "$met" = yes ] && echo true || echo false)" "$(json_samples kl "$what")" "$(json_samples sh "$what")" \
-    "$([ -n "${FAILED[kl.$what]:-}" ] && printf '"%s"' "${FAILED[kl.$what]}" || echo null)" \
-    "$([ -n "${FAILED[sh.$what]:-}" ] && printf '"%s"' "${FAILED[sh.$what]}" || echo null)")")
-done
-
-echo
-echo "medians of $RUNS run(s), wall seconds (load average at start $LOAD_START, at end $LOAD_END):"
-printf '| %-11s | %10s | %9s | %14s | %-28s | %8s | %-4s |\n' measurement "kindlab s" "script s" \
-  "kindlab/script" target measured met?
-printf '|%s|%s|%s|%s|%s|%s|%s|\n' ------------- ------------ ----------- ---------------- \
-  ------------------------------ ---------- ------
-printf '%s\n' "${rows[@]}"
-
-json_str() { printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g')"; }
-{
-  echo "{"
-  echo "  \"date\": $(json_str "$DATE"),"
-  echo "  \"machine\": {\"nproc\": $NPROC, \"kernel\": $(json_str "$(uname -r)"), \"load_average_at_start\": $(json_str "$LOAD_START"), \"load_average_at_end\": $(json_str "$LOAD_END"), \"other_kind_clusters\": $OTHER_CLUSTERS},"
-  echo "  \"versions\": {\"kindlab\": $(json_str "$KINDLAB_VERSION"), \"git\": $(json_str "$GIT_REV"), \"kind\": $(json_str "$KIND_VERSION"), \"kubectl\": $(json_str "$KUBECTL_VERSION"), \"docker_engine\": $(json_str "$DOCKER_VERSION")},"
-  echo "  \"node_image\": $(json_str "${NODE_IMAGE:-kind default}"),"
-  echo "  \"runs\": $RUNS,"
-  echo "  \"commands\": {\"kindlab\": $(json_str "kindlab --workspace <ws> up"), \"script\": $(json_str "bash bench/lab-scripts.sh up --workspace <ws> --cluster ${CLUSTER[sh]} --registry-name ${REG[sh]} --registry-port ${PORT[sh]}${NODE_IMAGE:+ --node-image $NODE_IMAGE}"), \"repair_breakage\": \"docker rm -f -v <registry>\"},"
-  echo "  \"names\": {\"kindlab\": {\"cluster\": \"${CLUSTER[kl]}\", \"registry\": \"${REG[kl]}\", \"port\": ${PORT[kl]}}, \"script\": {\"cluster\": \"${CLUSTER[sh]}\", \"registry\": \"${REG[sh]}\", \"port\": ${PORT[sh]}}},"
-  echo "  \"measurements\": {"
-  last=$((${#json_rows[@]} - 1))
-  for i in "${!json_rows[@]}"; do
-    if [ "$i" -lt "$last" ]; then echo "${json_rows[$i]},"; else echo "${json_rows[$i]}"; fi
-  done
-  echo "  },"
-  echo "  \"all_targets_met\": $all_met"
-  echo "}"
-} >"$RESULTS/latest.json"
-echo
-echo "wrote $RESULTS/latest.json"
+python3 "$BENCH_DIR/report.py" report --records "$RECORDS" --logs "$LOGS" \
+  --json "$RESULTS/latest.json" --svg "$RESULTS/cold-phases.svg" --runs "$RUNS" \
+  --fact date="$DATE" --fact nproc="$NPROC" --fact memory="$MEM" --fact kernel="$(uname -r)" \
+  --fact load_average_at_start="$LOAD_START" --fact load_average_at_end="$LOAD_END" \
+  --fact other_kind_clusters="$OTHER_CLUSTERS" --fact kindlab="$KINDLAB_VERSION" \
+  --fact git="$GIT_REV" --fact kind="$KIND_VERSION" --fact kubectl="$KUBECTL_VERSION" \
+  --fact docker_engine="$DOCKER_VERSION" --fact ctlptl="${CTLPTL_VERSION:-not available}" \
+  --fact node_image="${NODE_IMAGE:-kind default}" --fact time_bin="${TIME_BIN:-none}" \
+  --fact names="kindlab ${CLUSTER[kl]}/${REG[kl]}:${PORT[kl]}, script ${CLUSTER[sh]}/${REG[sh]}:${PORT[sh]}, ctlptl ${CLUSTER[ct]}/${REG[ct]}:${PORT[ct]}, bare kind ${CLUSTER[kind]}" ||
+  die "bench/report.py failed"
 
 if [ "${#FAILED[@]}" -gt 0 ]; then
   log "some measurements failed; their logs: ${FAILED[*]}"

@@ -2,7 +2,7 @@
 //! rehearsing, CI): baseline, break, the symptoms, a diagnosis, the solution, the checks, with
 //! each phase timed. Built on the same data and steps as the attendee's `lab start`/`check`.
 
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use super::actions::{self, Phase};
 use super::check;
@@ -15,7 +15,7 @@ use crate::diagnose::{self, Finding};
 use crate::error::{Error, Result};
 use crate::interrupt::Interrupted;
 use crate::k8s::{self, Rollout};
-use crate::report::{LabReport, Timeline};
+use crate::report::{LabReport, Timeline, unix_ms};
 
 /// Runs `lab` once against `target` and reports each phase.
 pub async fn run(env: &LabEnv<'_>, lab: &LabSpec, target: &TargetRef) -> Result<LabReport> {
@@ -75,6 +75,7 @@ async fn break_detect_fix(
         }
     };
     let broke_at = Instant::now();
+    let broke_wall = SystemTime::now();
     step.ok(broke.join("; "));
     timeline.mark("break", broke.join("; "), broke_at);
     timeline.set_zero(broke_at);
@@ -180,6 +181,12 @@ async fn break_detect_fix(
             .map(|s| timeline.seconds_since_zero(s.at))
             .fold(0.0, f64::max),
         time_to_recover_s: timeline.since_zero("verify").unwrap_or_default(),
+        broke_unix_ms: unix_ms(broke_wall),
+        detected_unix_ms: seen
+            .iter()
+            .map(|s| unix_ms(s.wall))
+            .max()
+            .unwrap_or_default(),
         phases: timeline.phases(),
         commits: session.changes.commits.clone(),
         reverts: session.changes.reverts.clone(),

@@ -4,7 +4,7 @@ pub mod attendee;
 pub mod html;
 mod timeline;
 
-pub use timeline::{Phase, Timeline};
+pub use timeline::{Phase, Timeline, unix_ms};
 
 use crate::diagnose::Finding;
 
@@ -33,6 +33,11 @@ pub struct LabReport {
     pub time_to_detect_s: f64,
     /// From the break until the lab's checks passed again.
     pub time_to_recover_s: f64,
+    /// The break's wall clock, ms since the Unix epoch: the zero of every phase's `at_s`, so
+    /// a phase happened at `broke_unix_ms + at_s * 1000` (for comparing with other clocks).
+    pub broke_unix_ms: u64,
+    /// The wall clock when the last symptom was seen, ms since the Unix epoch.
+    pub detected_unix_ms: u64,
     /// Commits the lab made (its break) and their reverts (its fix), for git labs.
     pub commits: Vec<String>,
     pub reverts: Vec<String>,
@@ -223,6 +228,8 @@ mod tests {
             }],
             time_to_detect_s: 2.25,
             time_to_recover_s: 9.5,
+            broke_unix_ms: 1_700_000_000_000,
+            detected_unix_ms: 1_700_000_002_250,
         };
         let text = table(&report);
         assert!(text.contains("ErrImagePull"), "{text}");

@@ -1,6 +1,6 @@
 //! Timing math for a lab run: marks in time, turned into phases relative to the break.
 
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
@@ -77,6 +77,13 @@ impl Timeline {
     }
 }
 
+/// Milliseconds since the Unix epoch (0 for a clock before it).
+pub fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or_default()
+}
+
 fn round(s: f64) -> f64 {
     (s * 1000.0).round() / 1000.0
 }
@@ -106,5 +113,15 @@ mod tests {
         assert_eq!(timeline.since_zero("ErrImagePull"), Some(2.0));
         assert_eq!(timeline.since_zero("verify"), Some(10.0));
         assert_eq!(timeline.since_zero("missing"), None);
+    }
+
+    #[test]
+    fn unix_ms_counts_milliseconds_from_the_epoch() {
+        assert_eq!(
+            unix_ms(UNIX_EPOCH + Duration::from_micros(1_700_000_000_123_999)),
+            1_700_000_000_123
+        );
+        assert_eq!(unix_ms(UNIX_EPOCH), 0);
+        assert_eq!(unix_ms(UNIX_EPOCH - Duration::from_secs(1)), 0);
     }
 }

@@ -63,15 +63,20 @@ pub async fn run(ctx: &UpContext) -> Result<UpSummary> {
     ctx.interrupt.handle();
     let started = Instant::now();
     match run_actions(ctx).await {
-        Ok((actions, images, applied)) => Ok(UpSummary {
-            cluster: ctx.cluster_name().to_string(),
-            context: ctx.kube_context(),
-            registry: ctx.registry_host(),
-            actions,
-            images,
-            applied,
-            duration: started.elapsed(),
-        }),
+        Ok((mut actions, images, applied)) => {
+            for action in &mut actions {
+                action.offset_from(started);
+            }
+            Ok(UpSummary {
+                cluster: ctx.cluster_name().to_string(),
+                context: ctx.kube_context(),
+                registry: ctx.registry_host(),
+                actions,
+                images,
+                applied,
+                duration: started.elapsed(),
+            })
+        }
         Err(Error::Interrupted(i)) => Err(account(ctx, i).into()),
         Err(e) => Err(e),
     }

@@ -1,6 +1,6 @@
 //! What one action did, for its status line and for `up --output json`.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -29,6 +29,13 @@ pub struct ActionReport {
     pub planned: Vec<String>,
     #[serde(serialize_with = "crate::images::serialize_secs")]
     pub duration: Duration,
+    /// Seconds from the start of `up` to this action's start (`up --output json`; unset
+    /// elsewhere), so a reader sees which actions overlapped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_s: Option<f64>,
+    /// When the action started: the report is made as it ends, `duration` after its start.
+    #[serde(skip)]
+    pub started_at: Instant,
 }
 
 impl ActionReport {
@@ -44,7 +51,20 @@ impl ActionReport {
             details,
             planned: Vec::new(),
             duration,
+            started_s: None,
+            started_at: Instant::now()
+                .checked_sub(duration)
+                .unwrap_or_else(Instant::now),
         }
+    }
+
+    /// Sets `started_s`: this action's start in seconds after `since` (up's start), in ms.
+    pub fn offset_from(&mut self, since: Instant) {
+        let s = self
+            .started_at
+            .saturating_duration_since(since)
+            .as_secs_f64();
+        self.started_s = Some((s * 1000.0).round() / 1000.0);
     }
 
     /// The report with the plan it carried out.
@@ -67,5 +87,42 @@ impl ActionReport {
         } else {
             format!("{word}: {}", self.details.join("; "))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_action_started_its_duration_before_its_report_and_is_offset_from_up() {
+        let up_started = Instant::now();
+        std::thread::sleep(Duration::from_millis(30));
+        let mut report = ActionReport::new(
+            "cluster",
+            Outcome::Created,
+            vec![],
+            Duration::from_millis(20),
+        );
+        report.offset_from(up_started);
+        let started = report.started_s.unwrap();
+        // Made at >= 30 ms after up's start, 20 ms after the action's: it began at >= 10 ms.
+        assert!((0.010..1.0).contains(&started), "{started}");
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["started_s"], started);
+        assert!(json.get("started_at").is_none());
+        // An action longer than the process (a clock that cannot go back) starts at 0.
+        let mut long =
+            ActionReport::new("x", Outcome::Reused, vec![], Duration::from_secs(1 << 40));
+        long.offset_from(up_started);
+        assert_eq!(long.started_s, Some(0.0));
+        // Outside `up` nothing is printed.
+        let plain = ActionReport::new("x", Outcome::Reused, vec![], Duration::ZERO);
+        assert!(
+            serde_json::to_value(&plain)
+                .unwrap()
+                .get("started_s")
+                .is_none()
+        );
     }
 }
