@@ -142,6 +142,11 @@ teardown() { # side
   if docker inspect "${REG[$1]}" >/dev/null 2>&1; then
     docker rm -f -v "${REG[$1]}" >/dev/null
   fi
+  # kindlab keeps its registry's images on a named volume that `rm -v` leaves (and that
+  # belongs to the workspace of the run that made it: a new run's workspace would refuse it).
+  if docker volume inspect "${REG[$1]}-images" >/dev/null 2>&1; then
+    docker volume rm "${REG[$1]}-images" >/dev/null
+  fi
   remove_app_images "$1"
 }
 
