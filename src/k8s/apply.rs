@@ -19,9 +19,6 @@ use super::{FIELD_MANAGER, K8sError, MANAGED_BY_LABEL};
 const CRD_ESTABLISH_TIMEOUT: Duration = Duration::from_secs(60);
 /// A freshly established CRD can take a moment to show up in discovery.
 const CRD_DISCOVERY_ATTEMPTS: u32 = 5;
-/// How long objects wait for a namespace this apply created to be ready for pods (see
-/// [`await_namespaces_ready`]); after that they go in anyway.
-const NAMESPACE_READY_WAIT: Duration = Duration::from_secs(10);
 const CRD_DISCOVERY_PAUSE: Duration = Duration::from_secs(1);
 
 /// One object kindlab applied, and what the apply did to it.
@@ -60,7 +57,6 @@ pub async fn apply_all(client: &kube::Client, docs: &[Value]) -> Result<Vec<Appl
 
     let mut discovered: HashMap<GroupVersionKind, (ApiResource, ApiCapabilities)> = HashMap::new();
     let mut unestablished_crds: Vec<String> = Vec::new();
-    let mut new_namespaces: Vec<String> = Vec::new();
     let mut applied = Vec::with_capacity(targets.len());
 
     for position in apply_order(targets.iter().map(|t| t.doc)) {
@@ -71,10 +67,6 @@ pub async fn apply_all(client: &kube::Client, docs: &[Value]) -> Result<Vec<Appl
         if priority == Priority::Rest && !unestablished_crds.is_empty() {
             await_crds_established(client, &unestablished_crds).await?;
             unestablished_crds.clear();
-        }
-        if priority == Priority::Rest && !new_namespaces.is_empty() {
-            await_namespaces_ready(client, &new_namespaces).await;
-            new_namespaces.clear();
         }
 
         let retry_discovery =
@@ -91,9 +83,6 @@ pub async fn apply_all(client: &kube::Client, docs: &[Value]) -> Result<Vec<Appl
         let result = apply_one(client, target, &resource, &caps.scope).await?;
         if priority == Priority::CustomResourceDefinition {
             unestablished_crds.push(result.name.clone());
-        }
-        if priority == Priority::Namespace && result.outcome == ApplyOutcome::Created {
-            new_namespaces.push(result.name.clone());
         }
         applied.push(result);
     }
@@ -515,42 +504,6 @@ async fn await_crds_established(client: &kube::Client, names: &[String]) -> Resu
         }
     }
     Ok(())
-}
-
-/// Waits, up to [`NAMESPACE_READY_WAIT`], until each new namespace has what every pod in it
-/// needs and the controller-manager adds moments after the namespace appears: the `default`
-/// ServiceAccount (pods are refused without it, and their ReplicaSet retries with back-off)
-/// and the `kube-root-ca.crt` ConfigMap (the kubelet cannot mount the service-account volume
-/// without it: "failed to sync configmap cache", retried after a second or more). Measured on
-/// a cold `up`: a pod that came first lost 1–2 s to that retry. Never fails: past the wait,
-/// the objects go in and Kubernetes retries as it always does.
-async fn await_namespaces_ready(client: &kube::Client, namespaces: &[String]) {
-    use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
-    let waits = namespaces.iter().map(|namespace| {
-        let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
-        let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
-        async move {
-            let (account, root_ca) = tokio::join!(
-                await_condition(accounts, "default", |o: Option<&ServiceAccount>| o
-                    .is_some()),
-                await_condition(configmaps, "kube-root-ca.crt", |o: Option<&ConfigMap>| o
-                    .is_some()),
-            );
-            if let Err(e) = account.and(root_ca) {
-                tracing::debug!(namespace, error = %e, "cannot watch the new namespace");
-            }
-        }
-    });
-    let all = futures::future::join_all(waits);
-    if tokio::time::timeout(NAMESPACE_READY_WAIT, all)
-        .await
-        .is_err()
-    {
-        tracing::debug!(
-            ?namespaces,
-            "new namespaces not ready for pods yet; applying anyway"
-        );
-    }
 }
 
 /// Created when the object did not exist; otherwise an unchanged resourceVersion means the
