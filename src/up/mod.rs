@@ -113,7 +113,7 @@ async fn run_actions(ctx: &UpContext) -> Result<Done> {
             // wait below.
             let ready_tx = ready_tx;
             let done = actions::cluster::execute(ctx, kind.as_ref(), &ready_tx).await?;
-            ctx.finished(&done.0);
+            ctx.finished(&done);
             Ok::<_, Error>(done)
         },
         async {
@@ -157,7 +157,7 @@ async fn run_actions(ctx: &UpContext) -> Result<Done> {
             Ok(Some((registry, images, wiring, deployed)))
         }
     );
-    let ((cluster_report, _, _), rest) = both(cluster, rest)?;
+    let (cluster_report, rest) = both(cluster, rest)?;
     let Some((registry_report, (images_report, images), wiring, (deploy, applied))) = rest else {
         // Unreachable: a cluster action that succeeds has published the cluster.
         return Err(Error::Unhealthy {

@@ -169,12 +169,12 @@ pub async fn connect(ctx: &UpContext, kind: Option<&Kind>) -> Result<kube::Clien
     }
 }
 
-/// Returns the report, a client, and the nodes (empty with `--context`).
+/// Returns the report; the cluster itself goes to `ready` (nodes empty with `--context`).
 pub async fn execute(
     ctx: &UpContext,
     kind: Option<&Kind>,
     ready: &ReadySender,
-) -> Result<(ActionReport, kube::Client, Vec<Node>)> {
+) -> Result<ActionReport> {
     let started = Instant::now();
     let Some(kind) = kind else {
         let context = ctx.kube_context();
@@ -194,12 +194,12 @@ pub async fn execute(
         publish(
             ready,
             ClusterReady {
-                client: client.clone(),
+                client,
                 nodes: Vec::new(),
                 fresh: false,
             },
         );
-        return Ok((report, client, Vec::new()));
+        return Ok(report);
     };
 
     let name = ctx.cluster_name();
@@ -313,12 +313,12 @@ pub async fn execute(
     publish(
         ready,
         ClusterReady {
-            client: client.clone(),
-            nodes: nodes.clone(),
+            client,
+            nodes,
             fresh: report.outcome == Outcome::Created,
         },
     );
-    Ok((report, client, nodes))
+    Ok(report)
 }
 
 /// Every step but creation.
