@@ -3,13 +3,13 @@
 //! is best effort: a lookup that fails (RBAC, a node gone) leaves that fact out, it does not
 //! fail the diagnosis.
 
+use crate::k8s::event_time;
 use std::collections::BTreeMap;
 
 use futures::future::join_all;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Event, Node, Pod, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ListParams, LogParams};
 use kube::core::Selector;
 use kube::{Client, Resource};
@@ -404,18 +404,6 @@ async fn gather(client: &Client, pod: &Pod, registry: &impl RegistryProbe) -> Po
         missing_pull_secrets,
         nodes,
     }
-}
-
-/// When an event last happened; which field says so depends on who recorded it.
-fn event_time(event: &Event) -> Option<Timestamp> {
-    event
-        .series
-        .as_ref()
-        .and_then(|s| s.last_observed_time.as_ref().map(|t| t.0))
-        .or_else(|| event.last_timestamp.as_ref().map(|t| t.0))
-        .or_else(|| event.event_time.as_ref().map(|t| t.0))
-        .or_else(|| event.first_timestamp.as_ref().map(|t| t.0))
-        .or_else(|| event.metadata.creation_timestamp.as_ref().map(|t| t.0))
 }
 
 async fn events(client: &Client, namespace: &str, pod: &Pod) -> Vec<EventFact> {

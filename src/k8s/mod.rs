@@ -18,7 +18,9 @@ pub use apply::{
 };
 pub use client::{client_for_context, client_from_kubeconfig, client_from_kubeconfig_yaml};
 pub use error::{Diagnosis, K8sError};
-pub use rollout::{Rollout, is_fatal_watch_error, judge, pod_not_ready_reason, wait_rollout};
+pub use rollout::{
+    Rollout, event_time, is_fatal_watch_error, judge, pod_not_ready_reason, wait_rollout,
+};
 
 /// The field manager kindlab's server-side applies are recorded under.
 pub const FIELD_MANAGER: &str = "kindlab";

@@ -346,7 +346,7 @@ fn newest_warning(events: &[Event], pod: &Pod) -> Option<String> {
 }
 
 /// When an event last happened; which field says so depends on who recorded it.
-fn event_time(event: &Event) -> Option<Timestamp> {
+pub fn event_time(event: &Event) -> Option<Timestamp> {
     event
         .series
         .as_ref()

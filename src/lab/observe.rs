@@ -4,6 +4,7 @@
 //! watches (reflector stores) and re-judges on every change, so it notices a symptom as soon
 //! as the API server reports it.
 
+use crate::k8s::event_time;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -30,18 +31,6 @@ const TEMPLATE_HASH: &str = "pod-template-hash";
 const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 /// How long an event counts as a symptom that still shows.
 const RECENT_EVENT: Duration = Duration::from_secs(20);
-
-/// When an event last happened; which field says so depends on who recorded it.
-fn event_time(event: &Event) -> Option<Timestamp> {
-    event
-        .series
-        .as_ref()
-        .and_then(|s| s.last_observed_time.as_ref().map(|t| t.0))
-        .or_else(|| event.last_timestamp.as_ref().map(|t| t.0))
-        .or_else(|| event.event_time.as_ref().map(|t| t.0))
-        .or_else(|| event.first_timestamp.as_ref().map(|t| t.0))
-        .or_else(|| event.metadata.creation_timestamp.as_ref().map(|t| t.0))
-}
 
 /// Everything a lab judges, at one moment.
 #[derive(Debug, Clone, Default)]
