@@ -66,19 +66,6 @@ fn slow_build(ws: &TestWorkspace, seconds: u32) {
     .unwrap();
 }
 
-fn slow_readiness(ws: &TestWorkspace, seconds: u32) {
-    let path = ws.path().join("deploy/base/orders-api/deployment.yaml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(
-        &path,
-        text.replace(
-            "          readinessProbe:\n",
-            &format!("          readinessProbe:\n            initialDelaySeconds: {seconds}\n"),
-        ),
-    )
-    .unwrap();
-}
-
 /// Starts `up` in `ws`, waits for the stderr line with `cue` (then `settle`), sends SIGINT,
 /// and checks the run ends at once with exit 130, naming `during` and what to run next.
 #[track_caller]
@@ -132,7 +119,7 @@ fn sigint_in_each_phase_of_up_stops_it_and_the_next_up_finishes() {
         namespace: namespace.clone(),
     };
     slow_build(&ws, 8);
-    slow_readiness(&ws, 15);
+    ws.slow_readiness(15);
 
     // The registry: held at its start (it is otherwise too quick to hit).
     let run = interrupt_up(

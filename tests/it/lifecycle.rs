@@ -55,20 +55,6 @@ fn overlay_names_bare_image(ws: &TestWorkspace) {
     std::fs::write(&path, bare + "\n").unwrap();
 }
 
-/// Makes every new pod of the sample take `seconds` to become ready.
-fn slow_readiness(ws: &TestWorkspace, seconds: u32) {
-    let path = ws.path().join("deploy/base/orders-api/deployment.yaml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(
-        &path,
-        text.replace(
-            "          readinessProbe:\n",
-            &format!("          readinessProbe:\n            initialDelaySeconds: {seconds}\n"),
-        ),
-    )
-    .unwrap();
-}
-
 #[test]
 fn an_interrupted_create_leaves_nothing_and_a_killed_one_is_made_again() {
     let _slot = own_cluster_slot();
@@ -416,7 +402,7 @@ fn nodes_stopped_or_paused_mid_up_end_it_at_once_and_the_next_up_recovers() {
     let node = format!("{cluster}-control-plane");
     let context = format!("kind-{cluster}");
     let ws = TestWorkspace::with_cluster(&cluster);
-    slow_readiness(&ws, 20);
+    ws.slow_readiness(20);
 
     let refused = ws.run(&["up"]);
     refused.assert_code(5);

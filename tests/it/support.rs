@@ -113,6 +113,20 @@ pub struct TestWorkspace {
 }
 
 impl TestWorkspace {
+    /// Makes every new pod of the sample take `seconds` to become ready.
+    pub fn slow_readiness(&self, seconds: u32) {
+        let path = self.path().join("deploy/base/orders-api/deployment.yaml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(
+            &path,
+            text.replace(
+                "          readinessProbe:\n",
+                &format!("          readinessProbe:\n            initialDelaySeconds: {seconds}\n"),
+            ),
+        )
+        .unwrap();
+    }
+
     pub fn new() -> TestWorkspace {
         Self::with_cluster(&unique("kl"))
     }
