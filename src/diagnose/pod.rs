@@ -356,7 +356,10 @@ fn container_finding(
         return Some(crash_finding(facts, subject, status, spec));
     }
     let running = status.state.as_ref().is_some_and(|s| s.running.is_some());
-    if running && !status.ready && !is_init {
+    // On a busy node the kubelet's probe events can reach the API before its status update
+    // that says the container runs: a failed probe is itself proof that it started.
+    let status_lags = matches!(reason, None | Some("ContainerCreating"));
+    if (running || status_lags) && !status.ready && !is_init {
         return probe_finding(facts, subject, status, spec);
     }
     None
@@ -1406,6 +1409,27 @@ mod tests {
             "{:?}",
             finding.evidence
         );
+    }
+
+    #[test]
+    fn a_failed_readiness_probe_is_named_before_the_status_says_the_container_runs() {
+        // CI: the Unhealthy event was listed while the pod still said ContainerCreating.
+        let p = not_ready(
+            json!([{"name": "api", "image": "orders-api:1", "imageID": "", "ready": false, "restartCount": 0,
+                    "state": {"waiting": {"reason": "ContainerCreating"}}}]),
+            json!({"containers": [{"name": "api", "image": "orders-api:1",
+                   "readinessProbe": {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 1}}]}),
+        );
+        let events = vec![event(
+            "Unhealthy",
+            "Readiness probe failed: Get \"http://10.244.0.52:8080/health\": dial tcp 10.244.0.52:8080: connect: connection refused",
+            Some("api"),
+        )];
+        let findings = diagnose_pod_facts(&facts(p.clone(), events));
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!(findings[0].kind(), CauseKind::ProbeFailing);
+        // Without probe events a creating container is just starting: nothing to report.
+        assert!(diagnose_pod_facts(&facts(p, vec![])).is_empty());
     }
 
     #[test]

@@ -394,7 +394,26 @@ async fn undo_after_failure(env: &LabEnv<'_>, session: &Session, error: &Error) 
 
 /// What is wrong, as `kindlab diagnose` says it: the Deployment's unhealthy pods first
 /// (asking the workspace's registry), else the Service in front of them.
+/// How long a diagnosis that finds nothing is asked again after the symptoms were seen: the
+/// kubelet's status update can trail the events that showed them.
+const DIAGNOSIS_SETTLES_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The first finding, asked again for a few seconds while there is none (the symptoms are
+/// already seen, so the cluster's status is what lags).
 async fn diagnose(env: &LabEnv<'_>, target: &ResolvedTarget) -> Result<Option<Finding>> {
+    let deadline = Instant::now() + DIAGNOSIS_SETTLES_WITHIN;
+    loop {
+        let finding = diagnose_once(env, target).await?;
+        if finding.is_some() || Instant::now() >= deadline {
+            return Ok(finding);
+        }
+        tracing::debug!("symptoms seen but no finding yet; asking again");
+        check_interrupt(env, "the diagnosis")?;
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+async fn diagnose_once(env: &LabEnv<'_>, target: &ResolvedTarget) -> Result<Option<Finding>> {
     let access = diagnose::RegistryAccess::new().with_plain_http(env.registry_host.clone());
     let ns = &target.target.namespace;
     let mut found =
