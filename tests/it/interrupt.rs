@@ -72,7 +72,14 @@ fn slow_build(ws: &TestWorkspace, seconds: u32) {
 fn interrupt_up(ws: &TestWorkspace, hold: &str, cue: &str, settle: Duration, during: &str) -> Run {
     let mut args = vec!["--workspace", ws.path().to_str().unwrap()];
     args.extend(["up", "--adopt", "--timeout", "180s"]);
-    let mut up = Spawned::start(&args, &[("KINDLAB_TEST_HOLD", hold)]);
+    // The steps' progress (debug) on stderr, so a cue can be a step's detail.
+    let mut up = Spawned::start(
+        &args,
+        &[
+            ("KINDLAB_TEST_HOLD", hold),
+            ("KINDLAB_LOG", "kindlab=warn,kindlab::ui::status=debug"),
+        ],
+    );
     up.wait_for_line(cue, Duration::from_secs(120));
     std::thread::sleep(settle);
     let signalled = Instant::now();
@@ -161,8 +168,16 @@ fn sigint_in_each_phase_of_up_stops_it_and_the_next_up_finishes() {
     );
     assert!(run.stderr.contains("images (created)"), "{}", run.stderr);
 
-    // Deploy: while the rollout waits for the slow readiness probe.
-    let run = interrupt_up(&ws, "", " • Deploy", Duration::from_secs(3), "deploy");
+    // Deploy: while the rollout waits for the slow readiness probe. The cue is the step's own
+    // detail as the wait begins (a fixed delay after " • Deploy" could still be applying on
+    // a loaded CI machine).
+    let run = interrupt_up(
+        &ws,
+        "",
+        &format!("rollout of {namespace}/orders-api"),
+        Duration::from_millis(500),
+        "deploy",
+    );
     assert!(
         run.stderr.contains(&format!(
             "the rollout of Deployment {namespace}/orders-api goes on in the cluster"
