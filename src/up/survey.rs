@@ -95,38 +95,41 @@ pub async fn survey(ctx: &UpContext) -> Survey {
     // The overlay renders from the files alone: it starts with the rest.
     let rendered = async {
         match &ctx.workspace.deploy {
-            Some(_) => {
-                let renderer = crate::workspace::find_renderer().await?;
-                Ok(Some(
-                    crate::desired::render(&ctx.workspace, &renderer).await?,
-                ))
-            }
+            Some(deploy) => Ok(Some(
+                crate::workspace::find_renderer_and_render(&deploy.overlay).await?,
+            )),
             None => Ok::<_, Error>(None),
         }
     };
-    let (rendered, registry, cluster) =
-        tokio::join!(rendered, registry::observe(ctx), cluster::observe(ctx));
+    // The cluster, then a client for its API: connecting overlaps the render too.
+    let cluster_and_client = async {
+        let cluster = cluster::observe(ctx).await;
+        // The nodes to look into (None: `up` will make the cluster), a client when the API
+        // can be asked, and whether anything can be said about the objects.
+        let (nodes, client, reachable) = match &cluster {
+            Ok(view) if view.will_create() => (None, None, true),
+            Ok(view) => {
+                let nodes = view.seen.as_ref().map(|s| s.nodes.clone());
+                // A kind cluster is asked only when it runs, and only through kind's
+                // kubeconfig.
+                let askable = !ctx.uses_kind() || (view.is_running() && kind.is_some());
+                let client = if askable {
+                    cluster::connect(ctx, kind.as_ref()).await.ok()
+                } else {
+                    None
+                };
+                let reachable = client.is_some();
+                (nodes, client, reachable)
+            }
+            Err(_) => (Some(Vec::new()), None, false),
+        };
+        (cluster, nodes, client, reachable)
+    };
+    let (rendered, registry, (cluster, nodes, client, reachable)) =
+        tokio::join!(rendered, registry::observe(ctx), cluster_and_client);
     let registry_ready = match &registry {
         Ok(view) => matches!(view.probe, Some(Probe::Registry)),
         Err(_) => false,
-    };
-    // The nodes to look into (None: `up` will make the cluster), a client when the API can
-    // be asked, and whether anything can be said about the objects.
-    let (nodes, client, reachable) = match &cluster {
-        Ok(view) if view.will_create() => (None, None, true),
-        Ok(view) => {
-            let nodes = view.seen.as_ref().map(|s| s.nodes.clone());
-            // A kind cluster is asked only when it runs, and only through kind's kubeconfig.
-            let askable = !ctx.uses_kind() || (view.is_running() && kind.is_some());
-            let client = if askable {
-                cluster::connect(ctx, kind.as_ref()).await.ok()
-            } else {
-                None
-            };
-            let reachable = client.is_some();
-            (nodes, client, reachable)
-        }
-        Err(_) => (Some(Vec::new()), None, false),
     };
     // What `up` would refuse to touch stops the survey there, as it stops `up`.
     let registry_usable = matches!(&registry, Ok(view) if view.plan.is_ok());

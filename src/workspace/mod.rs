@@ -20,8 +20,8 @@ pub use manifest::{
     yaml_error_position,
 };
 pub use overlay::{
-    ContainerImage, Renderer, container_images, find_renderer, parse_documents, render_overlay,
-    repository,
+    ContainerImage, Renderer, container_images, find_renderer, find_renderer_and_render,
+    parse_documents, render_overlay, repository,
 };
 pub use scaffold::scaffold;
 pub use state::{
