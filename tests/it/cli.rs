@@ -100,3 +100,42 @@ fn doctor_names_an_unreachable_docker_host() {
     assert!(run.stdout.contains("✗ docker"), "{}", run.stdout);
     assert!(run.stdout.contains("fix: start Docker"), "{}", run.stdout);
 }
+
+#[test]
+fn status_refuses_the_render_of_a_kubectl_whose_kustomize_is_older_than_v5() {
+    // The version check runs beside the render: the old kubectl's error must still win over
+    // the (valid) documents it prints.
+    let ws = TestWorkspace::new();
+    let bin = tempfile::tempdir().unwrap();
+    let kubectl = bin.path().join("kubectl");
+    std::fs::write(
+        &kubectl,
+        "#!/bin/sh\ncase \"$1\" in\n  version) echo '{\"kustomizeVersion\":\"v4.5.7\"}' ;;\n  kustomize) printf 'apiVersion: v1\\nkind: Namespace\\nmetadata:\\n  name: dev\\n' ;;\nesac\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &kubectl,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let run = ws.run_env(
+        &["status", "-o", "json"],
+        &[("PATH", &format!("{}:/usr/bin:/bin", bin.path().display()))],
+    );
+    run.assert_code(10);
+    let overlay = run.json()["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["component"] == "overlay")
+        .cloned()
+        .unwrap_or_else(|| panic!("no overlay row: {}", run.stdout));
+    assert_eq!(overlay["ok"], false, "{overlay}");
+    assert!(
+        overlay["detail"]
+            .as_str()
+            .unwrap()
+            .contains("kubectl's embedded kustomize is v4.5.7, older than v5"),
+        "{overlay}"
+    );
+}
