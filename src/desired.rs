@@ -9,7 +9,8 @@ use serde_json::Value;
 
 use crate::docker::{BuildError, BuildRequest};
 use crate::workspace::{
-    Renderer, Workspace, WorkspaceError, container_images, render_overlay, repository,
+    Renderer, Workspace, WorkspaceError, container_images, find_renderer_and_render,
+    render_overlay, repository,
 };
 
 /// `(image name, registry_host/name:tag)` for every workspace image, from the hash of its
@@ -49,6 +50,15 @@ pub async fn desired_objects(
 pub async fn render(ws: &Workspace, renderer: &Renderer) -> Result<Vec<Value>, WorkspaceError> {
     match &ws.deploy {
         Some(deploy) => render_overlay(renderer, &deploy.overlay).await,
+        None => Ok(Vec::new()),
+    }
+}
+
+/// [`render`], finding the renderer on the way (`status`: the version check overlaps the
+/// render).
+pub async fn find_and_render(ws: &Workspace) -> Result<Vec<Value>, WorkspaceError> {
+    match &ws.deploy {
+        Some(deploy) => find_renderer_and_render(&deploy.overlay).await,
         None => Ok(Vec::new()),
     }
 }

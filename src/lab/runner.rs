@@ -392,8 +392,6 @@ async fn undo_after_failure(env: &LabEnv<'_>, session: &Session, error: &Error) 
     }
 }
 
-/// What is wrong, as `kindlab diagnose` says it: the Deployment's unhealthy pods first
-/// (asking the workspace's registry), else the Service in front of them.
 /// How long a diagnosis that finds nothing is asked again after the symptoms were seen: the
 /// kubelet's status update can trail the events that showed them.
 const DIAGNOSIS_SETTLES_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
@@ -413,6 +411,8 @@ async fn diagnose(env: &LabEnv<'_>, target: &ResolvedTarget) -> Result<Option<Fi
     }
 }
 
+/// What is wrong, as `kindlab diagnose` says it: the Deployment's unhealthy pods first
+/// (asking the workspace's registry), else the Service in front of them.
 async fn diagnose_once(env: &LabEnv<'_>, target: &ResolvedTarget) -> Result<Option<Finding>> {
     let access = diagnose::RegistryAccess::new().with_plain_http(env.registry_host.clone());
     let ns = &target.target.namespace;

@@ -95,9 +95,7 @@ pub async fn survey(ctx: &UpContext) -> Survey {
     // The overlay renders from the files alone: it starts with the rest.
     let rendered = async {
         match &ctx.workspace.deploy {
-            Some(deploy) => Ok(Some(
-                crate::workspace::find_renderer_and_render(&deploy.overlay).await?,
-            )),
+            Some(_) => Ok(Some(crate::desired::find_and_render(&ctx.workspace).await?)),
             None => Ok::<_, Error>(None),
         }
     };
