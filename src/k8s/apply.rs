@@ -191,12 +191,14 @@ pub async fn plan_objects(
     Ok(plans)
 }
 
-async fn plan_one(
+/// The object's namespace (`default` for a namespaced one that names none, as kubectl
+/// does) and the API to reach it.
+fn object_api(
     client: &kube::Client,
     target: &Target<'_>,
     resource: &ApiResource,
     scope: &Scope,
-) -> Result<ObjectPlan, K8sError> {
+) -> (Option<String>, Api<DynamicObject>) {
     let namespace = match scope {
         Scope::Namespaced => Some(
             target
@@ -206,10 +208,20 @@ async fn plan_one(
         ),
         Scope::Cluster => None,
     };
-    let api: Api<DynamicObject> = match &namespace {
+    let api = match &namespace {
         Some(ns) => Api::namespaced_with(client.clone(), ns, resource),
         None => Api::all_with(client.clone(), resource),
     };
+    (namespace, api)
+}
+
+async fn plan_one(
+    client: &kube::Client,
+    target: &Target<'_>,
+    resource: &ApiResource,
+    scope: &Scope,
+) -> Result<ObjectPlan, K8sError> {
+    let (namespace, api) = object_api(client, target, resource, scope);
     let what = describe(target.kind(), namespace.as_deref(), &target.name);
     let live = api
         .get_opt(&target.name)
@@ -431,19 +443,7 @@ async fn apply_one(
     resource: &ApiResource,
     scope: &Scope,
 ) -> Result<Applied, K8sError> {
-    let namespace = match scope {
-        Scope::Namespaced => Some(
-            target
-                .namespace
-                .clone()
-                .unwrap_or_else(|| "default".to_string()),
-        ),
-        Scope::Cluster => None,
-    };
-    let api: Api<DynamicObject> = match &namespace {
-        Some(ns) => Api::namespaced_with(client.clone(), ns, resource),
-        None => Api::all_with(client.clone(), resource),
-    };
+    let (namespace, api) = object_api(client, target, resource, scope);
     let body = prepare(target.doc, namespace.as_deref());
     let what = describe(target.kind(), namespace.as_deref(), &target.name);
 
