@@ -3,19 +3,14 @@
 
 use serde::Serialize;
 
-use crate::cli::{
-    BundleAction, Cli, Command, Compression, DiagnoseArgs, DoctorArgs, LabAction, LabTargetArgs,
-    RegistryAction, ResetArgs, TargetArgs, UpArgs,
-};
+use crate::cli::{BundleAction, Cli, Command, Compression, DoctorArgs, RegistryAction, UpArgs};
 use crate::docker::Engine;
 use crate::error::{Result, exit};
 use crate::interrupt::Interrupt;
 use crate::ui::{self, Output, Ui, print_json};
 use crate::up::{UpContext, UpOptions};
 use crate::workspace::{self, Workspace};
-use crate::{
-    bundle, cluster, diagnose, doctor, down, images, k8s, lab, registry, report, reset, status, up,
-};
+use crate::{bundle, cluster, diagnose, doctor, down, images, lab, registry, reset, status, up};
 
 /// Runs one command and returns the process exit code.
 pub fn run(cli: Cli) -> u8 {
@@ -149,7 +144,7 @@ async fn dispatch(cli: Cli, interrupt: Interrupt) -> Result<u8> {
             Ok(exit::OK)
         }
         Command::Lab { action } => {
-            lab_command(&cli.workspace, action, output, &ui, interrupt).await
+            lab::command::run(&cli.workspace, action, output, &ui, interrupt).await
         }
         Command::Check { strict, registry } => {
             let ws = Workspace::discover(&cli.workspace)?;
@@ -168,14 +163,14 @@ async fn dispatch(cli: Cli, interrupt: Interrupt) -> Result<u8> {
         }
         Command::Reset(args) => {
             let ws = Workspace::discover(&cli.workspace)?;
-            reset_command(&ws, args, output, &ui, interrupt).await
+            reset::command(&ws, args, output, &ui, interrupt).await
         }
-        Command::Diagnose(args) => diagnose_command(&cli.workspace, args, output, &ui).await,
+        Command::Diagnose(args) => diagnose::command::run(&cli.workspace, args, output, &ui).await,
         Command::Status(target) => {
             let ws = Workspace::discover(&cli.workspace)?;
             let engine = Engine::connect().await?;
             let options = UpOptions {
-                context: target.context,
+                access: target.cluster.access(),
                 registry: target.registry,
                 ..UpOptions::default()
             };
@@ -528,7 +523,7 @@ async fn up_command(
     let engine = Engine::connect().await?;
     let options = UpOptions {
         node_image: args.node_image,
-        context: args.target.context,
+        access: args.target.cluster.access(),
         registry: args.target.registry,
         rollout_timeout: args.timeout,
         adopt: args.adopt,
@@ -582,235 +577,6 @@ async fn up_command(
     Ok(exit::OK)
 }
 
-async fn lab_command(
-    workspace: &std::path::Path,
-    action: LabAction,
-    output: Output,
-    ui: &Ui,
-    interrupt: Interrupt,
-) -> Result<u8> {
-    use crate::lab::attendee;
-    use crate::lab::session::SessionStore;
-    match action {
-        LabAction::List => {
-            let labs = lab::builtin_labs()?;
-            match output {
-                Output::Json => print_json(
-                    &labs
-                        .iter()
-                        .map(|l| {
-                            serde_json::json!({"order": l.order, "name": l.name, "title": l.title,
-                                               "level": l.level, "minutes": l.minutes})
-                        })
-                        .collect::<Vec<_>>(),
-                ),
-                Output::Text => print!("{}", report::attendee::catalogue(&labs)),
-            }
-            Ok(exit::OK)
-        }
-        LabAction::Show { lab: name, source } => {
-            let spec = lab::load_lab(&name)?;
-            match (output, source) {
-                (Output::Json, _) => print_json(&spec),
-                (Output::Text, true) => match lab::builtin_source(&spec.name) {
-                    Some(text) if !name.ends_with(".yaml") => print!("{text}"),
-                    _ => print!(
-                        "{}",
-                        std::fs::read_to_string(&name).map_err(|source| lab::LabError::Read {
-                            path: name.clone().into(),
-                            source,
-                        })?
-                    ),
-                },
-                (Output::Text, false) => {
-                    print!("{}", report::attendee::text(&spec.title, &spec.text, true))
-                }
-            }
-            Ok(exit::OK)
-        }
-        LabAction::Schema => {
-            print_json(&lab::schema());
-            Ok(exit::OK)
-        }
-        LabAction::Start {
-            lab: name,
-            on,
-            attendee: who,
-            no_wait,
-        } => {
-            interrupt.handle();
-            let spec = lab::load_lab(&name)?;
-            let ws = Workspace::discover(workspace)?;
-            let env = lab_env(&ws, &on.cluster, ui, interrupt).await?;
-            let target = lab_target(&spec, &on)?;
-            let who = who
-                .or_else(|| std::env::var("USER").ok())
-                .unwrap_or_else(|| "attendee".into());
-            let started = attendee::start(&env, &spec, &name, &target, &who, !no_wait).await?;
-            match output {
-                Output::Json => print_json(&started),
-                Output::Text => print!("{}", report::attendee::started(&started)),
-            }
-            Ok(exit::OK)
-        }
-        LabAction::Check(args) => {
-            let ws = Workspace::discover(workspace)?;
-            let session = SessionStore::new(&ws).find(&ws, args.namespace.as_deref(), None)?;
-            let spec = lab::load_lab(&session.source_or_name())?;
-            let env = session_env(&ws, &session, ui, interrupt).await?;
-            let checked = attendee::check(&env, &spec, session).await?;
-            match output {
-                Output::Json => print_json(&checked),
-                Output::Text => print!("{}", report::attendee::checked(&checked)),
-            }
-            Ok(if checked.verdict.fixed {
-                exit::OK
-            } else {
-                exit::UNHEALTHY
-            })
-        }
-        LabAction::Hint(args) => {
-            let ws = Workspace::discover(workspace)?;
-            let store = SessionStore::new(&ws);
-            let session = store.find(&ws, args.namespace.as_deref(), None)?;
-            let spec = lab::load_lab(&session.source_or_name())?;
-            let hint = attendee::hint(&store, &spec, session)?;
-            match output {
-                Output::Json => print_json(&hint),
-                Output::Text => print!("{}", report::attendee::hint(&hint)),
-            }
-            Ok(exit::OK)
-        }
-        LabAction::Solve(args) => {
-            interrupt.handle();
-            let ws = Workspace::discover(workspace)?;
-            let session = SessionStore::new(&ws).find(&ws, args.namespace.as_deref(), None)?;
-            let spec = lab::load_lab(&session.source_or_name())?;
-            let env = session_env(&ws, &session, ui, interrupt).await?;
-            let solved = attendee::solve(&env, &spec, session).await?;
-            match output {
-                Output::Json => print_json(&solved),
-                Output::Text => print!("{}", report::attendee::solved(&solved)),
-            }
-            Ok(exit::OK)
-        }
-        LabAction::Status {
-            all_namespaces,
-            target,
-        } => {
-            let ws = Workspace::discover(workspace)?;
-            let reports = if all_namespaces {
-                let client = cluster_client(&ws, &target).await?;
-                lab::session::mirrored(&client).await?
-            } else {
-                SessionStore::new(&ws)
-                    .all()
-                    .iter()
-                    .map(|s| s.report())
-                    .collect()
-            };
-            match output {
-                Output::Json => print_json(&reports),
-                Output::Text => print!("{}", report::attendee::sessions(&reports)),
-            }
-            Ok(exit::OK)
-        }
-        LabAction::Report {
-            all_namespaces,
-            from,
-            out,
-            title,
-            target,
-        } => {
-            let ws = Workspace::discover(workspace).ok();
-            let sessions = match (&from, all_namespaces, &ws) {
-                (Some(dir), _, _) => read_reports(dir)?,
-                (None, true, Some(ws)) => {
-                    let client = cluster_client(ws, &target).await?;
-                    lab::session::mirrored(&client).await?
-                }
-                (None, true, None) => match &target.context {
-                    Some(context) => {
-                        lab::session::mirrored(&k8s::client_for_context(context).await?).await?
-                    }
-                    None => {
-                        return Err(lab::LabError::Needs {
-                            what: "a cluster to read the sessions from".into(),
-                            fix: "run it in a workspace, or give --context".into(),
-                        }
-                        .into());
-                    }
-                },
-                (None, false, Some(ws)) => {
-                    let store = SessionStore::new(ws);
-                    let mut all: Vec<_> = store.reports().into_iter().map(|(_, r)| r).collect();
-                    all.extend(store.all().iter().map(|s| s.report()));
-                    all
-                }
-                (None, false, None) => {
-                    return Err(workspace::WorkspaceError::NotFound {
-                        dir: workspace.to_path_buf(),
-                    }
-                    .into());
-                }
-            };
-            let room = report::html::summarise(&title, sessions);
-            let out = match (out, &ws) {
-                (Some(o), _) => o,
-                (None, Some(ws)) => ws.root.join(".kindlab/reports/report.html"),
-                (None, None) => std::path::PathBuf::from("kindlab-report.html"),
-            };
-            workspace::write_atomic(&out, report::html::render(&room).as_bytes())?;
-            match output {
-                Output::Json => print_json(&room),
-                Output::Text => println!(
-                    "wrote {} ({} session(s), {} lab(s))",
-                    out.display(),
-                    room.sessions.len(),
-                    room.labs.len()
-                ),
-            }
-            Ok(exit::OK)
-        }
-        LabAction::Run {
-            lab: name,
-            on,
-            repeat,
-        } => {
-            interrupt.handle();
-            let spec = lab::load_lab(&name)?;
-            let ws = Workspace::discover(workspace)?;
-            let env = lab_env(&ws, &on.cluster, ui, interrupt).await?;
-            let target = lab_target(&spec, &on)?;
-            let mut runs = Vec::new();
-            for i in 0..repeat {
-                if repeat > 1 {
-                    ui.note(format!("run {}/{repeat}", i + 1));
-                }
-                runs.push(lab::runner::run(&env, &spec, &target).await?);
-            }
-            if repeat == 1 {
-                let report = runs.remove(0);
-                match output {
-                    Output::Json => print_json(&report),
-                    Output::Text => print!("{}", report::table(&report)),
-                }
-            } else {
-                let summary = report::RunSummary {
-                    lab: spec.name.clone(),
-                    stats: report::phase_stats(&runs),
-                    runs,
-                };
-                match output {
-                    Output::Json => print_json(&summary),
-                    Output::Text => print!("{}", report::stats_table(&summary)),
-                }
-            }
-            Ok(exit::OK)
-        }
-    }
-}
-
 async fn pin_command(
     ws: &Workspace,
     check: bool,
@@ -853,231 +619,4 @@ async fn pin_command(
         }
     }
     Ok(exit::OK)
-}
-
-async fn reset_command(
-    ws: &Workspace,
-    args: ResetArgs,
-    output: Output,
-    ui: &Ui,
-    interrupt: Interrupt,
-) -> Result<u8> {
-    if args.hard {
-        let engine = Engine::connect().await?;
-        let options = down::DownOptions {
-            keep_registry: true,
-            purge: false,
-        };
-        let down = down::run(&engine, ws, options, ui, &interrupt).await?;
-        for line in &down.lines {
-            ui.note(line);
-        }
-        let options = UpOptions {
-            node_image: std::env::var("KINDLAB_NODE_IMAGE").ok(),
-            context: args.target.context.clone(),
-            registry: args.target.registry.clone(),
-            rollout_timeout: args.timeout,
-            adopt: false,
-        };
-        let ctx = UpContext::for_up(ws.clone(), options, engine, ui.clone(), interrupt).await?;
-        let summary = up::run(&ctx).await?;
-        match output {
-            Output::Json => print_json(&summary),
-            Output::Text => println!(
-                "Lab recreated in {}. Context: {}",
-                ui::format_duration(summary.duration),
-                summary.context
-            ),
-        }
-        return Ok(exit::OK);
-    }
-    let env = lab_env(ws, &args.target, ui, interrupt).await?;
-    let report = reset::run(&env, args.namespace.as_deref(), args.timeout).await?;
-    match output {
-        Output::Json => print_json(&report),
-        Output::Text => {
-            for ns in &report.namespaces {
-                match &ns.ended {
-                    Some(s) => println!("{}: ended lab {} ({})", ns.namespace, s.lab, s.state),
-                    None => println!(
-                        "{}: {}",
-                        ns.namespace,
-                        if ns.done.is_empty() {
-                            "already as the workspace declares it"
-                        } else {
-                            "restored"
-                        }
-                    ),
-                }
-            }
-            println!(
-                "Reset in {}: the lab is as the workspace declares it.",
-                ui::format_duration(report.duration)
-            );
-        }
-    }
-    Ok(exit::OK)
-}
-
-/// Every session report (`*.json`) under `dir`, however the instructor collected them.
-fn read_reports(dir: &std::path::Path) -> Result<Vec<lab::session::SessionReport>> {
-    let mut found = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(d) = pending.pop() {
-        let entries = std::fs::read_dir(&d).map_err(|source| lab::LabError::Read {
-            path: d.clone(),
-            source,
-        })?;
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if path.extension().is_some_and(|e| e == "json")
-                && let Ok(text) = std::fs::read_to_string(&path)
-                && let Ok(report) = serde_json::from_str(&text)
-            {
-                found.push(report);
-            }
-        }
-    }
-    Ok(found)
-}
-
-/// The lab's target: its defaults, overridden by the command line.
-fn lab_target(spec: &lab::LabSpec, on: &LabTargetArgs) -> Result<lab::target::TargetRef> {
-    let deployment = on
-        .target
-        .as_deref()
-        .map(lab::target::parse_target)
-        .transpose()
-        .map_err(|why| lab::LabError::CannotApply {
-            action: "pick the target".into(),
-            why,
-        })?;
-    Ok(lab::target::TargetRef::choose(
-        &spec.target,
-        deployment.as_deref(),
-        on.namespace.as_deref(),
-        on.container.as_deref(),
-    ))
-}
-
-/// Everything a lab command needs, for the cluster `target` names.
-async fn lab_env<'a>(
-    ws: &'a Workspace,
-    target: &TargetArgs,
-    ui: &'a Ui,
-    interrupt: Interrupt,
-) -> Result<lab::LabEnv<'a>> {
-    let client = cluster_client(ws, target).await?;
-    Ok(lab::LabEnv {
-        workspace: ws,
-        client,
-        renderer: workspace::find_renderer().await?,
-        registry_host: target
-            .registry
-            .clone()
-            .unwrap_or_else(|| format!("localhost:{}", ws.registry.port)),
-        context: target
-            .context
-            .clone()
-            .unwrap_or_else(|| format!("kind-{}", ws.cluster.name)),
-        ui,
-        interrupt,
-    })
-}
-
-/// The lab environment a running session was started in.
-async fn session_env<'a>(
-    ws: &'a Workspace,
-    session: &lab::session::Session,
-    ui: &'a Ui,
-    interrupt: Interrupt,
-) -> Result<lab::LabEnv<'a>> {
-    let kind_context = format!("kind-{}", ws.cluster.name);
-    let target = TargetArgs {
-        context: (session.context != kind_context).then(|| session.context.clone()),
-        registry: Some(session.registry_host.clone()),
-    };
-    lab_env(ws, &target, ui, interrupt).await
-}
-
-/// `kindlab diagnose`: any cluster. `--context`, else the workspace's kind cluster when run in
-/// one, else the kubeconfig's current context.
-async fn diagnose_command(
-    workspace: &std::path::Path,
-    args: DiagnoseArgs,
-    output: Output,
-    ui: &Ui,
-) -> Result<u8> {
-    let target = diagnose::Target::parse(args.target.as_deref())?;
-    let ws = Workspace::discover(workspace).ok();
-    let client = match (&args.context, &ws) {
-        (Some(context), _) => k8s::client_for_context(context).await?,
-        (None, Some(ws)) => cluster_client(ws, &TargetArgs::default()).await?,
-        (None, None) => diagnose::default_client().await?,
-    };
-    let namespace = args
-        .namespace
-        .clone()
-        .unwrap_or_else(|| client.default_namespace().to_string());
-    let step = ui.step(match &target {
-        diagnose::Target::Namespace => format!("Diagnose namespace {namespace}"),
-        other => format!(
-            "Diagnose {} in namespace {namespace}",
-            other.display(&namespace)
-        ),
-    });
-    let result = if args.no_registry {
-        diagnose::diagnose_target(&client, &target, &namespace, &diagnose::NoRegistry).await
-    } else {
-        let mut access = diagnose::RegistryAccess::new();
-        if let Some(ws) = &ws {
-            access = access.with_plain_http(format!("localhost:{}", ws.registry.port));
-        }
-        diagnose::diagnose_target(&client, &target, &namespace, &access).await
-    };
-    let diagnosis = match result {
-        Ok(diagnosis) => diagnosis,
-        Err(e) => {
-            step.fail("");
-            return Err(e.into());
-        }
-    };
-    if diagnosis.healthy {
-        step.ok("healthy");
-    } else {
-        step.ok(format!("{} problem(s)", diagnosis.findings.len()));
-    }
-    match output {
-        Output::Json => print_json(&diagnosis),
-        Output::Text => print!("{}", diagnose::render_text(&diagnosis)),
-    }
-    Ok(diagnosis.exit_code())
-}
-
-/// A client for the lab's cluster: `--context`, else kindlab's kind cluster, which must be
-/// up (else the error says to run `kindlab up`, not kind's own words).
-async fn cluster_client(ws: &Workspace, target: &TargetArgs) -> Result<kube::Client> {
-    if let Some(context) = &target.context {
-        return Ok(k8s::client_for_context(context).await?);
-    }
-    let kind = cluster::Kind::find()?;
-    let engine = Engine::connect().await?;
-    let name = &ws.cluster.name;
-    let not_up = |why: String| lab::LabError::NotUp { why };
-    let nodes = cluster::list_nodes(&engine, name)
-        .await
-        .map_err(cluster::ClusterError::from)?;
-    if nodes.is_empty() {
-        return Err(not_up(format!("there is no kind cluster {name:?}")).into());
-    }
-    let client = cluster::kubeconfig::client(&engine, &kind, name).await?;
-    if let Err(e) = client.apiserver_version().await {
-        return Err(not_up(format!(
-            "the API server of kind-{name} does not answer ({e})"
-        ))
-        .into());
-    }
-    Ok(client)
 }

@@ -264,9 +264,34 @@ pub struct LabTargetArgs {
 /// Which running lab session.
 #[derive(Debug, Args, Clone, Default)]
 pub struct SessionArgs {
-    /// The session's namespace (when labs run in several).
+    /// The session's namespace (when labs run in several; default: the kubeconfig
+    /// context's namespace).
     #[arg(long, short = 'n', value_name = "NS")]
     pub namespace: Option<String>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// Which cluster, as whom: as kubectl takes them.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ClusterArgs {
+    /// Use this kubeconfig context instead of the workspace's kind cluster.
+    #[arg(long, value_name = "NAME", env = "KINDLAB_CONTEXT")]
+    pub context: Option<String>,
+
+    /// Use this kubeconfig file (an attendee's, from `kindlab workshop provision`); its
+    /// context's namespace is the default for -n.
+    #[arg(long, value_name = "FILE", env = "KINDLAB_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+}
+
+impl ClusterArgs {
+    pub fn access(&self) -> crate::k8s::ClusterAccess {
+        crate::k8s::ClusterAccess {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Args, Clone)]
@@ -287,9 +312,8 @@ pub struct ResetArgs {
 /// Where the lab lives when it is not kindlab's own kind cluster and registry.
 #[derive(Debug, Args, Clone, Default)]
 pub struct TargetArgs {
-    /// Use this kubeconfig context instead of a kind cluster (no kind, no node wiring).
-    #[arg(long, value_name = "NAME")]
-    pub context: Option<String>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 
     /// Use this existing registry instead of running one (HOST:PORT, as the cluster pulls it).
     #[arg(long, value_name = "HOST:PORT")]
@@ -306,9 +330,9 @@ pub struct DiagnoseArgs {
     #[arg(long, short = 'n', value_name = "NAMESPACE")]
     pub namespace: Option<String>,
 
-    /// A kubeconfig context (default: the workspace's kind cluster, else the current context).
-    #[arg(long, value_name = "NAME")]
-    pub context: Option<String>,
+    /// The cluster (default: the workspace's kind cluster, else the current context).
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 
     /// Ask no registry: the cluster's messages alone decide.
     #[arg(long)]

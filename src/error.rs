@@ -19,6 +19,9 @@ pub mod exit {
     pub const CONFLICT: u8 = 5;
     /// A wait ran out of time (rollout, registry readiness).
     pub const TIMEOUT: u8 = 6;
+    /// The credentials lack a permission the command needs (the API server answered 401 or
+    /// 403); the error names the verb, the resource and the namespace, and who can grant it.
+    pub const FORBIDDEN: u8 = 7;
     /// `status`, `doctor` or `diagnose` found a problem; nothing failed while looking.
     pub const UNHEALTHY: u8 = 10;
     /// Something the command was using went away under it (a node stopped or paused, the

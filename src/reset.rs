@@ -8,10 +8,17 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::error::Result;
+use crate::cli::ResetArgs;
+use crate::docker::Engine;
+use crate::down;
+use crate::error::{Result, exit};
+use crate::interrupt::Interrupt;
 use crate::k8s;
 use crate::lab::session::{self, SessionReport, SessionStore};
 use crate::lab::{self, LabEnv};
+use crate::ui::{self, Output, Ui, print_json};
+use crate::up::{self, UpContext, UpOptions};
+use crate::workspace::Workspace;
 
 #[derive(Debug, Serialize)]
 pub struct ResetReport {
@@ -108,6 +115,74 @@ pub async fn run(
         namespaces: report,
         duration: started.elapsed(),
     })
+}
+
+/// `kindlab reset`: runs it and prints the report; returns the exit code.
+pub async fn command(
+    ws: &Workspace,
+    args: ResetArgs,
+    output: Output,
+    ui: &Ui,
+    interrupt: Interrupt,
+) -> Result<u8> {
+    if args.hard {
+        let engine = Engine::connect().await?;
+        let options = down::DownOptions {
+            keep_registry: true,
+            purge: false,
+        };
+        let down = down::run(&engine, ws, options, ui, &interrupt).await?;
+        for line in &down.lines {
+            ui.note(line);
+        }
+        let options = UpOptions {
+            node_image: std::env::var("KINDLAB_NODE_IMAGE").ok(),
+            access: args.target.cluster.access(),
+            registry: args.target.registry.clone(),
+            rollout_timeout: args.timeout,
+            adopt: false,
+        };
+        let ctx = UpContext::for_up(ws.clone(), options, engine, ui.clone(), interrupt).await?;
+        let summary = up::run(&ctx).await?;
+        match output {
+            Output::Json => print_json(&summary),
+            Output::Text => println!(
+                "Lab recreated in {}. Context: {}",
+                ui::format_duration(summary.duration),
+                summary.context
+            ),
+        }
+        return Ok(exit::OK);
+    }
+    let connection = lab::env::connect(ws, &args.target.cluster.access()).await?;
+    let env = LabEnv::open(ws, connection, args.target.registry.clone(), ui, interrupt).await?;
+    // An attendee's kubeconfig names its namespace: reset that one, not the overlay's.
+    let namespace = args.namespace.clone().or(env.default_namespace.clone());
+    let report = run(&env, namespace.as_deref(), args.timeout).await?;
+    match output {
+        Output::Json => print_json(&report),
+        Output::Text => {
+            for ns in &report.namespaces {
+                match &ns.ended {
+                    Some(s) => println!("{}: ended lab {} ({})", ns.namespace, s.lab, s.state),
+                    None => println!(
+                        "{}: {}",
+                        ns.namespace,
+                        if ns.done.is_empty() {
+                            "already as the workspace declares it"
+                        } else {
+                            "restored"
+                        }
+                    ),
+                }
+            }
+            println!(
+                "Reset in {}: the lab is as the workspace declares it.",
+                ui::format_duration(report.duration)
+            );
+        }
+    }
+    Ok(exit::OK)
 }
 
 /// The namespaces the overlay deploys into.

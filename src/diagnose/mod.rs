@@ -13,6 +13,7 @@
 //! labs and `status` ([`diagnose_deployment`], [`classify_pull_failure`]).
 
 mod collect;
+pub mod command;
 pub mod message;
 mod pod;
 mod pull;

@@ -1,5 +1,7 @@
 //! Building a `kube::Client` from the kubeconfig kind prints, or from the user's own kubeconfig.
 
+use std::path::PathBuf;
+
 use kube::Client;
 use kube::config::{Config, KubeConfigOptions, Kubeconfig};
 
@@ -32,15 +34,75 @@ pub async fn client_from_kubeconfig(
 /// Client for a context of the user's default kubeconfig (`KUBECONFIG`, else `~/.kube/config`),
 /// for `--context NAME` mode.
 pub async fn client_for_context(context: &str) -> Result<Client, K8sError> {
-    crate::tls::ensure_crypto_provider();
-    let origin = default_origin();
-    // Reading a kubeconfig is a few small files; blocking the runtime briefly is cheaper than
-    // a thread hop, and it happens once per command.
-    let kubeconfig = Kubeconfig::read().map_err(|source| K8sError::Kubeconfig {
-        origin: origin.clone(),
-        source,
-    })?;
-    client_from(kubeconfig, Some(context), &origin).await
+    let access = ClusterAccess {
+        kubeconfig: None,
+        context: Some(context.to_string()),
+    };
+    Ok(access.connect().await?.client)
+}
+
+/// Which cluster, as whom: `--kubeconfig FILE` and `--context NAME`, as kubectl takes them.
+/// Neither given: the caller's own default (a workspace's kind cluster).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ClusterAccess {
+    /// A kubeconfig file instead of `KUBECONFIG` / `~/.kube/config` (an attendee's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubeconfig: Option<PathBuf>,
+    /// A context of it instead of its current one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+}
+
+/// A client, and what the kubeconfig said about it.
+pub struct Connected {
+    pub client: Client,
+    /// The context's name (the kubeconfig's current one when none was asked for).
+    pub context: String,
+    /// The context's namespace, when the kubeconfig sets one (an attendee's own).
+    pub namespace: Option<String>,
+    /// The server and credentials, for writing kubeconfigs for others (a workshop).
+    pub config: Config,
+}
+
+impl ClusterAccess {
+    /// A kubeconfig or a context was named: not the workspace's own cluster.
+    pub fn is_explicit(&self) -> bool {
+        self.kubeconfig.is_some() || self.context.is_some()
+    }
+
+    pub async fn connect(&self) -> Result<Connected, K8sError> {
+        crate::tls::ensure_crypto_provider();
+        let (kubeconfig, origin) = match &self.kubeconfig {
+            Some(path) => (
+                Kubeconfig::read_from(path),
+                format!("--kubeconfig {}", path.display()),
+            ),
+            None => (Kubeconfig::read(), default_origin()),
+        };
+        let kubeconfig = kubeconfig.map_err(|source| K8sError::Kubeconfig {
+            origin: origin.clone(),
+            source,
+        })?;
+        let context = self
+            .context
+            .clone()
+            .or_else(|| kubeconfig.current_context.clone())
+            .unwrap_or_default();
+        let namespace = kubeconfig
+            .contexts
+            .iter()
+            .find(|named| named.name == context)
+            .and_then(|named| named.context.as_ref()?.namespace.clone());
+        let config = config_from(kubeconfig, self.context.as_deref(), &origin).await?;
+        let client =
+            Client::try_from(config.clone()).map_err(|source| K8sError::Client { source })?;
+        Ok(Connected {
+            client,
+            context,
+            namespace,
+            config,
+        })
+    }
 }
 
 async fn client_from(
@@ -48,6 +110,15 @@ async fn client_from(
     context: Option<&str>,
     origin: &str,
 ) -> Result<Client, K8sError> {
+    let config = config_from(kubeconfig, context, origin).await?;
+    Client::try_from(config).map_err(|source| K8sError::Client { source })
+}
+
+async fn config_from(
+    kubeconfig: Kubeconfig,
+    context: Option<&str>,
+    origin: &str,
+) -> Result<Config, K8sError> {
     // kube reports a missing context as an opaque "failed to load current context"; checking
     // first lets the error list the contexts that do exist.
     if let Some(wanted) = context {
@@ -64,13 +135,12 @@ async fn client_from(
         context: context.map(str::to_string),
         ..KubeConfigOptions::default()
     };
-    let config = Config::from_custom_kubeconfig(kubeconfig, &options)
+    Config::from_custom_kubeconfig(kubeconfig, &options)
         .await
         .map_err(|source| K8sError::Kubeconfig {
             origin: origin.to_string(),
             source,
-        })?;
-    Client::try_from(config).map_err(|source| K8sError::Client { source })
+        })
 }
 
 fn context_names(kubeconfig: &Kubeconfig) -> Vec<String> {

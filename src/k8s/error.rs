@@ -133,8 +133,69 @@ pub enum K8sError {
 }
 
 impl K8sError {
+    /// The permission the API server refused, when this error is a refusal (401, 403).
+    pub fn refusal(&self) -> Option<Refusal> {
+        // When the server's message is not the authorizer's usual sentence, what kindlab was
+        // doing says the verb and the resource.
+        let (code, message, guess) = match self {
+            K8sError::Apply {
+                code,
+                message,
+                kind,
+                namespace,
+                ..
+            } => (
+                *code,
+                message.as_str(),
+                Some(("patch", plural(kind), namespace.clone())),
+            ),
+            K8sError::Api {
+                source: kube::Error::Api(status),
+                ..
+            }
+            | K8sError::UnknownKind {
+                source: kube::Error::Api(status),
+                ..
+            } => (status.code, status.message.as_str(), None),
+            K8sError::Watch { source, what } => match watch_status(source) {
+                Some(status) => {
+                    let (kind, namespace) = watched_kind(what);
+                    (
+                        status.code,
+                        status.message.as_str(),
+                        Some(("watch", plural(kind), namespace.map(str::to_string))),
+                    )
+                }
+                None => return None,
+            },
+            _ => return None,
+        };
+        // Admission also answers 403 ("exceeded quota", "violates PodSecurity"): that is
+        // the object refused, not a permission missing.
+        let admission_denial = message
+            .split_once("forbidden: ")
+            .is_some_and(|(_, why)| !why.trim().is_empty());
+        match code {
+            403 if Refusal::parse(message).is_none() && admission_denial => None,
+            403 => Some(Refusal::parse(message).unwrap_or_else(|| match guess {
+                Some((verb, resource, namespace)) => Refusal {
+                    verb: verb.into(),
+                    resource,
+                    namespace,
+                    ..Refusal::unparsed("")
+                },
+                None => Refusal::unparsed(message),
+            })),
+            401 => Some(Refusal::unauthenticated()),
+            _ => None,
+        }
+    }
+
     /// One line telling the user what to do next, if kindlab knows it.
     pub fn fix(&self) -> Option<String> {
+        if let Some(refusal) = self.refusal() {
+            return Some(refusal.fix());
+        }
         match self {
             K8sError::Kubeconfig {
                 source:
@@ -162,12 +223,8 @@ impl K8sError {
             K8sError::UnknownKind { .. } => Some(
                 "check the apiVersion and kind spelling, or install the CustomResourceDefinition that defines it".into(),
             ),
-            K8sError::Apply { code, kind, .. } => match code {
+            K8sError::Apply { code, .. } => match code {
                 400 | 422 => Some("fix the field the API server names in the manifest, then run again".into()),
-                401 | 403 => Some(format!(
-                    "the kubeconfig user may not apply {kind}; check with `kubectl auth can-i patch {}`",
-                    kind.to_lowercase()
-                )),
                 409 => Some("another controller changed the object at the same time; run again".into()),
                 _ => None,
             },
@@ -178,15 +235,6 @@ impl K8sError {
                 "check that the manifests define this Deployment and that nothing deletes it".into(),
             ),
             K8sError::ManagedByGitOps { fix, .. } => Some(fix.clone()),
-            K8sError::Watch { what, source } if refused(source) => {
-                let (kind, namespace) = watched_kind(what);
-                Some(format!(
-                    "the kubeconfig user may not watch {kind}s{namespace}; ask for the `watch` verb on them (check with `kubectl auth can-i watch {}{namespace_flag}`)",
-                    kind.to_lowercase(),
-                    namespace = namespace.map(|n| format!(" in namespace {n}")).unwrap_or_default(),
-                    namespace_flag = namespace.map(|n| format!(" -n {n}")).unwrap_or_default(),
-                ))
-            }
             K8sError::Watch { .. } => Some("check that the cluster is running, then run again".into()),
             K8sError::RolloutFailed {
                 namespace,
@@ -205,6 +253,9 @@ impl K8sError {
     }
 
     pub fn exit_code(&self) -> u8 {
+        if self.refusal().is_some() {
+            return exit::FORBIDDEN;
+        }
         match self {
             K8sError::Kubeconfig { .. } | K8sError::Unreachable { .. } => {
                 exit::MISSING_PREREQUISITE
@@ -250,17 +301,121 @@ fn is_transport(err: &kube::Error) -> bool {
     )
 }
 
-/// A watch the API server refused for lack of permission (401, 403): retrying cannot help.
-fn refused(err: &kube::runtime::watcher::Error) -> bool {
+/// The API server's answer inside a watch error, if it gave one.
+fn watch_status(err: &kube::runtime::watcher::Error) -> Option<&kube::core::Status> {
     use kube::runtime::watcher::Error as W;
-    let code = match err {
+    match err {
         W::InitialListFailed(kube::Error::Api(status))
         | W::WatchStartFailed(kube::Error::Api(status))
         | W::WatchFailed(kube::Error::Api(status))
-        | W::WatchError(status) => status.code,
-        _ => return false,
-    };
-    matches!(code, 401 | 403)
+        | W::WatchError(status) => Some(status),
+        _ => None,
+    }
+}
+
+/// A permission the API server refused, as its 403 message words it:
+/// `User "system:serviceaccount:att1:attendee" cannot patch resource "namespaces" in API
+/// group "" at the cluster scope` (or `in the namespace "att2"`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Refusal {
+    /// Who asked (`system:serviceaccount:att1:attendee`); empty when the message did not say.
+    pub user: String,
+    pub verb: String,
+    /// `namespaces`, `deployments`, `pods/log`.
+    pub resource: String,
+    /// The API group (`apps`; empty for the core group).
+    pub group: String,
+    /// The namespace asked about; `None` for the cluster scope.
+    pub namespace: Option<String>,
+    /// The server's own words, when they could not be read as above.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub message: String,
+}
+
+impl Refusal {
+    /// Reads the authorizer's message; `None` when it is not in that shape.
+    pub fn parse(message: &str) -> Option<Refusal> {
+        let quoted = |text: &str, after: &str| -> Option<String> {
+            let start = text.find(after)? + after.len();
+            let rest = text[start..].strip_prefix('"')?;
+            Some(rest[..rest.find('"')?].to_string())
+        };
+        let user = quoted(message, "User ").unwrap_or_default();
+        let cannot = message.find(" cannot ")? + " cannot ".len();
+        let verb = message[cannot..].split_whitespace().next()?.to_string();
+        let resource = quoted(message, "resource ")?;
+        let group = quoted(message, "in API group ").unwrap_or_default();
+        let namespace = quoted(message, "in the namespace ");
+        Some(Refusal {
+            user,
+            verb,
+            resource,
+            group,
+            namespace,
+            message: String::new(),
+        })
+    }
+
+    fn unparsed(message: &str) -> Refusal {
+        Refusal {
+            user: String::new(),
+            verb: String::new(),
+            resource: String::new(),
+            group: String::new(),
+            namespace: None,
+            message: message.to_string(),
+        }
+    }
+
+    fn unauthenticated() -> Refusal {
+        Refusal::unparsed("the API server did not accept the credentials (401 Unauthorized)")
+    }
+
+    /// `deployments.apps`, `namespaces`: the resource as `kubectl auth can-i` takes it.
+    pub fn qualified_resource(&self) -> String {
+        match self.group.as_str() {
+            "" => self.resource.clone(),
+            group => format!("{}.{group}", self.resource),
+        }
+    }
+
+    /// The missing permission and who can grant it, in one line.
+    pub fn fix(&self) -> String {
+        if self.verb.is_empty() {
+            return format!(
+                "{}; the credentials may have expired (a workshop token lasts a day): ask the cluster's admin (the workshop's instructor) for a new kubeconfig",
+                self.message
+            );
+        }
+        let who = match self.user.as_str() {
+            "" => "the kubeconfig's user".to_string(),
+            user => user.to_string(),
+        };
+        let resource = self.qualified_resource();
+        let (scope, flag) = match &self.namespace {
+            Some(ns) => (format!("in namespace {ns}"), format!(" -n {ns}")),
+            None => ("at the cluster scope".to_string(), String::new()),
+        };
+        format!(
+            "{who} lacks the permission to {} {resource} {scope}; the cluster's admin (a workshop's instructor) can grant it with a Role and RoleBinding{}; check with `kubectl auth can-i {} {resource}{flag}`",
+            self.verb,
+            match &self.namespace {
+                Some(_) => "",
+                None => " (a ClusterRole and ClusterRoleBinding for the cluster scope)",
+            },
+            self.verb,
+        )
+    }
+}
+
+/// `Deployment` -> `deployments`, as RBAC names resources.
+fn plural(kind: &str) -> String {
+    let lower = kind.to_lowercase();
+    match lower.strip_suffix('y') {
+        Some(stem) => format!("{stem}ies"),
+        None if lower.ends_with('s') => format!("{lower}es"),
+        None => format!("{lower}s"),
+    }
 }
 
 /// `Deployment dev/web` -> ("Deployment", Some("dev")).
@@ -348,13 +503,75 @@ mod tests {
         };
         let fix = err.fix().unwrap();
         assert!(
-            fix.contains("may not watch Deployments in namespace dev"),
+            fix.contains("permission to watch deployments in namespace dev"),
             "{fix}"
         );
         assert!(
-            fix.contains("kubectl auth can-i watch deployment -n dev"),
+            fix.contains("kubectl auth can-i watch deployments -n dev"),
             "{fix}"
         );
+        assert_eq!(err.exit_code(), exit::FORBIDDEN);
+    }
+
+    #[test]
+    fn the_authorizers_refusal_is_read() {
+        let at_cluster = Refusal::parse(
+            r#"namespaces "att1" is forbidden: User "system:serviceaccount:att1:attendee" cannot patch resource "namespaces" in API group "" at the cluster scope"#,
+        )
+        .unwrap();
+        assert_eq!(at_cluster.user, "system:serviceaccount:att1:attendee");
+        assert_eq!(at_cluster.verb, "patch");
+        assert_eq!(at_cluster.qualified_resource(), "namespaces");
+        assert_eq!(at_cluster.namespace, None);
+        assert!(at_cluster.fix().contains("ClusterRoleBinding"));
+        let other = Refusal::parse(
+            r#"deployments.apps "orders-api" is forbidden: User "system:serviceaccount:att1:attendee" cannot get resource "deployments" in API group "apps" in the namespace "att2""#,
+        )
+        .unwrap();
+        assert_eq!(other.namespace.as_deref(), Some("att2"));
+        let fix = other.fix();
+        assert!(
+            fix.contains("permission to get deployments.apps in namespace att2"),
+            "{fix}"
+        );
+        assert!(
+            fix.contains("kubectl auth can-i get deployments.apps -n att2"),
+            "{fix}"
+        );
+        assert!(Refusal::parse("pods is forbidden: exceeded quota").is_none());
+        let quota = K8sError::Apply {
+            kind: "Pod".into(),
+            namespace: Some("att1".into()),
+            name: "p".into(),
+            code: 403,
+            message: r#"pods "p" is forbidden: exceeded quota: room, requested: cpu=64"#.into(),
+        };
+        assert_eq!(quota.refusal(), None, "a quota is not a missing permission");
+    }
+
+    #[test]
+    fn a_refused_apply_is_exit_7_and_names_the_permission() {
+        let err = K8sError::Apply {
+            kind: "Namespace".into(),
+            namespace: None,
+            name: "att1".into(),
+            code: 403,
+            message: r#"namespaces "att1" is forbidden: User "u" cannot patch resource "namespaces" in API group "" at the cluster scope"#.into(),
+        };
+        assert_eq!(err.exit_code(), exit::FORBIDDEN);
+        assert!(
+            err.fix()
+                .unwrap()
+                .contains("u lacks the permission to patch namespaces at the cluster scope")
+        );
+        let quota = K8sError::Apply {
+            kind: "Deployment".into(),
+            namespace: Some("att1".into()),
+            name: "web".into(),
+            code: 422,
+            message: "invalid".into(),
+        };
+        assert_eq!(quota.refusal(), None);
     }
 
     fn image_pull_diagnosis() -> Diagnosis {

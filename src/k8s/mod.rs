@@ -16,8 +16,11 @@ pub use apply::{
     Applied, ApplyOutcome, LAST_APPLIED, ObjectChange, ObjectPlan, apply_all, compare,
     kubectl_last_applied, plan_objects,
 };
-pub use client::{client_for_context, client_from_kubeconfig, client_from_kubeconfig_yaml};
-pub use error::{Diagnosis, K8sError};
+pub use client::{
+    ClusterAccess, Connected, client_for_context, client_from_kubeconfig,
+    client_from_kubeconfig_yaml,
+};
+pub use error::{Diagnosis, K8sError, Refusal};
 pub use rollout::{
     Rollout, event_time, is_fatal_watch_error, judge, pod_not_ready_reason, wait_rollout,
 };

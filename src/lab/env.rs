@@ -13,7 +13,7 @@ use super::spec::LabError;
 use crate::error::Result;
 use crate::interrupt::Interrupt;
 use crate::k8s::object::{self, ObjectKey};
-use crate::k8s::{self, FIELD_MANAGER};
+use crate::k8s::{self, ClusterAccess, FIELD_MANAGER};
 use crate::registry::RegistryClient;
 use crate::ui::Ui;
 use crate::workspace::{Renderer, Workspace, container_images, repository};
@@ -32,8 +32,83 @@ pub struct LabEnv<'a> {
     pub registry_host: String,
     /// The kubeconfig context (`kind-kindlab`).
     pub context: String,
+    /// How the cluster was reached (`--kubeconfig`, `--context`; neither: the kind cluster),
+    /// kept in a session so its later commands reach it the same way.
+    pub access: ClusterAccess,
+    /// The kubeconfig context's namespace (an attendee's own), the default for `-n`.
+    pub default_namespace: Option<String>,
     pub ui: &'a Ui,
     pub interrupt: Interrupt,
+}
+
+/// The cluster a lab command talks to.
+pub struct Connection {
+    pub client: kube::Client,
+    pub context: String,
+    pub namespace: Option<String>,
+    pub access: ClusterAccess,
+}
+
+/// Connects as `access` says; without `--kubeconfig` or `--context`, to the workspace's kind
+/// cluster, which must be up (else the error says to run `kindlab up`, not kind's own words).
+pub async fn connect(ws: &Workspace, access: &ClusterAccess) -> Result<Connection> {
+    if access.is_explicit() {
+        let connected = access.connect().await?;
+        return Ok(Connection {
+            client: connected.client,
+            context: connected.context,
+            namespace: connected.namespace,
+            access: access.clone(),
+        });
+    }
+    let kind = crate::cluster::Kind::find()?;
+    let engine = crate::docker::Engine::connect().await?;
+    let name = &ws.cluster.name;
+    let not_up = |why: String| LabError::NotUp { why };
+    let nodes = crate::cluster::list_nodes(&engine, name)
+        .await
+        .map_err(crate::cluster::ClusterError::from)?;
+    if nodes.is_empty() {
+        return Err(not_up(format!("there is no kind cluster {name:?}")).into());
+    }
+    let client = crate::cluster::kubeconfig::client(&engine, &kind, name).await?;
+    if let Err(e) = client.apiserver_version().await {
+        return Err(not_up(format!(
+            "the API server of kind-{name} does not answer ({e})"
+        ))
+        .into());
+    }
+    Ok(Connection {
+        client,
+        context: format!("kind-{name}"),
+        namespace: None,
+        access: ClusterAccess::default(),
+    })
+}
+
+impl<'a> LabEnv<'a> {
+    /// Everything a lab command needs, on `connection`'s cluster; `registry` is the host the
+    /// cluster pulls the workspace's images from (default: the workspace's own registry).
+    pub async fn open(
+        workspace: &'a Workspace,
+        connection: Connection,
+        registry: Option<String>,
+        ui: &'a Ui,
+        interrupt: Interrupt,
+    ) -> Result<LabEnv<'a>> {
+        Ok(LabEnv {
+            workspace,
+            client: connection.client,
+            renderer: crate::workspace::find_renderer().await?,
+            registry_host: registry
+                .unwrap_or_else(|| format!("localhost:{}", workspace.registry.port)),
+            context: connection.context,
+            access: connection.access,
+            default_namespace: connection.namespace,
+            ui,
+            interrupt,
+        })
+    }
 }
 
 impl LabEnv<'_> {
@@ -62,7 +137,26 @@ impl LabEnv<'_> {
             &references,
         )
         .await?;
-        Ok(in_namespace(docs, namespace))
+        let docs = in_namespace(docs, namespace);
+        Ok(match self.namespace_is_given(namespace).await? {
+            true => without_namespace_object(docs),
+            false => docs,
+        })
+    }
+
+    /// The namespace exists, or is not ours to see: either way a lab neither creates nor
+    /// changes it. An attendee on a shared cluster may not patch its own Namespace (its
+    /// Pod Security labels are the instructor's), so the labs never ask to.
+    async fn namespace_is_given(&self, namespace: &str) -> Result<bool> {
+        let api: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+            kube::Api::all(self.client.clone());
+        match api.get_opt(namespace).await {
+            Ok(found) => Ok(found.is_some()),
+            Err(kube::Error::Api(status)) if matches!(status.code, 401 | 403) => Ok(true),
+            Err(source) => {
+                Err(k8s::K8sError::request(format!("read namespace {namespace}"), source).into())
+            }
+        }
     }
 
     /// Refuses when a GitOps controller (Argo CD, Flux) manages an object the workspace
@@ -225,6 +319,13 @@ fn released_keys(docs: &[Value], changes: &Changes) -> Vec<ObjectKey> {
         .collect()
 }
 
+/// `docs` without their Namespace object.
+fn without_namespace_object(docs: Vec<Value>) -> Vec<Value> {
+    docs.into_iter()
+        .filter(|d| !(d["apiVersion"] == "v1" && d["kind"] == "Namespace"))
+        .collect()
+}
+
 /// The rendered objects moved into `namespace`: namespaced objects of the overlay's own
 /// namespace go to `namespace`, its Namespace object becomes `namespace`'s. Objects in other
 /// namespaces and cluster-scoped ones are left out: a lab only restores its own namespace.
@@ -305,6 +406,13 @@ mod tests {
         let same = in_namespace(docs(), "dev");
         assert_eq!(same.len(), 3);
         assert_eq!(same[0]["metadata"]["name"], "dev");
+    }
+
+    #[test]
+    fn a_given_namespace_is_neither_created_nor_changed() {
+        let kept = without_namespace_object(in_namespace(docs(), "att1"));
+        assert_eq!(kept.len(), 2);
+        assert!(kept.iter().all(|d| d["kind"] != "Namespace"));
     }
 
     #[test]

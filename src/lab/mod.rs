@@ -6,6 +6,7 @@
 pub mod actions;
 pub mod attendee;
 pub mod check;
+pub mod command;
 pub mod env;
 pub mod observe;
 pub mod runner;

@@ -273,6 +273,7 @@ pub fn new_session(
         title: lab.title.clone(),
         target: target.clone(),
         context: env.context.clone(),
+        access: env.access.clone(),
         registry_host: env.registry_host.clone(),
         attendee: attendee.to_string(),
         started_at: super::session::rfc3339(std::time::SystemTime::now()),

@@ -105,6 +105,10 @@ pub struct Session {
     pub target: ResolvedTarget,
     /// The kubeconfig context the lab runs in (`kind-kindlab`).
     pub context: String,
+    /// How the lab's cluster was reached (`--kubeconfig`, `--context`), so `check`, `hint`
+    /// and `solve` reach it the same way without the flags.
+    #[serde(default)]
+    pub access: crate::k8s::ClusterAccess,
     pub registry_host: String,
     /// Who is doing it (`--attendee`, else the user name).
     pub attendee: String,
@@ -133,6 +137,18 @@ impl Session {
             self.lab.clone()
         } else {
             self.source.clone()
+        }
+    }
+
+    /// How to reach the session's cluster again: as it was reached, or (a session from
+    /// before kindlab kept that) by its context, unless that is the workspace's kind cluster.
+    pub fn access_or_context(&self, kind_context: &str) -> crate::k8s::ClusterAccess {
+        if self.access.is_explicit() || self.context == kind_context {
+            return self.access.clone();
+        }
+        crate::k8s::ClusterAccess {
+            kubeconfig: None,
+            context: Some(self.context.clone()),
         }
     }
 
@@ -402,6 +418,7 @@ mod tests {
                 overlay: String::new(),
             },
             context: "kind-kindlab".into(),
+            access: Default::default(),
             registry_host: String::new(),
             attendee: String::new(),
             started_at: "2026-12-01T16:00:00Z".into(),

@@ -19,8 +19,8 @@ use crate::workspace::{
 #[derive(Debug, Clone, Default)]
 pub struct UpOptions {
     pub node_image: Option<String>,
-    /// `--context`: an existing cluster; kind and node wiring are skipped.
-    pub context: Option<String>,
+    /// `--kubeconfig` / `--context`: an existing cluster; kind and node wiring are skipped.
+    pub access: crate::k8s::ClusterAccess,
     /// `--registry`: an existing registry; kindlab runs none.
     pub registry: Option<String>,
     pub rollout_timeout: Duration,
@@ -223,14 +223,18 @@ impl UpContext {
 
     /// The kubeconfig context users type: `kind-<name>` or the one given.
     pub fn kube_context(&self) -> String {
-        self.options
-            .context
-            .clone()
-            .unwrap_or_else(|| format!("kind-{}", self.cluster_name()))
+        match (
+            &self.options.access.context,
+            &self.options.access.kubeconfig,
+        ) {
+            (Some(context), _) => context.clone(),
+            (None, Some(file)) => format!("the current context of {}", file.display()),
+            (None, None) => format!("kind-{}", self.cluster_name()),
+        }
     }
 
     pub fn uses_kind(&self) -> bool {
-        self.options.context.is_none()
+        !self.options.access.is_explicit()
     }
 
     pub fn node_image(&self) -> Option<&str> {

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use crate::cluster::{self, ClusterError, ClusterSeen, ClusterStep, Kind, Node, lifecycle};
 use crate::error::Result;
-use crate::k8s;
 use crate::up::survey::Row;
 use crate::up::{ActionReport, Outcome, UpContext, interrupted};
 use crate::workspace::Creating;
@@ -164,7 +163,7 @@ impl View {
 /// The cluster's client, for a cluster that runs (`status`, `--dry-run`).
 pub async fn connect(ctx: &UpContext, kind: Option<&Kind>) -> Result<kube::Client> {
     match kind {
-        None => Ok(k8s::client_for_context(&ctx.kube_context()).await?),
+        None => Ok(ctx.options.access.connect().await?.client),
         Some(kind) => cluster::kubeconfig::client(&ctx.engine, kind, ctx.cluster_name()).await,
     }
 }
@@ -181,7 +180,7 @@ pub async fn execute(
         let step = ctx.ui.step(format!("Cluster (context {context})"));
         let client = ctx
             .interruptible("connecting to the cluster", async {
-                Ok(k8s::client_for_context(&context).await?)
+                Ok(ctx.options.access.connect().await?.client)
             })
             .await?;
         let report = ActionReport::new(
