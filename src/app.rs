@@ -166,6 +166,9 @@ async fn dispatch(cli: Cli, interrupt: Interrupt) -> Result<u8> {
             reset::command(&ws, args, output, &ui, interrupt).await
         }
         Command::Diagnose(args) => diagnose::command::run(&cli.workspace, args, output, &ui).await,
+        Command::Workshop { action } => {
+            crate::workshop::command::run(&cli.workspace, action, output, &ui, interrupt).await
+        }
         Command::Status(target) => {
             let ws = Workspace::discover(&cli.workspace)?;
             let engine = Engine::connect().await?;

@@ -104,6 +104,98 @@ pub enum Command {
         #[command(subcommand)]
         action: BundleAction,
     },
+    /// A workshop room on one shared cluster, for the instructor: a namespace, credentials,
+    /// a budget and isolation per attendee; the room's status; reset; teardown.
+    Workshop {
+        #[command(subcommand)]
+        action: WorkshopAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkshopAction {
+    /// Per attendee: a namespace with a ServiceAccount bound to a namespaced Role, a
+    /// ResourceQuota and LimitRange, a same-namespace NetworkPolicy, Pod Security, the
+    /// workspace deployed; and one kubeconfig (a time-limited token) in the handout folder.
+    /// A second run changes nothing; new names add only them.
+    Provision(ProvisionArgs),
+    /// Every attendee's lab, state, times, hints and last activity.
+    Status(RoomArgs),
+    /// Put attendees' namespaces back to the workspace (their running lab ends).
+    Reset {
+        /// The attendees to reset; with --all, every one of the room.
+        names: Vec<String>,
+        /// Every attendee of the room.
+        #[arg(long, conflicts_with = "names")]
+        all: bool,
+        /// How many at once.
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=64))]
+        parallel: u32,
+        /// How long to wait for each rollout, e.g. 90s, 5m.
+        #[arg(long, default_value = "3m", value_parser = parse_duration)]
+        timeout: Duration,
+        #[command(flatten)]
+        room: RoomArgs,
+    },
+    /// Delete exactly what `provision` made: the room's namespaces (labelled with it).
+    Teardown {
+        /// Only list what would be deleted.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        room: RoomArgs,
+    },
+}
+
+/// Which room, on which cluster.
+#[derive(Debug, Args, Clone, Default)]
+pub struct RoomArgs {
+    /// The room's name: the label on everything it is made of (default: the workspace's
+    /// cluster name).
+    #[arg(long, value_name = "NAME")]
+    pub room: Option<String>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// The registry the cluster pulls the workspace's images from (default:
+    /// localhost:<registry.port>, the workspace's own).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub registry: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ProvisionArgs {
+    /// Attendee names (each becomes a namespace).
+    pub names: Vec<String>,
+    /// Or N attendees named PREFIX01 .. PREFIXNN.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub count: Option<u32>,
+    /// The prefix of --count's names.
+    #[arg(long, default_value = "att")]
+    pub prefix: String,
+    /// A file with one attendee name per line (`#` comments).
+    #[arg(long, value_name = "FILE")]
+    pub roster: Option<PathBuf>,
+    /// The handout folder: one kubeconfig per attendee, index.json, README.md (default:
+    /// .kindlab/workshop/ROOM in the workspace).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// How long the attendees' tokens last, e.g. 8h (a workshop day).
+    #[arg(long, default_value = "8h", value_parser = parse_duration)]
+    pub token_ttl: Duration,
+    /// The API server's address as attendees reach it (default: the instructor's).
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// Print what would change; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// How many attendees at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub parallel: u32,
+    /// How long to wait for each attendee's rollout, e.g. 90s, 5m.
+    #[arg(long, default_value = "3m", value_parser = parse_duration)]
+    pub timeout: Duration,
+    #[command(flatten)]
+    pub room: RoomArgs,
 }
 
 #[derive(Debug, Args, Default)]

@@ -52,6 +52,8 @@ pub enum Error {
     #[error(transparent)]
     Bundle(#[from] bundle::BundleError),
     #[error(transparent)]
+    Workshop(#[from] crate::workshop::WorkshopError),
+    #[error(transparent)]
     Interrupted(#[from] Interrupted),
     #[error(transparent)]
     State(#[from] workspace::StateError),
@@ -78,6 +80,7 @@ impl Error {
             Error::Lab(e) => e.fix(),
             Error::Diagnose(e) => e.fix(),
             Error::Bundle(e) => e.fix(),
+            Error::Workshop(e) => e.fix(),
             Error::Interrupted(e) => e.fix(),
             Error::State(e) => e.fix(),
             Error::Unhealthy { .. } => Some("run `kindlab up` to repair the lab".into()),
@@ -96,6 +99,7 @@ impl Error {
             Error::Lab(e) => e.exit_code(),
             Error::Diagnose(e) => e.exit_code(),
             Error::Bundle(e) => e.exit_code(),
+            Error::Workshop(e) => e.exit_code(),
             Error::Interrupted(e) => e.exit_code(),
             Error::State(e) => e.exit_code(),
             Error::Unhealthy { .. } => exit::UNHEALTHY,

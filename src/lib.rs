@@ -3,8 +3,9 @@
 //! The modules mirror the pipeline: `docker` (Engine API) and `registry` (the registry
 //! container and an OCI client), `cluster` (kind CLI and node wiring), `k8s` (apply, watch,
 //! rollout), `workspace` (kindlab.yaml and the overlay), `up` (the ordered actions), and `ui`
-//! (everything printed), and `diagnose` (why a pod is unhealthy, on any cluster). `app`
-//! turns the command line into calls.
+//! (everything printed), `diagnose` (why a pod is unhealthy, on any cluster), `lab` (break/fix
+//! labs) and `workshop` (a room of attendees on one shared cluster). `app` turns the command
+//! line into calls; each verb's module renders its own report.
 
 pub mod app;
 pub mod bundle;
@@ -29,6 +30,7 @@ pub mod status;
 pub mod tls;
 pub mod ui;
 pub mod up;
+pub mod workshop;
 pub mod workspace;
 
 pub use app::run;

@@ -71,7 +71,12 @@ pub async fn run(
         let session = sessions.iter().find(|s| s.target.target.namespace == ns);
         let done = match session {
             Some(s) => lab::undo(env, s).await,
-            None => env.restore(&ns, &Default::default(), false).await,
+            // No session here (the lab ran from another machine, or by hand): what labs
+            // left is read from the cluster.
+            None => match env.observed_changes(&ns).await {
+                Ok(changes) => env.restore(&ns, &changes, false).await,
+                Err(e) => Err(e),
+            },
         };
         let mut done = match done {
             Ok(d) => d,

@@ -23,18 +23,30 @@ pub async fn client(
     kind: &Kind,
     name: &str,
 ) -> Result<kube::Client, crate::error::Error> {
+    let kubeconfig = read(engine, kind, name).await?;
+    Ok(k8s::client_from_kubeconfig(kubeconfig, "the admin kubeconfig of the kind cluster").await?)
+}
+
+/// The admin kubeconfig of kind cluster `name`, as [`client`] reads it.
+pub async fn read(
+    engine: &Engine,
+    kind: &Kind,
+    name: &str,
+) -> Result<Kubeconfig, crate::error::Error> {
     match from_node(engine, name).await {
-        Ok(Some(kubeconfig)) => Ok(k8s::client_from_kubeconfig(
-            kubeconfig,
-            "the admin kubeconfig of the kind node",
-        )
-        .await?),
+        Ok(Some(kubeconfig)) => Ok(kubeconfig),
         outcome => {
             if let Err(e) = outcome {
                 tracing::debug!(error = %e, "kubeconfig from the node failed; asking kind");
             }
             let yaml = kind.kubeconfig(name).await?;
-            Ok(k8s::client_from_kubeconfig_yaml(&yaml, None).await?)
+            Kubeconfig::from_yaml(&yaml).map_err(|source| {
+                k8s::K8sError::Kubeconfig {
+                    origin: "the kubeconfig kind printed".into(),
+                    source,
+                }
+                .into()
+            })
         }
     }
 }

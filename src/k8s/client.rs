@@ -60,8 +60,9 @@ pub struct Connected {
     pub context: String,
     /// The context's namespace, when the kubeconfig sets one (an attendee's own).
     pub namespace: Option<String>,
-    /// The server and credentials, for writing kubeconfigs for others (a workshop).
-    pub config: Config,
+    /// The kubeconfig it came from: the server and its CA, for writing kubeconfigs for
+    /// others (a workshop's attendees).
+    pub kubeconfig: Kubeconfig,
 }
 
 impl ClusterAccess {
@@ -93,14 +94,13 @@ impl ClusterAccess {
             .iter()
             .find(|named| named.name == context)
             .and_then(|named| named.context.as_ref()?.namespace.clone());
-        let config = config_from(kubeconfig, self.context.as_deref(), &origin).await?;
-        let client =
-            Client::try_from(config.clone()).map_err(|source| K8sError::Client { source })?;
+        let config = config_from(kubeconfig.clone(), self.context.as_deref(), &origin).await?;
+        let client = Client::try_from(config).map_err(|source| K8sError::Client { source })?;
         Ok(Connected {
             client,
             context,
             namespace,
-            config,
+            kubeconfig,
         })
     }
 }

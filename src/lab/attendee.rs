@@ -50,13 +50,15 @@ pub async fn start(
     }
 
     let step = env.ui.step(format!("Checking {}", target.describe()));
-    let resolved = match runner::baseline(env, target).await {
+    let mut resolved = match runner::baseline(env, target).await {
         Ok(r) => r,
         Err(e) => {
             step.fail("");
             return Err(e);
         }
     };
+    // The text's `kubectl apply -k ${overlay}` must fix this namespace, not the overlay's own.
+    resolved.overlay = env.overlay_for(&target.namespace).await?;
     step.ok("healthy, as the workspace declares it");
 
     let mut session = runner::new_session(env, lab, source, &resolved, attendee);

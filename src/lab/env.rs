@@ -127,21 +127,90 @@ impl LabEnv<'_> {
             .unwrap_or_default()
     }
 
+    /// The overlay of `namespace` when one was written for it (`overlay_for`), else the
+    /// workspace's: what pointers tell a person to diff or apply.
+    fn overlay_in(&self, namespace: &str) -> String {
+        let own = self.workspace.deploy.as_ref().and_then(|d| {
+            let dir = d.overlay.parent()?.join(namespace);
+            crate::workspace::kustomization_file(&dir)?;
+            Some(
+                dir.strip_prefix(&self.workspace.root)
+                    .unwrap_or(&dir)
+                    .display()
+                    .to_string(),
+            )
+        });
+        own.unwrap_or_else(|| self.overlay())
+    }
+
+    /// The overlay a person applies by hand for `namespace` (relative to the workspace): the
+    /// workspace's own when `namespace` is the overlay's, else a sibling overlay that moves
+    /// it into `namespace` (written when missing), so a lab text's `kubectl apply -k` fixes
+    /// the attendee's namespace and no other.
+    pub async fn overlay_for(&self, namespace: &str) -> Result<String> {
+        let Some(deploy) = &self.workspace.deploy else {
+            return Ok(self.overlay());
+        };
+        let rendered = self.desired_everywhere().await?;
+        let home = rendered
+            .iter()
+            .find(|d| d["kind"] == "Deployment")
+            .and_then(|d| d["metadata"]["namespace"].as_str());
+        if home.is_none_or(|home| home == namespace) {
+            return Ok(self.overlay());
+        }
+        let dir = crate::workspace::namespace_overlay(&deploy.overlay, namespace)?;
+        Ok(dir
+            .strip_prefix(&self.workspace.root)
+            .unwrap_or(&dir)
+            .display()
+            .to_string())
+    }
+
     /// The workspace's objects as they must be in `namespace`.
     pub async fn desired(&self, namespace: &str) -> Result<Vec<Value>> {
+        let docs = in_namespace(self.desired_everywhere().await?, namespace);
+        Ok(match self.namespace_is_given(namespace).await? {
+            true => without_namespace_object(docs),
+            false => docs,
+        })
+    }
+
+    /// The workspace's objects as the overlay renders them (in its own namespaces).
+    pub async fn desired_everywhere(&self) -> Result<Vec<Value>> {
         let references = crate::desired::image_references(self.workspace, &self.registry_host)?;
-        let docs = crate::desired::desired_objects(
+        Ok(crate::desired::desired_objects(
             self.workspace,
             &self.renderer,
             &self.registry_host,
             &references,
         )
-        .await?;
-        let docs = in_namespace(docs, namespace);
-        Ok(match self.namespace_is_given(namespace).await? {
-            true => without_namespace_object(docs),
-            false => docs,
-        })
+        .await?)
+    }
+
+    /// What labs left in `namespace`, read from the cluster (no session to say it: the
+    /// attendee's kindlab runs on another machine): every workspace object in which the
+    /// labs' field manager still holds fields.
+    pub async fn observed_changes(&self, namespace: &str) -> Result<Changes> {
+        let mut changes = Changes::default();
+        for doc in self.desired(namespace).await? {
+            let Some(key) = ObjectKey::of(&doc) else {
+                continue;
+            };
+            let Some(live) = object::get(&self.client, &key).await? else {
+                continue;
+            };
+            let touched_by_a_lab = live
+                .metadata
+                .managed_fields
+                .iter()
+                .flatten()
+                .any(|m| m.manager.as_deref() == Some(LAB_MANAGER));
+            if touched_by_a_lab {
+                changes.patched(key);
+            }
+        }
+        Ok(changes)
     }
 
     /// The namespace exists, or is not ours to see: either way a lab neither creates nor
@@ -225,7 +294,7 @@ impl LabEnv<'_> {
     /// must change nothing, and a dry-run release of the lab's fields must change nothing.
     pub async fn differences(&self, namespace: &str, changes: &Changes) -> Result<Vec<String>> {
         let docs = self.desired(namespace).await?;
-        let overlay = self.overlay();
+        let overlay = self.overlay_in(namespace);
         let mut differences = Vec::new();
         for doc in &docs {
             let Some(key) = ObjectKey::of(doc) else {

@@ -378,6 +378,27 @@ pub async fn unmirror(client: &kube::Client, namespace: &str) {
 
 /// Every mirrored session on the cluster (`lab status --all-namespaces`).
 pub async fn mirrored(client: &kube::Client) -> Result<Vec<SessionReport>, K8sError> {
+    let mut reports: Vec<SessionReport> = mirrored_sessions(client)
+        .await?
+        .into_iter()
+        .map(|m| m.report)
+        .collect();
+    reports.sort_by(|a, b| a.target.cmp(&b.target));
+    Ok(reports)
+}
+
+/// A session as its namespace holds it, and when it was last written.
+#[derive(Debug, Clone)]
+pub struct MirroredSession {
+    pub namespace: String,
+    pub report: SessionReport,
+    /// The newest write of the mirror (RFC 3339): the attendee's last start, check, hint
+    /// or solve.
+    pub updated_at: Option<String>,
+}
+
+/// Every mirrored session on the cluster, with its namespace.
+pub async fn mirrored_sessions(client: &kube::Client) -> Result<Vec<MirroredSession>, K8sError> {
     let api: Api<ConfigMap> = Api::all(client.clone());
     let list = api
         .list(&ListParams::default().labels(&format!("{SESSION_LABEL}=true")))
@@ -386,14 +407,27 @@ pub async fn mirrored(client: &kube::Client) -> Result<Vec<SessionReport>, K8sEr
             action: "list lab sessions".into(),
             source,
         })?;
-    let mut reports: Vec<SessionReport> = list
+    Ok(list
         .items
         .iter()
-        .filter_map(|cm| cm.data.as_ref()?.get("session.json"))
-        .filter_map(|text| serde_json::from_str(text).ok())
-        .collect();
-    reports.sort_by(|a, b| a.target.cmp(&b.target));
-    Ok(reports)
+        .filter_map(|cm| {
+            let report = serde_json::from_str(cm.data.as_ref()?.get("session.json")?).ok()?;
+            let updated_at = cm
+                .metadata
+                .managed_fields
+                .iter()
+                .flatten()
+                .filter_map(|m| m.time.as_ref())
+                .map(|t| t.0)
+                .max()
+                .map(|t| t.to_string());
+            Some(MirroredSession {
+                namespace: cm.metadata.namespace.clone()?,
+                report,
+                updated_at,
+            })
+        })
+        .collect())
 }
 
 #[cfg(test)]

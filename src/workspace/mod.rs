@@ -21,7 +21,7 @@ pub use manifest::{
 };
 pub use overlay::{
     ContainerImage, Renderer, container_images, find_renderer, find_renderer_and_render,
-    parse_documents, render_overlay, repository,
+    namespace_overlay, parse_documents, render_overlay, repository,
 };
 pub use scaffold::scaffold;
 pub use state::{

@@ -250,3 +250,54 @@ metadata: {name: orders-api}
         );
     }
 }
+
+const NAMESPACE_OVERLAY: &str = include_str!("../../templates/attendee-overlay.yaml");
+
+/// The overlay that deploys `overlay` into `namespace`: a sibling directory named after the
+/// namespace (`deploy/overlays/att01` beside `deploy/overlays/dev`), written when missing and
+/// left as it is when present (it may hold the attendee's own fix). Returns its directory.
+pub fn namespace_overlay(overlay: &Path, namespace: &str) -> Result<PathBuf, WorkspaceError> {
+    let (Some(parent), Some(base)) = (overlay.parent(), overlay.file_name()) else {
+        return Err(WorkspaceError::NoKustomization {
+            overlay: overlay.to_path_buf(),
+        });
+    };
+    let dir = parent.join(namespace);
+    if crate::workspace::kustomization_file(&dir).is_some() {
+        return Ok(dir);
+    }
+    let base = base.to_string_lossy();
+    let text = NAMESPACE_OVERLAY
+        .replace("{{base}}", &base)
+        .replace("{{namespace}}", namespace);
+    std::fs::create_dir_all(&dir).map_err(|source| WorkspaceError::Write {
+        path: dir.clone(),
+        source,
+    })?;
+    crate::workspace::write_atomic(&dir.join("kustomization.yaml"), text.as_bytes())?;
+    Ok(dir)
+}
+
+#[cfg(test)]
+mod namespace_overlay_tests {
+    use super::*;
+
+    #[test]
+    fn a_namespace_overlay_is_written_once_and_then_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let dev = dir.path().join("deploy/overlays/dev");
+        std::fs::create_dir_all(&dev).unwrap();
+        let made = namespace_overlay(&dev, "att01").unwrap();
+        assert_eq!(made, dir.path().join("deploy/overlays/att01"));
+        let text = std::fs::read_to_string(made.join("kustomization.yaml")).unwrap();
+        assert!(text.contains("namespace: att01\n"), "{text}");
+        assert!(text.contains("  - ../dev\n"), "{text}");
+        std::fs::write(made.join("kustomization.yaml"), "mine").unwrap();
+        namespace_overlay(&dev, "att01").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(made.join("kustomization.yaml")).unwrap(),
+            "mine",
+            "the attendee's edit stays"
+        );
+    }
+}

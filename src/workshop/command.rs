@@ -1,0 +1,303 @@
+//! `kindlab workshop`: from its flags to the room's verbs, and from their reports to the
+//! terminal (text) or to scripts (JSON).
+
+use std::path::Path;
+
+use comfy_table::{Table, presets::NOTHING};
+
+use super::{ProvisionOptions, ProvisionReport, RoomReset, RoomStatus, Teardown, WorkshopError};
+use crate::cli::{ProvisionArgs, RoomArgs, WorkshopAction};
+use crate::error::{Result, exit};
+use crate::interrupt::Interrupt;
+use crate::lab::LabEnv;
+use crate::ui::{self, Output, Ui, print_json};
+use crate::workspace::Workspace;
+
+pub async fn run(
+    workspace: &Path,
+    action: WorkshopAction,
+    output: Output,
+    ui: &Ui,
+    interrupt: Interrupt,
+) -> Result<u8> {
+    let ws = Workspace::discover(workspace)?;
+    match action {
+        WorkshopAction::Provision(args) => {
+            let report = provision(&ws, args, ui, interrupt).await?;
+            match output {
+                Output::Json => print_json(&report),
+                Output::Text => print!("{}", provisioned(&report)),
+            }
+            Ok(exit::OK)
+        }
+        WorkshopAction::Status(room) => {
+            let instructor = super::connect(&ws, &room.cluster.access()).await?;
+            let status = super::status(&instructor.client, &room_name(&ws, &room)).await?;
+            match output {
+                Output::Json => print_json(&status),
+                Output::Text => print!("{}", status_table(&status)),
+            }
+            Ok(exit::OK)
+        }
+        WorkshopAction::Reset {
+            names,
+            all,
+            parallel,
+            timeout,
+            room,
+        } => {
+            interrupt.handle();
+            let instructor = super::connect(&ws, &room.cluster.access()).await?;
+            let name = room_name(&ws, &room);
+            let in_room = super::attendees(&instructor.client, &name).await?;
+            let chosen = match all {
+                true => in_room,
+                false => chosen_attendees(&names, &in_room, &name)?,
+            };
+            let env = lab_env(&ws, &room, instructor, ui, interrupt).await?;
+            let report = super::reset(&env, &chosen, parallel as usize, timeout).await?;
+            match output {
+                Output::Json => print_json(&report),
+                Output::Text => print!("{}", reset_lines(&report)),
+            }
+            Ok(exit::OK)
+        }
+        WorkshopAction::Teardown { dry_run, room } => {
+            let instructor = super::connect(&ws, &room.cluster.access()).await?;
+            let report =
+                super::teardown(&instructor.client, &room_name(&ws, &room), dry_run, ui).await?;
+            match output {
+                Output::Json => print_json(&report),
+                Output::Text => print!("{}", torn_down(&report)),
+            }
+            Ok(exit::OK)
+        }
+    }
+}
+
+async fn provision(
+    ws: &Workspace,
+    args: ProvisionArgs,
+    ui: &Ui,
+    interrupt: Interrupt,
+) -> Result<ProvisionReport> {
+    let room = room_name(ws, &args.room);
+    let mut names = args.names.clone();
+    if let Some(file) = &args.roster {
+        let text = std::fs::read_to_string(file).map_err(|e| WorkshopError::Roster {
+            why: format!("cannot read the roster {}: {e}", file.display()),
+        })?;
+        names.extend(text.lines().map(str::to_string));
+    }
+    let attendees = super::plan::roster(&names, args.count, &args.prefix)
+        .map_err(|why| WorkshopError::Roster { why })?;
+    let instructor = super::connect(ws, &args.room.cluster.access()).await?;
+    let options = ProvisionOptions {
+        out: args
+            .out
+            .clone()
+            .unwrap_or_else(|| ws.root.join(".kindlab/workshop").join(&room)),
+        room,
+        attendees,
+        token_ttl: args.token_ttl,
+        server: args.server.clone(),
+        dry_run: args.dry_run,
+        parallel: args.parallel as usize,
+        rollout_timeout: args.timeout,
+    };
+    let client = instructor.client.clone();
+    let env = LabEnv::open(
+        ws,
+        crate::lab::env::Connection {
+            client,
+            context: instructor.context.clone(),
+            namespace: None,
+            access: args.room.cluster.access(),
+        },
+        args.room.registry.clone(),
+        ui,
+        interrupt,
+    )
+    .await?;
+    super::provision(&instructor, &env, &options).await
+}
+
+async fn lab_env<'a>(
+    ws: &'a Workspace,
+    room: &RoomArgs,
+    instructor: super::Instructor,
+    ui: &'a Ui,
+    interrupt: Interrupt,
+) -> Result<LabEnv<'a>> {
+    let connection = crate::lab::env::Connection {
+        client: instructor.client,
+        context: instructor.context,
+        namespace: None,
+        access: room.cluster.access(),
+    };
+    LabEnv::open(ws, connection, room.registry.clone(), ui, interrupt).await
+}
+
+/// `--room`, else the workspace's cluster name.
+fn room_name(ws: &Workspace, room: &RoomArgs) -> String {
+    room.room.clone().unwrap_or_else(|| ws.cluster.name.clone())
+}
+
+/// The names asked for, each of which must be one of the room's.
+fn chosen_attendees(names: &[String], in_room: &[String], room: &str) -> Result<Vec<String>> {
+    if names.is_empty() {
+        return Err(WorkshopError::Roster {
+            why: "name the attendees to reset, or give --all".into(),
+        }
+        .into());
+    }
+    match names.iter().find(|n| !in_room.contains(n)) {
+        Some(stranger) => Err(WorkshopError::Roster {
+            why: format!(
+                "{stranger:?} is not an attendee of room {room} (it has: {})",
+                in_room.join(", ")
+            ),
+        }
+        .into()),
+        None => Ok(names.to_vec()),
+    }
+}
+
+fn table() -> Table {
+    let mut table = Table::new();
+    table.load_preset(NOTHING);
+    table
+}
+
+fn secs(value: Option<f64>) -> String {
+    value.map_or("-".into(), |s| format!("{s:.1}s"))
+}
+
+/// The text of `provision`: one line per attendee, then where the handout is.
+pub fn provisioned(report: &ProvisionReport) -> String {
+    let mut out = String::new();
+    if report.dry_run {
+        out.push_str("`kindlab workshop provision` would (nothing was changed):\n");
+        for a in &report.attendees {
+            for change in &a.changes {
+                out.push_str(&format!("  {:<10} {change}\n", a.attendee));
+            }
+        }
+        if report.is_noop() {
+            out.push_str("  nothing: the room is as it should be\n");
+        }
+        return out;
+    }
+    let mut t = table();
+    t.set_header(["ATTENDEE", "NAMESPACE", "CHANGES", "TOKEN", "EXPIRES"]);
+    for a in &report.attendees {
+        t.add_row([
+            a.attendee.clone(),
+            a.namespace.clone(),
+            a.changes.len().to_string(),
+            a.token.clone(),
+            a.expires_at.clone(),
+        ]);
+    }
+    out.push_str(&format!("{t}\n"));
+    out.push_str(&format!(
+        "Room {} {} in {}: {} attendee(s). Handout: {}/ (one kubeconfig each, README.md)\n",
+        report.room,
+        if report.is_noop() {
+            "already provisioned; nothing changed"
+        } else {
+            "provisioned"
+        },
+        ui::format_duration(report.duration),
+        report.attendees.len(),
+        report.handout
+    ));
+    out
+}
+
+/// The room as a table.
+pub fn status_table(status: &RoomStatus) -> String {
+    if status.attendees.is_empty() {
+        return format!(
+            "Room {} has no attendees (`kindlab workshop provision` makes them).\n",
+            status.room
+        );
+    }
+    let mut t = table();
+    t.set_header([
+        "ATTENDEE",
+        "LAB",
+        "STATE",
+        "SYMPTOMS",
+        "FIXED",
+        "HINTS",
+        "CHECKS",
+        "LAST ACTIVITY",
+    ]);
+    for a in &status.attendees {
+        t.add_row([
+            a.attendee.clone(),
+            a.lab.clone().unwrap_or_else(|| "-".into()),
+            a.state.clone(),
+            secs(a.time_to_symptoms_s),
+            secs(a.time_to_fix_s),
+            a.hints_used.to_string(),
+            a.checks.to_string(),
+            a.last_activity.clone().unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    let fixed = status
+        .attendees
+        .iter()
+        .filter(|a| matches!(a.state.as_str(), "fixed" | "solved"))
+        .count();
+    format!(
+        "{t}\nRoom {}: {} attendee(s), {fixed} fixed. `kindlab lab report -A` writes the room's HTML report.\n",
+        status.room,
+        status.attendees.len()
+    )
+}
+
+fn reset_lines(report: &RoomReset) -> String {
+    let mut out = String::new();
+    for a in &report.attendees {
+        match &a.ended {
+            Some(s) => out.push_str(&format!(
+                "{}: ended lab {} ({})\n",
+                a.namespace, s.lab, s.state
+            )),
+            None => out.push_str(&format!(
+                "{}: {}\n",
+                a.namespace,
+                if a.done.is_empty() {
+                    "already as the workspace declares it"
+                } else {
+                    "restored"
+                }
+            )),
+        }
+    }
+    out.push_str(&format!(
+        "Reset {} attendee(s) in {}.\n",
+        report.attendees.len(),
+        ui::format_duration(report.duration)
+    ));
+    out
+}
+
+fn torn_down(report: &Teardown) -> String {
+    match (report.dry_run, report.namespaces.is_empty()) {
+        (_, true) => format!("Room {} has nothing to delete.\n", report.room),
+        (true, false) => format!(
+            "`kindlab workshop teardown` would delete room {}'s namespaces: {}\n",
+            report.room,
+            report.namespaces.join(", ")
+        ),
+        (false, false) => format!(
+            "Deleted room {}'s namespaces in {}: {}\n",
+            report.room,
+            ui::format_duration(report.duration),
+            report.namespaces.join(", ")
+        ),
+    }
+}
