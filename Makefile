@@ -27,6 +27,7 @@ help:
 	@echo "make images          the lab's images: present, from BUNDLE=FILE, pulled, or built offline"
 	@echo "make offline-images  build kind, kubectl and an offline kind node image (air-gapped machines)"
 	@echo "make bench           kindlab vs the scripts, ctlptl and bare kind, every verb's target (bench/README.md)"
+	@echo "make bench-room      a workshop room of 30 attendees on one kind cluster (ROOM_ATTENDEES=N)"
 	@echo "make fuzz            every fuzz target in turn, FUZZ_SECONDS each (fuzz/README.md; not in CI)"
 
 .PHONY: build
@@ -96,6 +97,13 @@ offline-images: engine
 bench: engine build
 	@$(MAKE) --no-print-directory images KINDLAB=./target/release/kindlab
 	$(WITH_ENV) bash bench/run.sh
+
+# A workshop room at once: provision, 30 labs started together, fixed, checked, reset
+# (bench/room.sh; numbers in bench/results/room.json).
+.PHONY: bench-room
+bench-room: engine build
+	@$(MAKE) --no-print-directory images KINDLAB=./target/release/kindlab
+	$(WITH_ENV) bash bench/room.sh
 
 # Every parser of user input under cargo-fuzz, each target in turn for FUZZ_SECONDS (default
 # 60), or FUZZ_RUNS inputs; prints the executions and any crash. Not part of `make test`.
