@@ -148,6 +148,8 @@ pub struct ProvisionReport {
     pub attendees: Vec<AttendeeReport>,
     /// The handout folder (kubeconfigs, index.json, README.md).
     pub handout: String,
+    /// What the room has but may not work as it says (a NetworkPolicy nothing enforces).
+    pub warnings: Vec<String>,
     #[serde(serialize_with = "crate::images::serialize_secs")]
     pub duration: Duration,
 }
@@ -240,6 +242,13 @@ pub async fn provision(
         "may create namespaces and RBAC; attendees reach {}",
         endpoint.server
     ));
+    let warnings = network_policy_warning(&instructor.client)
+        .await
+        .into_iter()
+        .collect::<Vec<_>>();
+    for warning in &warnings {
+        env.ui.note(format!("warning: {warning}"));
+    }
 
     let index = Index::read(&options.out);
     let budget = Budget::default();
@@ -265,8 +274,38 @@ pub async fn provision(
         dry_run: options.dry_run,
         attendees,
         handout: options.out.display().to_string(),
+        warnings,
         duration: started.elapsed(),
     })
+}
+
+/// A warning when no network plugin in kube-system is known to enforce NetworkPolicy: the
+/// room's same-namespace policy is then made but not enforced.
+async fn network_policy_warning(client: &kube::Client) -> Option<String> {
+    let api: Api<k8s_openapi::api::apps::v1::DaemonSet> =
+        Api::namespaced(client.clone(), "kube-system");
+    let names: Vec<String> = match api.list(&ListParams::default()).await {
+        Ok(list) => list
+            .items
+            .into_iter()
+            .filter_map(|d| d.metadata.name)
+            .collect(),
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot list kube-system's DaemonSets");
+            return None;
+        }
+    };
+    match plan::policy_enforcer(&names) {
+        Some(_) => None,
+        None => Some(format!(
+            "no network plugin that enforces NetworkPolicy runs in kube-system (DaemonSets: {}): each attendee's same-namespace policy is made, but pods of other namespaces can still reach its Services; use a CNI that enforces policies (kindnet from kind v0.24, Calico, Cilium)",
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        )),
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

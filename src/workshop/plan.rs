@@ -184,9 +184,46 @@ pub fn attendee_objects(room: &str, attendee: &str, budget: &Budget) -> Vec<Valu
     ]
 }
 
+/// Network plugins that enforce NetworkPolicy, as their kube-system DaemonSets are named
+/// (kind's kindnet from kind v0.24 on, through kube-network-policies).
+const ENFORCERS: [&str; 9] = [
+    "calico",
+    "cilium",
+    "antrea",
+    "kube-router",
+    "weave",
+    "kindnet",
+    "network-policies",
+    "kube-network-policies",
+    "canal",
+];
+
+/// The DaemonSet that enforces NetworkPolicy on this cluster, from the names of kube-system's
+/// DaemonSets; `None`: the policy objects are made, but nothing may enforce them.
+pub fn policy_enforcer(daemonsets: &[String]) -> Option<&String> {
+    daemonsets
+        .iter()
+        .find(|name| ENFORCERS.iter().any(|e| name.contains(e)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_enforcing_network_plugin_is_recognised_by_its_daemonset() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            policy_enforcer(&names(&["kube-proxy", "kindnet"])).map(String::as_str),
+            Some("kindnet")
+        );
+        assert_eq!(
+            policy_enforcer(&names(&["calico-node", "kube-proxy"])).map(String::as_str),
+            Some("calico-node")
+        );
+        assert!(policy_enforcer(&names(&["kube-proxy", "kube-flannel-ds"])).is_none());
+        assert!(policy_enforcer(&[]).is_none());
+    }
 
     #[test]
     fn a_roster_from_names_or_a_count() {
