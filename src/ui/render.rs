@@ -17,10 +17,21 @@ use crate::error::Error;
 ///
 /// With `--output json` the same fields go to stdout as one JSON object.
 pub fn render_error(err: &Error, output: Output) {
-    let causes: Vec<String> = std::iter::successors(err.source(), |e| (*e).source())
+    let chain: Vec<String> = std::iter::successors(err.source(), |e| (*e).source())
         .map(|e| e.to_string())
-        // thiserror's `transparent` repeats the message of the error it wraps.
-        .filter(|cause| *cause != err.to_string())
+        .collect();
+    let causes: Vec<String> = chain
+        .iter()
+        .enumerate()
+        // thiserror's `transparent` repeats the message of the error it wraps; kube's API
+        // error prints the server's whole Status after its message, which the next cause
+        // (the message alone) says again.
+        .filter(|(i, cause)| {
+            **cause != err.to_string()
+                && !(cause.contains(" (Status {")
+                    && chain.get(i + 1).is_some_and(|next| cause.contains(next.as_str())))
+        })
+        .map(|(_, cause)| cause.clone())
         .collect();
     let fix = err.fix();
     match output {
