@@ -29,7 +29,9 @@ pub fn render_error(err: &Error, output: Output) {
         .filter(|(i, cause)| {
             **cause != err.to_string()
                 && !(cause.contains(" (Status {")
-                    && chain.get(i + 1).is_some_and(|next| cause.contains(next.as_str())))
+                    && chain
+                        .get(i + 1)
+                        .is_some_and(|next| cause.contains(next.as_str())))
         })
         .map(|(_, cause)| cause.clone())
         .collect();

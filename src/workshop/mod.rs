@@ -702,6 +702,18 @@ pub async fn teardown(
         ));
         let api: Api<Namespace> = Api::all(client.clone());
         for name in &namespaces {
+            // The workshop is over: its pods need no grace period (the sample app ignores
+            // SIGTERM, so each would hold its namespace for the default 30 s).
+            let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), name);
+            if let Err(e) = pods
+                .delete_collection(
+                    &DeleteParams::default().grace_period(0),
+                    &ListParams::default(),
+                )
+                .await
+            {
+                tracing::debug!(error = %e, namespace = %name, "cannot delete the pods first");
+            }
             match api.delete(name, &DeleteParams::default()).await {
                 Ok(_) => {}
                 Err(kube::Error::Api(status)) if status.code == 404 => {}
