@@ -92,6 +92,7 @@ test: engine
 .PHONY: offline-images
 offline-images: engine
 	bash .ci/offline-images/build.sh
+	bash .ci/offline-images/netpol.sh
 
 .PHONY: bench
 bench: engine build

@@ -29,8 +29,18 @@ have() { docker image inspect "$1" >/dev/null 2>&1; }
 missing=()
 for image in "${NEEDED[@]}"; do have "$image" || missing+=("$image"); done
 
+# The offline test cluster's NetworkPolicy enforcer (kube-router's policy controller; see
+# .ci/offline-images/NETWORKPOLICY.md): built once beside the offline images, under a second
+# when cached.
+netpol() {
+  if [ -f "$CACHE/env" ]; then
+    bash .ci/offline-images/netpol.sh
+  fi
+}
+
 if [ ${#missing[@]} -eq 0 ] && [ -n "$node_image" ]; then
   log "in the engine: ${NEEDED[*]}"
+  netpol
   exit 0
 fi
 
@@ -70,3 +80,4 @@ log "no image registry in reach and no bundle (BUNDLE=FILE or ./kindlab-bundle.t
 log "building kind, kubectl and the images offline from package registries (make offline-images;"
 log "about 30 min the first time on 2 cores, under a second once built)"
 bash .ci/offline-images/build.sh
+netpol

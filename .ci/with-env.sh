@@ -12,5 +12,12 @@ if [ -f "$CACHE/env" ]; then
   set +a
   export PATH="$KINDLAB_CI_BIN:$PATH"
   export KINDLAB_NODE_IMAGE="${KINDLAB_NODE_IMAGE:-$KINDLAB_TEST_NODE_IMAGE}"
+  # The NetworkPolicy enforcer the tests install into their cluster (netpol.sh).
+  if [ -f "$CACHE/netpol.env" ]; then
+    set -a
+    # shellcheck disable=SC1091
+    . "$CACHE/netpol.env"
+    set +a
+  fi
 fi
 exec "$@"

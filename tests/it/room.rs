@@ -477,3 +477,72 @@ fn teardown_removes_exactly_what_provision_made() {
     assert_eq!(left, "", "nothing labelled remains");
     lab.kubectl(&["get", "namespace", &bystander.name]);
 }
+
+/// Runs a one-off pod in `namespace` (the app's own image: busybox's wget) that fetches
+/// `url`; true when it got an answer.
+fn fetch_from(namespace: &str, url: &str) -> bool {
+    let lab = shared_lab();
+    let image = lab.kubectl(&[
+        "get",
+        "deployment",
+        "orders-api",
+        "-n",
+        namespace,
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    ]);
+    let pod = format!("probe-{}", unique("p"));
+    lab.kubectl(&[
+        "run",
+        &pod,
+        "-n",
+        namespace,
+        "--image",
+        &image,
+        "--restart=Never",
+        "--command",
+        "--",
+        // busybox 1.35's `wget -T` segfaults: the timeout applet bounds it instead.
+        "timeout",
+        "5",
+        "wget",
+        "-q",
+        "-O",
+        "/dev/null",
+        url,
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let phase = loop {
+        let phase = lab.kubectl(&[
+            "get",
+            "pod",
+            &pod,
+            "-n",
+            namespace,
+            "-o",
+            "jsonpath={.status.phase}",
+        ]);
+        if phase == "Succeeded" || phase == "Failed" {
+            break phase;
+        }
+        assert!(Instant::now() < deadline, "probe pod still {phase}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    lab.kubectl(&["delete", "pod", &pod, "-n", namespace, "--wait=false"]);
+    phase == "Succeeded"
+}
+
+/// The room's NetworkPolicy holds: another attendee's pod is refused, a pod of the same
+/// namespace is served (the test cluster enforces policies: kindnet, or kube-router's policy
+/// controller beside the offline node image's CNI).
+#[test]
+fn a_pod_of_one_attendee_cannot_reach_another_attendees_service() {
+    let room = room();
+    let (target, other) = (&room.attendees[0], &room.attendees[1]);
+    let url = format!("http://orders-api.{target}.svc.cluster.local/healthz");
+    assert!(fetch_from(target, &url), "the same namespace is served");
+    assert!(
+        !fetch_from(other, &url),
+        "another attendee's namespace is refused"
+    );
+}

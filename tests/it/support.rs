@@ -500,6 +500,24 @@ pub fn shared_lab() -> &'static SharedLab {
             "the shared lab did not come up\nstdout:\n{}\nstderr:\n{}",
             up.stdout, up.stderr
         );
+        // The offline node image's CNI ignores NetworkPolicy: its enforcer goes in beside
+        // (kube-router's policy controller, .ci/offline-images/netpol.sh). kind's own kindnet
+        // enforces policies on a machine that can pull kind's node image.
+        if std::env::var_os("KINDLAB_CI_NETPOL_IMAGE").is_some() {
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/offline-images/netpol.sh");
+            let out = Command::new("bash")
+                .arg(&script)
+                .args(["install", &lab.cluster])
+                .env("KUBECONFIG", lab.kubeconfig())
+                .output()
+                .expect("run netpol.sh");
+            assert!(
+                out.status.success(),
+                "netpol.sh install {}: {}",
+                lab.cluster,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
         lab
     })
 }
