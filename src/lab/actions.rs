@@ -40,15 +40,16 @@ fn object_key(
     kind: &str,
     api_version: Option<&str>,
     name: &str,
-) -> ObjectKey {
-    ObjectKey {
+    verb: &str,
+) -> std::result::Result<ObjectKey, LabError> {
+    Ok(ObjectKey {
         api_version: api_version
             .map(str::to_string)
             .unwrap_or_else(|| default_api_version(kind).to_string()),
         kind: kind.to_string(),
         namespace: Some(target.target.namespace.clone()),
-        name: target.render(name),
-    }
+        name: target.render_required(name, &format!("{verb} a {kind}"))?,
+    })
 }
 
 /// A partial Deployment that sets `fields` in the target container.
@@ -114,7 +115,7 @@ pub async fn run(
             Ok(format!("{} changed: {fields}", key.describe()))
         }
         Action::PatchObject(p) => {
-            let key = object_key(target, &p.kind, p.api_version.as_deref(), &p.name);
+            let key = object_key(target, &p.kind, p.api_version.as_deref(), &p.name, "change")?;
             if object::get(client, &key).await?.is_none() {
                 return Err(LabError::CannotApply {
                     action: format!("change {}", key.describe()),
@@ -130,6 +131,7 @@ pub async fn run(
             Ok(format!("{} changed: {fields}", key.describe()))
         }
         Action::RemoveEnv(name) => {
+            let name = &target.render_required(name, "remove an environment variable")?;
             let key = deployment_key(target);
             let live = object::get(client, &key)
                 .await?
@@ -165,7 +167,7 @@ pub async fn run(
             ))
         }
         Action::DeleteObject(r) => {
-            let key = object_key(target, &r.kind, r.api_version.as_deref(), &r.name);
+            let key = object_key(target, &r.kind, r.api_version.as_deref(), &r.name, "delete")?;
             if !object::delete(client, &key).await? {
                 return Err(LabError::CannotApply {
                     action: format!("delete {}", key.describe()),

@@ -400,6 +400,7 @@ mod tests {
                 selector: String::new(),
                 service: None,
                 overlay: String::new(),
+                config: Default::default(),
             },
             context: "kind-kindlab".into(),
             registry_host: String::new(),
