@@ -3,10 +3,13 @@
 //! manager, so the fix (and `reset`) can take exactly those back; everything a step changes is
 //! recorded in [`Changes`].
 
-use kube::api::Patch;
+use k8s_openapi::api::core::v1::{LimitRange, ResourceQuota};
+use kube::Api;
+use kube::api::{ListParams, Patch};
 use serde_json::{Value, json};
 
 use super::env::{LAB_LABEL, LAB_MANAGER, LabEnv};
+use super::resources::{self, ContainerResources};
 use super::session::{Changes, SavedFile};
 use super::spec::{Action, LabError, LabSpec};
 use super::target::ResolvedTarget;
@@ -88,8 +91,29 @@ pub async fn run(
             ))
         }
         Action::PatchContainer(fields) => {
-            let fields = target.render_value(fields);
+            let mut fields = target.render_value(fields);
             let key = deployment_key(target);
+            let mut notes = String::new();
+            if fields["resources"].is_object() {
+                let fitted = fit_resources(env, target, &key, &fields["resources"]).await?;
+                let resources = &mut fields["resources"];
+                for (side, list) in [
+                    ("requests", &fitted.resources.requests),
+                    ("limits", &fitted.resources.limits),
+                ] {
+                    if let Some(map) = resources.as_object_mut() {
+                        if list.is_empty() {
+                            map.remove(side);
+                        } else {
+                            map.insert(side.into(), json!(list));
+                        }
+                    }
+                }
+                for note in fitted.notes {
+                    notes.push_str("; ");
+                    notes.push_str(&note);
+                }
+            }
             object::apply(
                 client,
                 &key,
@@ -101,7 +125,7 @@ pub async fn run(
             .await?;
             changes.patched(key);
             Ok(format!(
-                "container {} changed: {fields}",
+                "container {} changed: {fields}{notes}",
                 target.target.container
             ))
         }
@@ -212,6 +236,78 @@ pub async fn run(
             })
         }
     }
+}
+
+/// The lab's `resources` for the target container, made valid against the container's own
+/// requests and limits, the namespace's LimitRanges and its quotas ([`resources::fit`]). The
+/// LimitRanges and quotas are read best effort: a reader who may not list them gets the
+/// container's own checks only.
+async fn fit_resources(
+    env: &LabEnv<'_>,
+    target: &ResolvedTarget,
+    key: &ObjectKey,
+    wanted: &Value,
+) -> Result<resources::Fitted> {
+    let action = format!(
+        "change the resources of container {}",
+        target.target.container
+    );
+    let live = object::get(&env.client, key)
+        .await?
+        .ok_or_else(|| LabError::CannotApply {
+            action: action.clone(),
+            why: format!("{} does not exist", key.describe()),
+        })?;
+    let live = serde_json::to_value(&live).unwrap_or_default();
+    let containers = live
+        .pointer("/spec/template/spec/containers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let (mine, others): (Vec<&Value>, Vec<&Value>) = containers
+        .iter()
+        .partition(|c| c["name"] == target.target.container.as_str());
+    let mine = mine
+        .first()
+        .map(|c| ContainerResources::from_json(&c["resources"]))
+        .unwrap_or_default();
+    let others: Vec<ContainerResources> = others
+        .iter()
+        .map(|c| ContainerResources::from_json(&c["resources"]))
+        .collect();
+    let ns = &target.target.namespace;
+    let ranges: Api<LimitRange> = Api::namespaced(env.client.clone(), ns);
+    let quotas: Api<ResourceQuota> = Api::namespaced(env.client.clone(), ns);
+    let all = ListParams::default();
+    let (ranges, quotas) = futures::join!(ranges.list(&all), quotas.list(&all));
+    let bounds: Vec<_> = match ranges {
+        Ok(list) => list.items.iter().flat_map(resources::bounds_of).collect(),
+        Err(e) => {
+            tracing::debug!("cannot list LimitRanges in {ns} ({e}); fitting without them");
+            Vec::new()
+        }
+    };
+    let rooms: Vec<_> = match quotas {
+        Ok(list) => list.items.iter().map(resources::room_of).collect(),
+        Err(e) => {
+            tracing::debug!("cannot list ResourceQuotas in {ns} ({e}); fitting without them");
+            Vec::new()
+        }
+    };
+    resources::fit(
+        &mine,
+        &ContainerResources::from_json(wanted),
+        &others,
+        &bounds,
+        &rooms,
+    )
+    .map_err(|e| {
+        LabError::CannotApply {
+            action,
+            why: e.to_string(),
+        }
+        .into()
+    })
 }
 
 /// Writes `tag` into the overlay's images entry for the target's image and commits that file

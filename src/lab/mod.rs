@@ -8,6 +8,7 @@ pub mod attendee;
 pub mod check;
 pub mod env;
 pub mod observe;
+pub mod resources;
 pub mod runner;
 pub mod session;
 mod spec;
