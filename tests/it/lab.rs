@@ -413,7 +413,7 @@ fn attendee_fixes_a_service_selector_with_a_patch() {
             "--type",
             "merge",
             "-p",
-            r#"{"spec":{"selector":{"version":null}}}"#,
+            r#"{"spec":{"selector":{"app":"orders-api","version":null}}}"#,
         ]],
     );
 }
