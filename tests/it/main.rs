@@ -14,4 +14,5 @@ mod lab_faults;
 mod lifecycle;
 mod registry;
 mod report;
+mod second_app;
 mod support;
