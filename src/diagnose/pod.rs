@@ -1079,7 +1079,9 @@ fn human_memory(bytes: i64) -> String {
 pub(crate) fn scheduler_reasons(message: &str) -> Vec<String> {
     let main = message.split(" preemption:").next().unwrap_or(message);
     let list = if let Some((_, rest)) = main.split_once("are available: ") {
-        rest
+        // The reasons end at the first full stop; what follows is the post-filter plugins'
+        // say (Kubernetes 1.34 writes "... affinity/selector. no new claims to deallocate,").
+        rest.split_once(". ").map_or(rest, |(reasons, _)| reasons)
     } else if let Some((_, rest)) = main.split_once("predicates:: ") {
         rest
     } else if main.contains("fit failure on node") {
@@ -1598,6 +1600,20 @@ mod tests {
                 "Insufficient memory (15)",
                 "MatchNodeSelector (18)"
             ]
+        );
+        // Kubernetes 1.34 (a kind cluster's own event): the DRA plugin's post-filter word
+        // sits between the reasons and the preemption part.
+        assert_eq!(
+            scheduler_reasons(
+                "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector. no new claims to deallocate, preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
+            ),
+            ["1 node(s) didn't match Pod's node affinity/selector"]
+        );
+        assert_eq!(
+            scheduler_reasons(
+                "0/1 nodes are available: 1 Insufficient cpu. no new claims to deallocate, preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
+            ),
+            ["1 Insufficient cpu"]
         );
         assert_eq!(
             scheduler_reasons(

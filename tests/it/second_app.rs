@@ -251,6 +251,14 @@ fn second_app_pending_resources() {
     let report = run_lab("pending-resources");
     assert_mentions(&report, "observed", "Unschedulable");
     assert_mentions(&report, "finding", "node-pool=high-memory");
+    // The scheduler's reason alone, without what its post-filter plugins add.
+    let summary = report["finding"]["summary"].as_str().unwrap();
+    assert!(
+        summary.starts_with(
+            "no node can run the pod: 1 node(s) didn't match Pod's node affinity/selector ("
+        ),
+        "{summary}"
+    );
 }
 
 #[test]
