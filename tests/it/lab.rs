@@ -418,6 +418,26 @@ fn attendee_fixes_a_service_selector_with_a_patch() {
     );
 }
 
+/// The pending lab's hand fix, as its text writes it: only the lab's selector key goes.
+#[test]
+fn attendee_fixes_a_pending_pod_by_removing_the_node_selector() {
+    attendee_fixes_by_hand(
+        "pending-resources",
+        &shared_lab().namespace("att-pending").name,
+        &[&[
+            "patch",
+            "deployment",
+            "orders-api",
+            "-n",
+            "{ns}",
+            "--type",
+            "json",
+            "-p",
+            r#"[{"op": "remove", "path": "/spec/template/spec/nodeSelector/node-pool"}]"#,
+        ]],
+    );
+}
+
 /// `lab solve` applies the solution and records that help was used.
 #[test]
 fn solve_fixes_it_and_says_help_was_used() {
