@@ -94,8 +94,26 @@ pub async fn run(
             let mut fields = target.render_value(fields);
             let key = deployment_key(target);
             let mut notes = String::new();
+            let touches_probe = PROBES.iter().any(|p| fields[*p].is_object());
+            let containers = if fields["resources"].is_object() || touches_probe {
+                live_containers(env, target, &key).await?
+            } else {
+                Vec::new()
+            };
+            let mine = containers
+                .iter()
+                .find(|c| c["name"] == target.target.container.as_str())
+                .cloned()
+                .unwrap_or_default();
+            if let Some(why) = probe_mismatch(&mine, &fields) {
+                return Err(LabError::CannotApply {
+                    action: format!("change the probes of container {}", target.target.container),
+                    why,
+                }
+                .into());
+            }
             if fields["resources"].is_object() {
-                let fitted = fit_resources(env, target, &key, &fields["resources"]).await?;
+                let fitted = fit_resources(env, target, &containers, &fields["resources"]).await?;
                 let resources = &mut fields["resources"];
                 for (side, list) in [
                     ("requests", &fitted.resources.requests),
@@ -238,6 +256,53 @@ pub async fn run(
     }
 }
 
+/// The containers of the target Deployment as they are now.
+async fn live_containers(
+    env: &LabEnv<'_>,
+    target: &ResolvedTarget,
+    key: &ObjectKey,
+) -> Result<Vec<Value>> {
+    let live = object::get(&env.client, key)
+        .await?
+        .ok_or_else(|| LabError::CannotApply {
+            action: format!("change container {}", target.target.container),
+            why: format!("{} does not exist", key.describe()),
+        })?;
+    let live = serde_json::to_value(&live).unwrap_or_default();
+    Ok(live
+        .pointer("/spec/template/spec/containers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default())
+}
+
+/// The probes a lab may change, and the ways a probe can check.
+const PROBES: [&str; 3] = ["readinessProbe", "livenessProbe", "startupProbe"];
+const PROBE_HANDLERS: [&str; 4] = ["httpGet", "tcpSocket", "exec", "grpc"];
+
+/// Why the lab's probe change cannot apply to `container` (as JSON), if it cannot: merged
+/// server-side, a handler of another kind would sit beside the container's own (the API
+/// server allows one), and a probe the container does not have would be incomplete.
+fn probe_mismatch(container: &Value, fields: &Value) -> Option<String> {
+    let name = container["name"].as_str().unwrap_or_default();
+    PROBES.iter().find_map(|probe| {
+        let wanted = fields[*probe].as_object()?;
+        let live = container[*probe].as_object();
+        let Some(live) = live else {
+            return Some(format!("container {name} has no {probe} to change"));
+        };
+        let handler = |m: &serde_json::Map<String, Value>| {
+            PROBE_HANDLERS.iter().copied().find(|h| m.contains_key(*h))
+        };
+        match (handler(wanted), handler(live)) {
+            (Some(w), Some(l)) if w != l => Some(format!(
+                "the lab changes the {w} check of {probe}, and container {name}'s {probe} uses {l}"
+            )),
+            _ => None,
+        }
+    })
+}
+
 /// The lab's `resources` for the target container, made valid against the container's own
 /// requests and limits, the namespace's LimitRanges and its quotas ([`resources::fit`]). The
 /// LimitRanges and quotas are read best effort: a reader who may not list them gets the
@@ -245,25 +310,13 @@ pub async fn run(
 async fn fit_resources(
     env: &LabEnv<'_>,
     target: &ResolvedTarget,
-    key: &ObjectKey,
+    containers: &[Value],
     wanted: &Value,
 ) -> Result<resources::Fitted> {
     let action = format!(
         "change the resources of container {}",
         target.target.container
     );
-    let live = object::get(&env.client, key)
-        .await?
-        .ok_or_else(|| LabError::CannotApply {
-            action: action.clone(),
-            why: format!("{} does not exist", key.describe()),
-        })?;
-    let live = serde_json::to_value(&live).unwrap_or_default();
-    let containers = live
-        .pointer("/spec/template/spec/containers")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
     let (mine, others): (Vec<&Value>, Vec<&Value>) = containers
         .iter()
         .partition(|c| c["name"] == target.target.container.as_str());
@@ -474,6 +527,35 @@ mod tests {
         assert_eq!(
             body["spec"]["template"]["spec"]["containers"],
             json!([{"name": "api", "resources": {"limits": {"memory": "16Mi"}}}])
+        );
+    }
+
+    #[test]
+    fn a_probe_change_must_fit_the_containers_probe() {
+        let lab = json!({"readinessProbe": {"httpGet": {"path": "/health"}}});
+        let http =
+            json!({"name": "web", "readinessProbe": {"httpGet": {"path": "/ready", "port": 8080}}});
+        assert_eq!(probe_mismatch(&http, &lab), None);
+        let tcp = json!({"name": "db", "readinessProbe": {"tcpSocket": {"port": 5432}}});
+        assert_eq!(
+            probe_mismatch(&tcp, &lab).as_deref(),
+            Some(
+                "the lab changes the httpGet check of readinessProbe, and container db's readinessProbe uses tcpSocket"
+            )
+        );
+        let none = json!({"name": "worker", "livenessProbe": {"exec": {"command": ["true"]}}});
+        assert_eq!(
+            probe_mismatch(&none, &lab).as_deref(),
+            Some("container worker has no readinessProbe to change")
+        );
+        // Timing alone fits any handler; fields that are not probes are not judged.
+        assert_eq!(
+            probe_mismatch(&tcp, &json!({"readinessProbe": {"periodSeconds": 1}})),
+            None
+        );
+        assert_eq!(
+            probe_mismatch(&none, &json!({"resources": {"limits": {"memory": "16Mi"}}})),
+            None
         );
     }
 
