@@ -581,6 +581,7 @@ async fn node_fits(client: &Client, wanted: bool) -> Vec<NodeFit> {
             let allocatable = node.status.as_ref().and_then(|s| s.allocatable.as_ref());
             NodeFit {
                 name: node.metadata.name.clone().unwrap_or_default(),
+                labels: node.metadata.labels.clone().unwrap_or_default(),
                 cpu_millis: allocatable
                     .and_then(|a| a.get("cpu"))
                     .and_then(|q| cpu_millis(&q.0)),

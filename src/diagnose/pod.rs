@@ -45,10 +45,11 @@ pub struct EventFact {
     pub field_path: Option<String>,
 }
 
-/// A node's allocatable capacity, for pods that fit nowhere.
+/// A node's allocatable capacity and labels, for pods that fit nowhere.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NodeFit {
     pub name: String,
+    pub labels: BTreeMap<String, String>,
     pub cpu_millis: Option<i64>,
     pub memory_bytes: Option<i64>,
 }
@@ -1078,7 +1079,9 @@ fn human_memory(bytes: i64) -> String {
 pub(crate) fn scheduler_reasons(message: &str) -> Vec<String> {
     let main = message.split(" preemption:").next().unwrap_or(message);
     let list = if let Some((_, rest)) = main.split_once("are available: ") {
-        rest
+        // The reasons end at the first full stop; what follows is the post-filter plugins'
+        // say (Kubernetes 1.34 writes "... affinity/selector. no new claims to deallocate,").
+        rest.split_once(". ").map_or(rest, |(reasons, _)| reasons)
     } else if let Some((_, rest)) = main.split_once("predicates:: ") {
         rest
     } else if main.contains("fit failure on node") {
@@ -1162,7 +1165,57 @@ fn unschedulable(facts: &PodFacts, subject: &str) -> Option<Finding> {
             None => format!("it requests {} of memory", human_memory(memory)),
         });
     }
-    for line in &detail {
+    // What the pod asks of a node's labels, and which of those no node has (when the
+    // nodes could be read: an attendee limited to a namespace cannot).
+    let node_selector = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.node_selector.clone())
+        .unwrap_or_default();
+    let selector_text = |pairs: &[(&String, &String)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let wanted: Vec<(&String, &String)> = node_selector.iter().collect();
+    let unmatched: Vec<(&String, &String)> = if facts.nodes.is_empty() {
+        Vec::new()
+    } else {
+        wanted
+            .iter()
+            .copied()
+            .filter(|(k, v)| !facts.nodes.iter().any(|n| n.labels.get(*k) == Some(*v)))
+            .collect()
+    };
+    let selector_misses = (lacks("affinity") || lacks("selector")) && !wanted.is_empty();
+    if selector_misses {
+        evidence.push(Evidence::new(
+            "spec",
+            format!("its nodeSelector asks for {}", selector_text(&wanted)),
+        ));
+        if !unmatched.is_empty() {
+            detail.push(format!(
+                "no node has {}; the pod's nodeSelector asks for it",
+                selector_text(&unmatched)
+            ));
+            evidence.push(Evidence::new(
+                "cluster",
+                format!(
+                    "none of the {} node(s) is labelled {}",
+                    facts.nodes.len(),
+                    selector_text(&unmatched)
+                ),
+            ));
+        } else {
+            detail.push(format!(
+                "its nodeSelector asks for {}",
+                selector_text(&wanted)
+            ));
+        }
+    }
+    for line in detail.iter().filter(|d| d.starts_with("it requests")) {
         evidence.push(Evidence::new("spec", line.clone()));
     }
     let owner = facts
@@ -1180,8 +1233,24 @@ fn unschedulable(facts: &PodFacts, subject: &str) -> Option<Finding> {
         )
     } else if lacks("taint") {
         "add a toleration for the node's taint to the pod, or remove the taint (`kubectl describe nodes` shows them)".to_string()
+    } else if selector_misses {
+        // Shown with the namespace's rights alone: the pod template, not the nodes.
+        let path = if owner.starts_with("pod/") {
+            "{.spec.nodeSelector}"
+        } else {
+            "{.spec.template.spec.nodeSelector}"
+        };
+        let shown = if unmatched.is_empty() {
+            &wanted
+        } else {
+            &unmatched
+        };
+        format!(
+            "remove or correct the nodeSelector {} of {owner} (`kubectl get {owner} -n {ns} -o jsonpath='{path}'` shows it; the workspace's manifests say what it should be), or have a cluster admin label a node with it",
+            selector_text(shown)
+        )
     } else if lacks("affinity") || lacks("selector") {
-        "fix the pod's nodeSelector/affinity, or label a node to match (`kubectl get nodes --show-labels`)".to_string()
+        "fix the pod's node affinity, or label a node to match (`kubectl get nodes --show-labels`, for whoever may read nodes)".to_string()
     } else if lacks("PersistentVolumeClaim") || lacks("volume") {
         "create the PersistentVolumeClaim the pod uses, or a StorageClass that can bind it"
             .to_string()
@@ -1532,6 +1601,20 @@ mod tests {
                 "MatchNodeSelector (18)"
             ]
         );
+        // Kubernetes 1.34 (a kind cluster's own event): the DRA plugin's post-filter word
+        // sits between the reasons and the preemption part.
+        assert_eq!(
+            scheduler_reasons(
+                "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector. no new claims to deallocate, preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
+            ),
+            ["1 node(s) didn't match Pod's node affinity/selector"]
+        );
+        assert_eq!(
+            scheduler_reasons(
+                "0/1 nodes are available: 1 Insufficient cpu. no new claims to deallocate, preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
+            ),
+            ["1 Insufficient cpu"]
+        );
         assert_eq!(
             scheduler_reasons(
                 "0/1 nodes are available: 1 node(s) had untolerated taint {node.kubernetes.io/unreachable: }. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
@@ -1557,6 +1640,7 @@ mod tests {
         let mut f = facts(p, vec![]);
         f.nodes = vec![NodeFit {
             name: "n".into(),
+            labels: BTreeMap::new(),
             cpu_millis: Some(2000),
             memory_bytes: None,
         }];
@@ -1566,6 +1650,53 @@ mod tests {
             "no node can run the pod: 1 Insufficient cpu (it requests 64 CPU; the largest node has 2 CPU allocatable)"
         );
         assert!(finding.fix.contains("--requests=cpu="), "{}", finding.fix);
+    }
+
+    /// A label no node has: said from the pod's own spec, so it reads the same for an
+    /// attendee who cannot list nodes; with the nodes, which label none of them has.
+    #[test]
+    fn an_unmatched_node_selector_names_the_label() {
+        let p = pod(json!({
+            "metadata": {"name": "catalog-1", "namespace": "att1"},
+            "spec": {"containers": [{"name": "web", "image": "busybox:1.36"}],
+                     "nodeSelector": {"kubernetes.io/os": "linux", "node-pool": "high-memory"}},
+            "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                "message": "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."}]}
+        }));
+        let without_nodes = &diagnose_pod_facts(&facts(p.clone(), vec![]))[0];
+        assert!(matches!(without_nodes.cause, Cause::Unschedulable { .. }));
+        assert_eq!(
+            without_nodes.summary,
+            "no node can run the pod: 1 node(s) didn't match Pod's node affinity/selector (its nodeSelector asks for kubernetes.io/os=linux,node-pool=high-memory)"
+        );
+        assert_eq!(
+            without_nodes.fix,
+            "remove or correct the nodeSelector kubernetes.io/os=linux,node-pool=high-memory of deployment/web (`kubectl get deployment/web -n att1 -o jsonpath='{.spec.template.spec.nodeSelector}'` shows it; the workspace's manifests say what it should be), or have a cluster admin label a node with it"
+        );
+        assert!(!without_nodes.fix.contains("get nodes"));
+        let mut f = facts(p, vec![]);
+        f.nodes = vec![NodeFit {
+            name: "kind-control-plane".into(),
+            labels: BTreeMap::from([("kubernetes.io/os".to_string(), "linux".to_string())]),
+            cpu_millis: Some(2000),
+            memory_bytes: None,
+        }];
+        let with_nodes = &diagnose_pod_facts(&f)[0];
+        assert_eq!(
+            with_nodes.summary,
+            "no node can run the pod: 1 node(s) didn't match Pod's node affinity/selector (no node has node-pool=high-memory; the pod's nodeSelector asks for it)"
+        );
+        assert!(
+            with_nodes
+                .evidence
+                .iter()
+                .any(|e| e.text == "none of the 1 node(s) is labelled node-pool=high-memory"),
+            "{:?}",
+            with_nodes.evidence
+        );
+        assert!(with_nodes.fix.starts_with(
+            "remove or correct the nodeSelector node-pool=high-memory of deployment/web"
+        ));
     }
 
     #[test]

@@ -75,22 +75,54 @@ pub fn diagnose_service(
                 ),
             ));
         }
-        // The closest existing value for a mistyped selector value.
+        // Keys no pod carries at all (a label added to the selector, not to the pods).
+        let missing: Vec<String> = selector
+            .iter()
+            .filter(|(key, _)| !seen.contains_key(key.as_str()))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        if !seen.is_empty() {
+            for label in &missing {
+                let key = label.split('=').next().unwrap_or_default();
+                evidence.push(Evidence::new(
+                    "cluster",
+                    format!(
+                        "no pod in namespace {ns} has a label {key} (the selector wants {label})"
+                    ),
+                ));
+            }
+        }
+        // The closest existing value for a mistyped selector value (a key whose value some
+        // pod has is not the mistake).
         let suggestion = selector.iter().find_map(|(key, wanted)| {
             let values = seen.get(key.as_str())?;
+            if values.contains(&wanted.as_str()) {
+                return None;
+            }
             let best = values
                 .iter()
                 .min_by_key(|v| strsim::damerau_levenshtein(wanted, v))?;
             (strsim::damerau_levenshtein(wanted, best) <= wanted.len().max(3) / 2)
                 .then(|| format!("{key}={best}"))
         });
-        let fix = match &suggestion {
-            Some(label) => format!(
+        let fix = match (&suggestion, missing.as_slice()) {
+            (Some(label), _) => format!(
                 "point the selector at the pods' label ({label}: `kubectl edit service {name} -n {ns}`), or label the pods to match"
             ),
-            None => format!(
+            (None, [_, ..]) if !seen.is_empty() => format!(
+                "take {} out of the selector (`kubectl edit service {name} -n {ns}`), or label the pods with it",
+                missing.join(", ")
+            ),
+            (None, _) => format!(
                 "make the selector match the pods' labels (`kubectl get pods -n {ns} --show-labels`), or create the pods it should select"
             ),
+        };
+        let why = match (&suggestion, missing.as_slice()) {
+            (Some(s), _) => format!(" (the pods have {s})"),
+            (None, [_, ..]) if !seen.is_empty() => {
+                format!(" (no pod has {})", missing.join(", "))
+            }
+            _ => String::new(),
         };
         return Some(Finding {
             subject: format!("service/{name}"),
@@ -103,11 +135,7 @@ pub fn diagnose_service(
             certainty: Certainty::Certain,
             candidates: vec![],
             summary: format!(
-                "service {name} has no endpoints: its selector {selector_text} matches no pod{}",
-                suggestion
-                    .as_ref()
-                    .map(|s| format!(" (the pods have {s})"))
-                    .unwrap_or_default()
+                "service {name} has no endpoints: its selector {selector_text} matches no pod{why}"
             ),
             evidence,
             fix,
@@ -211,6 +239,40 @@ mod tests {
                 .evidence
                 .iter()
                 .any(|e| e.text == "pods in namespace dev have app=orders-api")
+        );
+    }
+
+    /// A label added to the selector but not to the pods: the matching key is not the
+    /// mistake, the missing one is.
+    #[test]
+    fn a_label_no_pod_carries_is_named() {
+        let pods = [pod(
+            "catalog-1",
+            json!({"app.kubernetes.io/name": "catalog"}),
+            true,
+        )];
+        let finding = diagnose_service(
+            &service(json!({"app.kubernetes.io/name": "catalog", "version": "v2"})),
+            &pods,
+            Some(0),
+        )
+        .unwrap_or_else(|| panic!("expected a finding"));
+        assert_eq!(
+            finding.summary,
+            "service orders has no endpoints: its selector app.kubernetes.io/name=catalog,version=v2 matches no pod (no pod has version=v2)"
+        );
+        assert!(
+            finding.evidence.iter().any(|e| e.text
+                == "no pod in namespace dev has a label version (the selector wants version=v2)"),
+            "{:?}",
+            finding.evidence
+        );
+        assert!(
+            finding
+                .fix
+                .starts_with("take version=v2 out of the selector"),
+            "{}",
+            finding.fix
         );
     }
 

@@ -3,10 +3,13 @@
 //! manager, so the fix (and `reset`) can take exactly those back; everything a step changes is
 //! recorded in [`Changes`].
 
-use kube::api::Patch;
+use k8s_openapi::api::core::v1::{LimitRange, ResourceQuota};
+use kube::Api;
+use kube::api::{ListParams, Patch};
 use serde_json::{Value, json};
 
 use super::env::{LAB_LABEL, LAB_MANAGER, LabEnv};
+use super::resources::{self, ContainerResources};
 use super::session::{Changes, SavedFile};
 use super::spec::{Action, LabError, LabSpec};
 use super::target::ResolvedTarget;
@@ -40,15 +43,16 @@ fn object_key(
     kind: &str,
     api_version: Option<&str>,
     name: &str,
-) -> ObjectKey {
-    ObjectKey {
+    verb: &str,
+) -> std::result::Result<ObjectKey, LabError> {
+    Ok(ObjectKey {
         api_version: api_version
             .map(str::to_string)
             .unwrap_or_else(|| default_api_version(kind).to_string()),
         kind: kind.to_string(),
         namespace: Some(target.target.namespace.clone()),
-        name: target.render(name),
-    }
+        name: target.render_required(name, &format!("{verb} a {kind}"))?,
+    })
 }
 
 /// A partial Deployment that sets `fields` in the target container.
@@ -87,8 +91,47 @@ pub async fn run(
             ))
         }
         Action::PatchContainer(fields) => {
-            let fields = target.render_value(fields);
+            let mut fields = target.render_value(fields);
             let key = deployment_key(target);
+            let mut notes = String::new();
+            let touches_probe = PROBES.iter().any(|p| fields[*p].is_object());
+            let containers = if fields["resources"].is_object() || touches_probe {
+                live_containers(env, target, &key).await?
+            } else {
+                Vec::new()
+            };
+            let mine = containers
+                .iter()
+                .find(|c| c["name"] == target.target.container.as_str())
+                .cloned()
+                .unwrap_or_default();
+            if let Some(why) = probe_mismatch(&mine, &fields) {
+                return Err(LabError::CannotApply {
+                    action: format!("change the probes of container {}", target.target.container),
+                    why,
+                }
+                .into());
+            }
+            if fields["resources"].is_object() {
+                let fitted = fit_resources(env, target, &containers, &fields["resources"]).await?;
+                let resources = &mut fields["resources"];
+                for (side, list) in [
+                    ("requests", &fitted.resources.requests),
+                    ("limits", &fitted.resources.limits),
+                ] {
+                    if let Some(map) = resources.as_object_mut() {
+                        if list.is_empty() {
+                            map.remove(side);
+                        } else {
+                            map.insert(side.into(), json!(list));
+                        }
+                    }
+                }
+                for note in fitted.notes {
+                    notes.push_str("; ");
+                    notes.push_str(&note);
+                }
+            }
             object::apply(
                 client,
                 &key,
@@ -100,7 +143,7 @@ pub async fn run(
             .await?;
             changes.patched(key);
             Ok(format!(
-                "container {} changed: {fields}",
+                "container {} changed: {fields}{notes}",
                 target.target.container
             ))
         }
@@ -114,7 +157,7 @@ pub async fn run(
             Ok(format!("{} changed: {fields}", key.describe()))
         }
         Action::PatchObject(p) => {
-            let key = object_key(target, &p.kind, p.api_version.as_deref(), &p.name);
+            let key = object_key(target, &p.kind, p.api_version.as_deref(), &p.name, "change")?;
             if object::get(client, &key).await?.is_none() {
                 return Err(LabError::CannotApply {
                     action: format!("change {}", key.describe()),
@@ -130,6 +173,7 @@ pub async fn run(
             Ok(format!("{} changed: {fields}", key.describe()))
         }
         Action::RemoveEnv(name) => {
+            let name = &target.render_required(name, "remove an environment variable")?;
             let key = deployment_key(target);
             let live = object::get(client, &key)
                 .await?
@@ -165,7 +209,7 @@ pub async fn run(
             ))
         }
         Action::DeleteObject(r) => {
-            let key = object_key(target, &r.kind, r.api_version.as_deref(), &r.name);
+            let key = object_key(target, &r.kind, r.api_version.as_deref(), &r.name, "delete")?;
             if !object::delete(client, &key).await? {
                 return Err(LabError::CannotApply {
                     action: format!("delete {}", key.describe()),
@@ -210,6 +254,113 @@ pub async fn run(
             })
         }
     }
+}
+
+/// The containers of the target Deployment as they are now.
+async fn live_containers(
+    env: &LabEnv<'_>,
+    target: &ResolvedTarget,
+    key: &ObjectKey,
+) -> Result<Vec<Value>> {
+    let live = object::get(&env.client, key)
+        .await?
+        .ok_or_else(|| LabError::CannotApply {
+            action: format!("change container {}", target.target.container),
+            why: format!("{} does not exist", key.describe()),
+        })?;
+    let live = serde_json::to_value(&live).unwrap_or_default();
+    Ok(live
+        .pointer("/spec/template/spec/containers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default())
+}
+
+/// The probes a lab may change, and the ways a probe can check.
+const PROBES: [&str; 3] = ["readinessProbe", "livenessProbe", "startupProbe"];
+const PROBE_HANDLERS: [&str; 4] = ["httpGet", "tcpSocket", "exec", "grpc"];
+
+/// Why the lab's probe change cannot apply to `container` (as JSON), if it cannot: merged
+/// server-side, a handler of another kind would sit beside the container's own (the API
+/// server allows one), and a probe the container does not have would be incomplete.
+fn probe_mismatch(container: &Value, fields: &Value) -> Option<String> {
+    let name = container["name"].as_str().unwrap_or_default();
+    PROBES.iter().find_map(|probe| {
+        let wanted = fields[*probe].as_object()?;
+        let live = container[*probe].as_object();
+        let Some(live) = live else {
+            return Some(format!("container {name} has no {probe} to change"));
+        };
+        let handler = |m: &serde_json::Map<String, Value>| {
+            PROBE_HANDLERS.iter().copied().find(|h| m.contains_key(*h))
+        };
+        match (handler(wanted), handler(live)) {
+            (Some(w), Some(l)) if w != l => Some(format!(
+                "the lab changes the {w} check of {probe}, and container {name}'s {probe} uses {l}"
+            )),
+            _ => None,
+        }
+    })
+}
+
+/// The lab's `resources` for the target container, made valid against the container's own
+/// requests and limits, the namespace's LimitRanges and its quotas ([`resources::fit`]). The
+/// LimitRanges and quotas are read best effort: a reader who may not list them gets the
+/// container's own checks only.
+async fn fit_resources(
+    env: &LabEnv<'_>,
+    target: &ResolvedTarget,
+    containers: &[Value],
+    wanted: &Value,
+) -> Result<resources::Fitted> {
+    let action = format!(
+        "change the resources of container {}",
+        target.target.container
+    );
+    let (mine, others): (Vec<&Value>, Vec<&Value>) = containers
+        .iter()
+        .partition(|c| c["name"] == target.target.container.as_str());
+    let mine = mine
+        .first()
+        .map(|c| ContainerResources::from_json(&c["resources"]))
+        .unwrap_or_default();
+    let others: Vec<ContainerResources> = others
+        .iter()
+        .map(|c| ContainerResources::from_json(&c["resources"]))
+        .collect();
+    let ns = &target.target.namespace;
+    let ranges: Api<LimitRange> = Api::namespaced(env.client.clone(), ns);
+    let quotas: Api<ResourceQuota> = Api::namespaced(env.client.clone(), ns);
+    let all = ListParams::default();
+    let (ranges, quotas) = futures::join!(ranges.list(&all), quotas.list(&all));
+    let bounds: Vec<_> = match ranges {
+        Ok(list) => list.items.iter().flat_map(resources::bounds_of).collect(),
+        Err(e) => {
+            tracing::debug!("cannot list LimitRanges in {ns} ({e}); fitting without them");
+            Vec::new()
+        }
+    };
+    let rooms: Vec<_> = match quotas {
+        Ok(list) => list.items.iter().map(resources::room_of).collect(),
+        Err(e) => {
+            tracing::debug!("cannot list ResourceQuotas in {ns} ({e}); fitting without them");
+            Vec::new()
+        }
+    };
+    resources::fit(
+        &mine,
+        &ContainerResources::from_json(wanted),
+        &others,
+        &bounds,
+        &rooms,
+    )
+    .map_err(|e| {
+        LabError::CannotApply {
+            action,
+            why: e.to_string(),
+        }
+        .into()
+    })
 }
 
 /// Writes `tag` into the overlay's images entry for the target's image and commits that file
@@ -376,6 +527,35 @@ mod tests {
         assert_eq!(
             body["spec"]["template"]["spec"]["containers"],
             json!([{"name": "api", "resources": {"limits": {"memory": "16Mi"}}}])
+        );
+    }
+
+    #[test]
+    fn a_probe_change_must_fit_the_containers_probe() {
+        let lab = json!({"readinessProbe": {"httpGet": {"path": "/health"}}});
+        let http =
+            json!({"name": "web", "readinessProbe": {"httpGet": {"path": "/ready", "port": 8080}}});
+        assert_eq!(probe_mismatch(&http, &lab), None);
+        let tcp = json!({"name": "db", "readinessProbe": {"tcpSocket": {"port": 5432}}});
+        assert_eq!(
+            probe_mismatch(&tcp, &lab).as_deref(),
+            Some(
+                "the lab changes the httpGet check of readinessProbe, and container db's readinessProbe uses tcpSocket"
+            )
+        );
+        let none = json!({"name": "worker", "livenessProbe": {"exec": {"command": ["true"]}}});
+        assert_eq!(
+            probe_mismatch(&none, &lab).as_deref(),
+            Some("container worker has no readinessProbe to change")
+        );
+        // Timing alone fits any handler; fields that are not probes are not judged.
+        assert_eq!(
+            probe_mismatch(&tcp, &json!({"readinessProbe": {"periodSeconds": 1}})),
+            None
+        );
+        assert_eq!(
+            probe_mismatch(&none, &json!({"resources": {"limits": {"memory": "16Mi"}}})),
+            None
         );
     }
 

@@ -105,8 +105,8 @@ fn symptom_pointer(symptom: &Symptom, evidence: &str, target: &ResolvedTarget) -
             format!("still {evidence}: the pod's events say why ({describe})")
         }
         Symptom::TerminatedReason(_) | Symptom::RestartCount(_) => format!(
-            "still {evidence}: the last run's log says why (`kubectl logs -n {} deployment/{} --previous`)",
-            t.namespace, t.deployment
+            "still {evidence}: the last run's log says why (`kubectl logs -n {} deployment/{} -c {} --previous`)",
+            t.namespace, t.deployment, t.container
         ),
         Symptom::DeploymentCondition(_) => format!(
             "still {evidence}: `kubectl describe deployment {} -n {}`",
@@ -143,7 +143,7 @@ mod tests {
             "pod x terminated: OOMKilled",
             &target(),
         );
-        assert!(p.contains("--previous"), "{p}");
+        assert!(p.contains("deployment/orders-api -c api --previous"), "{p}");
         assert!(rollout_pointers(&Snapshot::default(), &target())[0].contains("does not exist"));
     }
 }

@@ -9,6 +9,7 @@ pub mod check;
 pub mod command;
 pub mod env;
 pub mod observe;
+pub mod resources;
 pub mod runner;
 pub mod session;
 mod spec;

@@ -450,6 +450,7 @@ mod tests {
                 selector: String::new(),
                 service: None,
                 overlay: String::new(),
+                config: Default::default(),
             },
             context: "kind-kindlab".into(),
             access: Default::default(),

@@ -200,7 +200,10 @@ pub enum Level {
 }
 
 /// The lab's text, as the lab text's authors write it. Commands may use `${namespace}`,
-/// `${deployment}`, `${container}`, `${selector}`, `${service}`, `${overlay}`, `${image}`.
+/// `${deployment}`, `${container}`, `${selector}`, `${service}`, `${overlay}`, `${image}`, and
+/// where the container takes its settings from: `${env}` (its first environment variable set
+/// from a ConfigMap or Secret key, else its first) and `${configMap}` (the first ConfigMap it
+/// needs).
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct LabText {
@@ -253,7 +256,9 @@ pub enum Action {
     /// Point the target container at another image (as `kubectl set image` does).
     SetImage(String),
     /// Merge these fields into the target container (server-side apply, the lab's field
-    /// manager), e.g. `resources: {limits: {memory: 16Mi}}`.
+    /// manager), e.g. `resources: {limits: {memory: 16Mi}}`. A resources change is kept valid
+    /// on the target: the side it does not set follows (a request above a new limit comes
+    /// down to it), within the namespace's LimitRange; a quota without room refuses it.
     PatchContainer(serde_json::Value),
     /// Merge these fields into the target Deployment, e.g. `spec: {replicas: 0}`.
     PatchDeployment(serde_json::Value),

@@ -68,7 +68,85 @@ pub struct ResolvedTarget {
     pub service: Option<String>,
     /// The workspace's overlay, relative to the workspace (`deploy/overlays/dev`).
     pub overlay: String,
+    /// What the container reads its settings from (`${env}`, `${configMap}`).
+    #[serde(flatten, default)]
+    pub config: ContainerConfig,
 }
+
+/// Where the target container's settings come from, as its Deployment declares them: the
+/// environment variable and the ConfigMap a lab removes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerConfig {
+    /// `${env}`: the first environment variable set from a ConfigMap or Secret key (a
+    /// setting the app is given, not a constant of its image), else the first one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+    /// `${configMap}`: the first ConfigMap the container needs: from its environment
+    /// (`configMapKeyRef`, then `envFrom`), else from the pod's volumes. Optional
+    /// references do not count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map: Option<String>,
+}
+
+impl ContainerConfig {
+    /// Reads it from the container `name` of a pod spec (as JSON).
+    pub fn of(pod_spec: &serde_json::Value, name: &str) -> ContainerConfig {
+        let Some(container) = pod_spec["containers"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["name"] == name))
+        else {
+            return ContainerConfig::default();
+        };
+        let env = container["env"].as_array().cloned().unwrap_or_default();
+        let from_key = |e: &serde_json::Value| {
+            e["valueFrom"]["configMapKeyRef"].is_object()
+                || e["valueFrom"]["secretKeyRef"].is_object()
+        };
+        let env_name = env
+            .iter()
+            .find(|e| from_key(e))
+            .or_else(|| env.first())
+            .and_then(|e| e["name"].as_str())
+            .map(str::to_string);
+        let required =
+            |r: &serde_json::Value| r.is_object() && r["optional"] != true && r["name"].is_string();
+        let name_of = |r: &serde_json::Value| r["name"].as_str().map(str::to_string);
+        let from_env = env
+            .iter()
+            .map(|e| &e["valueFrom"]["configMapKeyRef"])
+            .find(|r| required(r))
+            .and_then(name_of);
+        let from_env_from = || {
+            container["envFrom"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|e| &e["configMapRef"])
+                .find(|r| required(r))
+                .and_then(name_of)
+        };
+        let from_volumes = || {
+            pod_spec["volumes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|v| &v["configMap"])
+                .find(|r| required(r))
+                .and_then(name_of)
+        };
+        ContainerConfig {
+            env: env_name,
+            config_map: from_env.or_else(from_env_from).or_else(from_volumes),
+        }
+    }
+}
+
+/// Placeholders a target may have no value for, and what it then lacks.
+const OPTIONAL_PLACEHOLDERS: [(&str, &str); 2] = [
+    ("env", "environment variable"),
+    ("configMap", "ConfigMap it reads its settings from"),
+];
 
 impl ResolvedTarget {
     /// Reads the Deployment (and the Service in front of it).
@@ -115,6 +193,13 @@ impl ResolvedTarget {
                         .join(", ")
                 ),
             })?;
+        let config = deployment
+            .spec
+            .as_ref()
+            .and_then(|s| s.template.spec.as_ref())
+            .and_then(|s| serde_json::to_value(s).ok())
+            .map(|spec| ContainerConfig::of(&spec, &target.container))
+            .unwrap_or_default();
         let labels = pod_labels(&deployment);
         let selector = deployment
             .spec
@@ -149,6 +234,7 @@ impl ResolvedTarget {
             selector,
             service,
             overlay: overlay.to_string(),
+            config,
         })
     }
 
@@ -160,7 +246,7 @@ impl ResolvedTarget {
             None => (String::new(), repo.clone()),
         };
         let tag = image_tag(&self.image).unwrap_or("latest").to_string();
-        BTreeMap::from([
+        let mut values = BTreeMap::from([
             ("namespace", self.target.namespace.clone()),
             ("deployment", self.target.deployment.clone()),
             ("container", self.target.container.clone()),
@@ -177,7 +263,34 @@ impl ResolvedTarget {
             ("registry", registry),
             ("name", name),
             ("tag", tag),
-        ])
+        ]);
+        if let Some(env) = &self.config.env {
+            values.insert("env", env.clone());
+        }
+        if let Some(config_map) = &self.config.config_map {
+            values.insert("configMap", config_map.clone());
+        }
+        values
+    }
+
+    /// `text` rendered for an action: a placeholder the target has no value for (a
+    /// container without environment variables has no `${env}`) is an error naming it.
+    pub fn render_required(&self, text: &str, action: &str) -> Result<String, LabError> {
+        let rendered = self.render(text);
+        match OPTIONAL_PLACEHOLDERS
+            .iter()
+            .find(|(key, _)| rendered.contains(&format!("${{{key}}}")))
+        {
+            Some((key, lacks)) => Err(LabError::CannotApply {
+                action: action.to_string(),
+                why: format!(
+                    "container {} of {} has no {lacks} (${{{key}}})",
+                    self.target.container,
+                    self.target.describe()
+                ),
+            }),
+            None => Ok(rendered),
+        }
     }
 
     /// `text` with every `${placeholder}` replaced.
@@ -249,6 +362,10 @@ pub fn sample_target() -> ResolvedTarget {
         selector: "app=orders-api".into(),
         service: Some("orders-api".into()),
         overlay: "deploy/overlays/dev".into(),
+        config: ContainerConfig {
+            env: Some("ORDERS_DB_URL".into()),
+            config_map: Some("orders-api-config".into()),
+        },
     }
 }
 
@@ -277,6 +394,70 @@ mod tests {
         );
         let patch = serde_json::json!({"name": "${service}", "spec": {"selector": {"app": "x"}}});
         assert_eq!(t.render_value(&patch)["name"], "orders-api");
+    }
+
+    #[test]
+    fn a_container_says_where_its_settings_come_from() {
+        // The sample: both settings from its ConfigMap.
+        let sample = serde_json::json!({"containers": [{"name": "api", "env": [
+            {"name": "ORDERS_DB_URL", "valueFrom": {"configMapKeyRef": {"name": "orders-api-config", "key": "db-url"}}},
+            {"name": "CACHE_MB", "valueFrom": {"configMapKeyRef": {"name": "orders-api-config", "key": "cache-mb"}}}
+        ]}]});
+        assert_eq!(ContainerConfig::of(&sample, "api"), target().config);
+        // Another shape: a constant first, an optional reference, envFrom, another container.
+        let other = serde_json::json!({
+            "containers": [
+                {"name": "proxy", "env": [{"name": "UPSTREAM", "value": "x"}]},
+                {"name": "web", "env": [
+                    {"name": "LOG_LEVEL", "value": "info"},
+                    {"name": "FEATURES", "valueFrom": {"configMapKeyRef": {"name": "flags", "key": "f", "optional": true}}},
+                    {"name": "CATALOG_STORE", "valueFrom": {"secretKeyRef": {"name": "store", "key": "url"}}}
+                ], "envFrom": [{"configMapRef": {"name": "catalog-settings"}}]}
+            ],
+            "volumes": [{"name": "v", "configMap": {"name": "templates"}}]
+        });
+        assert_eq!(
+            ContainerConfig::of(&other, "web"),
+            ContainerConfig {
+                env: Some("FEATURES".into()),
+                config_map: Some("catalog-settings".into())
+            }
+        );
+        assert_eq!(
+            ContainerConfig::of(&other, "proxy"),
+            ContainerConfig {
+                env: Some("UPSTREAM".into()),
+                config_map: Some("templates".into())
+            }
+        );
+        assert_eq!(
+            ContainerConfig::of(&other, "missing"),
+            ContainerConfig::default()
+        );
+    }
+
+    #[test]
+    fn a_placeholder_the_target_lacks_is_an_error() {
+        let mut t = target();
+        assert_eq!(
+            t.render_required("${configMap}", "delete it").unwrap(),
+            "orders-api-config"
+        );
+        assert_eq!(t.render("${env}"), "ORDERS_DB_URL");
+        t.config = ContainerConfig::default();
+        let err = t.render_required("${env}", "remove ${env}").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the lab cannot remove ${env}: container api of Deployment dev/orders-api has no environment variable (${env})"
+        );
+        assert!(t.render_required("${service}", "x").is_ok());
+        // A session written before these existed still reads.
+        let json = serde_json::to_value(&t).unwrap();
+        assert!(json.get("env").is_none(), "{json}");
+        let read: ResolvedTarget = serde_json::from_value(json).unwrap();
+        assert_eq!(read, t);
+        let json = serde_json::to_value(target()).unwrap();
+        assert_eq!(json["configMap"], "orders-api-config");
     }
 
     #[test]

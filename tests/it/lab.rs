@@ -413,7 +413,27 @@ fn attendee_fixes_a_service_selector_with_a_patch() {
             "--type",
             "merge",
             "-p",
-            r#"{"spec":{"selector":{"app":"orders-api"}}}"#,
+            r#"{"spec":{"selector":{"app":"orders-api","version":null}}}"#,
+        ]],
+    );
+}
+
+/// The pending lab's hand fix, as its text writes it: only the lab's selector key goes.
+#[test]
+fn attendee_fixes_a_pending_pod_by_removing_the_node_selector() {
+    attendee_fixes_by_hand(
+        "pending-resources",
+        &shared_lab().namespace("att-pending").name,
+        &[&[
+            "patch",
+            "deployment",
+            "orders-api",
+            "-n",
+            "{ns}",
+            "--type",
+            "json",
+            "-p",
+            r#"[{"op": "remove", "path": "/spec/template/spec/nodeSelector/node-pool"}]"#,
         ]],
     );
 }

@@ -15,4 +15,5 @@ mod lifecycle;
 mod registry;
 mod report;
 mod room;
+mod second_app;
 mod support;
