@@ -84,7 +84,14 @@ lab: engine build
 	@[ -f $(LAB_DIR)/kindlab.yaml ] || ./target/release/kindlab init $(LAB_DIR)
 	$(WITH_ENV) ./target/release/kindlab --workspace $(LAB_DIR) up
 	$(WITH_ENV) ./target/release/kindlab --workspace $(LAB_DIR) lab run bad-image-tag
-	@echo "The lab's workspace is $(LAB_DIR): cd there, then 'kindlab lab list' and 'kindlab lab start NAME'." 
+	@# The next steps, made true and then checked in a new login shell with a clean environment.
+	@if $(INSTALL) can-install; then \
+	  $(INSTALL) install && \
+	  $(WITH_ENV) bash .ci/clean-env-check.sh --use-context --cluster $(LAB_DIR) && \
+	  echo "The lab's workspace is $(LAB_DIR): in a new shell, cd there, then 'kindlab lab list' and 'kindlab lab start NAME'."; \
+	else \
+	  echo "The lab is up in $(LAB_DIR), but kindlab is not installed ($(DESTDIR)$(BINDIR) is not writable by $$(id -un)): run 'sudo make install' (or 'make install PREFIX=$$HOME/.local'), then in a new shell cd $(LAB_DIR) and run 'kindlab lab list'."; \
+	fi
 
 # Builds the release binary first when cargo is on PATH (under sudo it often is not: then
 # the binary `make build` or `make lab` made is installed).
