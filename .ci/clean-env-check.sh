@@ -90,6 +90,7 @@ if [ -n "$use_context" ] && [ -n "$up" ] && command -v kubectl >/dev/null; then
 fi
 
 log "in a new login shell (env -i HOME=$HOME PATH=$CLEAN_PATH bash -l), in $LAB_DIR:"
+# shellcheck disable=SC2016 # expanded by the clean shell
 where=$(clean 'for t in kindlab kind kubectl; do printf "%s=%s " $t "$(command -v $t || echo missing)"; done')
 log "  found: $where"
 step 0 "kindlab --version" "kindlab" || log "  fix: make install (or sudo make install); see the README's Install section"

@@ -193,7 +193,7 @@ check_new_shell() {
 
 do_install() {
   [ -x "$KINDLAB" ] || die "no kindlab binary at $KINDLAB: run \`make build\` first (as the user who has cargo), or \`cargo install --locked --path .\`" 4
-  writable "$DESTDIR$BINDIR" && writable "$DESTDIR$SHAREDIR" || fix_permissions
+  if ! writable "$DESTDIR$BINDIR" || ! writable "$DESTDIR$SHAREDIR"; then fix_permissions; fi
   read_manifest
   local dest="$BINDIR/kindlab"
   if [ -f "$DESTDIR$dest" ] && cmp -s "$KINDLAB" "$DESTDIR$dest"; then
