@@ -105,11 +105,14 @@ pub fn node_image_version(image: &str) -> Option<String> {
     if tag.contains('/') || repository.is_empty() {
         return None;
     }
-    let digit_follows_v = tag
-        .strip_prefix('v')
-        .and_then(|rest| rest.chars().next())
-        .is_some_and(|c| c.is_ascii_digit());
-    (digit_follows_v && major_minor(tag).is_some()).then(|| tag.to_string())
+    // `v1.34.12-offline` -> `v1.34.12`: the version, without the build's suffix.
+    let numbers: String = tag
+        .strip_prefix('v')?
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    let version = format!("v{}", numbers.trim_end_matches('.'));
+    major_minor(&version).map(|_| version)
 }
 
 /// `make install`'s lab-tools file: `KINDLAB_LAB_KUBECTL=PATH` and
@@ -134,14 +137,12 @@ pub fn lab_tools_path(exe: &Path) -> Option<PathBuf> {
     Some(exe.parent()?.parent()?.join("share/kindlab/lab-tools"))
 }
 
-/// The kubectls the fix can point at: the lab's, unless it is the one already on PATH.
-fn lab_hint(seen: &Seen) -> Option<String> {
+/// The lab's kubectl, for the fix: `/usr/local/bin/kubectl (v1.34.12)`, unless it is the one
+/// already on PATH.
+fn lab_kubectl(seen: &Seen) -> Option<String> {
     match &seen.lab {
         Some(Reference::LabKubectl { path, version }) if seen.path.as_ref() != Some(path) => {
-            Some(format!(
-                "the lab's is {} ({version}): put its directory first on PATH",
-                path.display()
-            ))
+            Some(format!("{} ({version})", path.display()))
         }
         _ => None,
     }
@@ -151,8 +152,8 @@ fn lab_hint(seen: &Seen) -> Option<String> {
 pub fn judge(seen: &Seen) -> Check {
     const NAME: &str = "kubectl";
     let Some(path) = &seen.path else {
-        let fix = match lab_hint(seen) {
-            Some(hint) => hint,
+        let fix = match lab_kubectl(seen) {
+            Some(lab) => format!("the lab text's commands need kubectl: put the lab's, {lab}, on PATH"),
             None => "the lab text's commands need kubectl: `make install` puts the one the lab was set up with beside kindlab, or install it (https://kubernetes.io/docs/tasks/tools/)".to_string(),
         };
         return Check::warn(NAME, "not on PATH", Some(fix));
@@ -194,8 +195,8 @@ pub fn judge(seen: &Seen) -> Check {
         minor.saturating_sub(1),
         minor + 1
     );
-    let fix = match lab_hint(seen) {
-        Some(hint) => format!("{wanted}: {hint}"),
+    let fix = match lab_kubectl(seen) {
+        Some(lab) => format!("{wanted}, such as the lab's: {lab}"),
         None => format!("{wanted} (`make install` installs the lab's beside kindlab)"),
     };
     Check::warn(
@@ -357,7 +358,10 @@ mod tests {
             "{check:?}"
         );
         let fix = check.fix.unwrap_or_default();
-        assert!(fix.contains("the lab's is /usr/local/bin/kubectl"), "{fix}");
+        assert!(
+            fix.contains("such as the lab's: /usr/local/bin/kubectl (v1.34.12)"),
+            "{fix}"
+        );
 
         // The cluster wins over the record when it answers.
         s.against = cluster("v1.32.0");
@@ -393,7 +397,7 @@ mod tests {
             judge(&s)
                 .fix
                 .unwrap_or_default()
-                .contains("the lab's is /usr/local/bin/kubectl")
+                .contains("put the lab's, /usr/local/bin/kubectl (v1.34.12), on PATH")
         );
         s.path = Some(PathBuf::from("/opt/kubectl"));
         assert!(judge(&s).warning);
@@ -406,7 +410,7 @@ mod tests {
     fn node_images_name_their_kubernetes_version_in_the_tag() {
         assert_eq!(
             node_image_version("kindest/node:v1.34.12-offline").as_deref(),
-            Some("v1.34.12-offline")
+            Some("v1.34.12")
         );
         assert_eq!(
             node_image_version("kindest/node:v1.33.1@sha256:abc").as_deref(),
@@ -416,6 +420,8 @@ mod tests {
         assert_eq!(node_image_version("localhost:5000/node"), None);
         assert_eq!(node_image_version("kindest/node"), None);
         assert_eq!(node_image_version("kindest/node:latest"), None);
+        assert_eq!(node_image_version("kindest/node:v1"), None);
+        assert_eq!(node_image_version("kindest/node:version"), None);
     }
 
     #[test]

@@ -119,7 +119,7 @@ fn without_a_cluster_an_installed_doctor_compares_with_the_kubectl_the_lab_was_s
         check["fix"]
             .as_str()
             .unwrap()
-            .contains("the lab's is /opt/lab/kubectl"),
+            .contains("such as the lab's: /opt/lab/kubectl (v1.34.12)"),
         "{check}"
     );
 }

@@ -45,16 +45,17 @@ pub async fn execute(ctx: &UpContext) -> Result<(ActionReport, Option<Kind>, Opt
             })
         });
     details.extend(tool_details(renderer.as_ref(), &seen));
+    let summary = details.join(", ");
     let check = kubectl::judge(&seen);
     if check.warning {
         let line = match &check.fix {
-            Some(fix) => format!("kubectl {}; {fix}", check.detail),
-            None => format!("kubectl {}", check.detail),
+            Some(fix) => format!("warning: kubectl {}; {fix}", check.detail),
+            None => format!("warning: kubectl {}", check.detail),
         };
-        ctx.ui.note(format!("warning: {line}"));
-        details.push(format!("warning: {line}"));
+        ctx.ui.note(&line);
+        details.push(line);
     }
-    step.ok(details.join(", "));
+    step.ok(summary);
     Ok((
         ActionReport::new("preflight", Outcome::Reused, details, started.elapsed()),
         kind,
