@@ -115,8 +115,13 @@ elif [ -n "$client" ] && within_skew "$client" "$lab_kubectl"; then
   printf ' ✓ %-58s %s\n' "kubectl version --client" "Client Version: $client (the lab's is $lab_kubectl: within kubectl's skew)"
 else
   failures=$((failures + 1))
-  printf ' ✗ %s\n   %s\n' "kubectl version --client" "${client:-no kubectl}: the lab was set up with kubectl $lab_kubectl, and kubectl supports one minor version either way"
-  log "  fix: make install puts the lab's kubectl beside kindlab; a kubectl kindlab did not install is kept: remove it or put the lab's first on PATH"
+  found=$(clean 'command -v kubectl' || true)
+  printf ' ✗ %s\n   %s\n' "kubectl version --client" "${client:-no kubectl}${found:+ at $found}: the lab was set up with kubectl $lab_kubectl ($(command -v kubectl)), and kubectl supports one minor version either way"
+  if [ -n "$found" ]; then
+    log "  fix: make install never replaces a kubectl it did not put there: remove $found and run make install again, or put $(dirname "$(command -v kubectl)") first on PATH"
+  else
+    log "  fix: make install puts the lab's kubectl beside kindlab"
+  fi
 fi
 
 if [ -n "$up" ]; then
