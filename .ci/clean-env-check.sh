@@ -85,7 +85,8 @@ if [ -n "$use_context" ] && [ -n "$up" ] && command -v kubectl >/dev/null; then
   current=$(kubectl config current-context 2>/dev/null || true)
   if [ "$current" != "kind-$cluster" ]; then
     log "kubectl's current context is ${current:-unset}: switching to the lab's, kind-$cluster (the lab text's kubectl commands use it)"
-    kubectl config use-context "kind-$cluster" >/dev/null
+    # kind's own command when the kubeconfig lacks the context (it writes it, and selects it).
+    kubectl config use-context "kind-$cluster" >/dev/null 2>&1 || kind export kubeconfig --name "$cluster"
   fi
 fi
 
