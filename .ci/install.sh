@@ -175,18 +175,26 @@ write_lab_tools() {
 }
 
 # What a new login shell finds, said in one line when it is not what was installed.
+new_shell() {
+  env -i HOME="$HOME" USER="${USER:-$(id -un)}" PATH="$CLEAN_PATH" bash -lc "$1" 2>/dev/null </dev/null || true
+}
 check_new_shell() {
   [ -z "$DESTDIR" ] || return 0
   local tool found
-  for tool in kindlab kind kubectl; do
-    [ -n "${OWNED[$BINDIR/$tool]:-}" ] || continue
-    found=$(env -i HOME="$HOME" USER="${USER:-$(id -un)}" PATH="$CLEAN_PATH" bash -lc "command -v $tool" 2>/dev/null </dev/null || true)
-    if [ -z "$found" ]; then
+  # shellcheck disable=SC2016 # expanded by the new shell
+  case ":$(new_shell 'printf %s "$PATH"'):" in
+    *":$BINDIR:"*) ;;
+    *)
       log "a new shell does not look in $BINDIR: add it to your PATH, e.g."
       log "  echo 'export PATH=\"$BINDIR:\$PATH\"' >> ~/.profile   # then open a new shell"
       return 0
-    elif [ "$found" != "$BINDIR/$tool" ]; then
-      log "a new shell finds $found before $BINDIR/$tool: remove it, or put $BINDIR first on your PATH"
+      ;;
+  esac
+  for tool in kindlab kind kubectl; do
+    [ -n "${OWNED[$BINDIR/$tool]:-}" ] || continue
+    found=$(new_shell "command -v $tool")
+    if [ "$found" != "$BINDIR/$tool" ]; then
+      log "a new shell finds ${found:-no $tool} before $BINDIR/$tool: remove it, or put $BINDIR first on your PATH"
     fi
   done
 }
