@@ -19,10 +19,23 @@ WITH_ENV := bash .ci/with-env.sh
 
 export PATH := $(BIN_DIR):$(PATH)
 
+# `make install`: kindlab into $(DESTDIR)$(BINDIR), and beside it the kind and kubectl (and
+# kustomize) make provided itself (offline tool set, .bin/), never over a file kindlab did not
+# put there; recorded in $(PREFIX)/share/kindlab/install-manifest for `make uninstall`.
+# TOOLS=0 installs kindlab alone. KINDLAB=path installs another build (CI: the debug one).
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BINDIR  ?= $(PREFIX)/bin
+TOOLS   ?= 1
+INSTALL  = PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" BINDIR="$(BINDIR)" TOOLS="$(TOOLS)" \
+           BIN_DIR="$(BIN_DIR)" KINDLAB="$(KINDLAB)" $(WITH_ENV) bash .ci/install.sh
+
 .PHONY: help
 help:
 	@echo "make lab             set up this machine, build kindlab, lab up, run the bad-image-tag lab"
 	@echo "make test            set up this machine, then fmt + clippy + every test"
+	@echo "make install         kindlab, and the kind and kubectl make provided, into PREFIX/bin (/usr/local/bin)"
+	@echo "make uninstall       removes what make install put there, nothing else"
 	@echo "make engine          a running Docker engine: started, or installed (Debian/Ubuntu, root)"
 	@echo "make images          the lab's images: present, from BUNDLE=FILE, pulled, or built offline"
 	@echo "make offline-images  build kind, kubectl and an offline kind node image (air-gapped machines)"
@@ -72,7 +85,28 @@ lab: engine build
 	@[ -f $(LAB_DIR)/kindlab.yaml ] || ./target/release/kindlab init $(LAB_DIR)
 	$(WITH_ENV) ./target/release/kindlab --workspace $(LAB_DIR) up
 	$(WITH_ENV) ./target/release/kindlab --workspace $(LAB_DIR) lab run bad-image-tag
-	@echo "The lab's workspace is $(LAB_DIR): cd there, then 'kindlab lab list' and 'kindlab lab start NAME'." 
+	@# The next steps, made true and then checked in a new login shell with a clean environment.
+	@if $(INSTALL) can-install; then \
+	  $(INSTALL) install && \
+	  $(WITH_ENV) bash .ci/clean-env-check.sh --use-context --cluster $(LAB_DIR) && \
+	  echo "The lab's workspace is $(LAB_DIR): in a new shell, cd there, then 'kindlab lab list' and 'kindlab lab start NAME'."; \
+	else \
+	  echo "The lab is up in $(LAB_DIR), but kindlab is not installed ($(DESTDIR)$(BINDIR) is not writable by $$(id -un)): run 'sudo make install' (or 'make install PREFIX=$$HOME/.local'), then in a new shell cd $(LAB_DIR) and run 'kindlab lab list'."; \
+	fi
+
+# Builds the release binary first when cargo is on PATH (under sudo it often is not: then
+# the binary `make build` or `make lab` made is installed).
+.PHONY: install
+install:
+	@if [ "$(KINDLAB)" = ./target/release/kindlab ]; then \
+	  if command -v $(CARGO) >/dev/null 2>&1; then $(CARGO) build --release --locked; \
+	  else echo "[install] $(CARGO) is not on PATH: installing the kindlab built before ($(KINDLAB))"; fi; \
+	fi
+	@$(INSTALL) install
+
+.PHONY: uninstall
+uninstall:
+	@$(INSTALL) uninstall
 
 .PHONY: test
 # The integration tests share one lab (tests/it/support.rs: shared_lab); it is taken down at

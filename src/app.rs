@@ -374,7 +374,7 @@ fn print_doctor(report: &doctor::Report, output: Output) {
         Output::Json => print_json(report),
         Output::Text => {
             for check in &report.checks {
-                let mark = if check.ok { "✓" } else { "✗" };
+                let mark = check.mark();
                 println!("{mark} {:<14} {}", check.name, check.detail);
                 if let Some(fix) = &check.fix {
                     println!("  {:<14} fix: {fix}", "");

@@ -1,5 +1,6 @@
 //! `kindlab doctor`: can this machine run `kindlab up`? One line per check, each problem
-//! with its fix. `--workshop` adds what a room of machines needs checked before the day:
+//! with its fix; it names the kind and kubectl it finds, and warns when that kubectl is
+//! outside the version skew of the cluster (`kubectl`). `--workshop` adds what a room of machines needs checked before the day:
 //! disk for the bundle and the clusters, inotify limits for the clusters planned (kind
 //! #2219, #3317), the engine's memory and CPUs, and whether the bundle is loaded; its JSON
 //! carries the machine's name and sizes so an instructor can collect a room's answers.
@@ -14,6 +15,8 @@ use crate::docker::Engine;
 use crate::registry::{PortHolder, find_port_holder};
 use crate::workspace::{RegistrySettings, find_renderer};
 
+pub mod kubectl;
+
 /// Free space below this on the engine's disk makes `up` likely to fail mid-way (a kind
 /// node image alone is about 1 GB unpacked, plus the cluster's images).
 const MIN_FREE_BYTES: u64 = 5 * 1024 * 1024 * 1024;
@@ -22,6 +25,9 @@ const MIN_FREE_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 pub struct Check {
     pub name: &'static str,
     pub ok: bool,
+    /// Passed, with something to know (a kubectl outside the cluster's version skew).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub warning: bool,
     pub detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,
@@ -32,8 +38,19 @@ impl Check {
         Check {
             name,
             ok: true,
+            warning: false,
             detail: detail.into(),
             fix: None,
+        }
+    }
+
+    fn warn(name: &'static str, detail: impl Into<String>, fix: Option<String>) -> Check {
+        Check {
+            name,
+            ok: true,
+            warning: true,
+            detail: detail.into(),
+            fix,
         }
     }
 
@@ -41,8 +58,18 @@ impl Check {
         Check {
             name,
             ok: false,
+            warning: false,
             detail: detail.into(),
             fix,
+        }
+    }
+
+    /// `✓`, `!` (a warning) or `✗`.
+    pub fn mark(&self) -> &'static str {
+        match (self.ok, self.warning) {
+            (false, _) => "✗",
+            (true, true) => "!",
+            (true, false) => "✓",
         }
     }
 }
@@ -123,10 +150,12 @@ pub async fn run(registry: &RegistrySettings, workshop: Option<&Workshop>) -> Re
         Err(e) => Check::fail("kind", e.to_string(), e.fix()),
     });
 
-    checks.push(match find_renderer().await {
+    let (renderer, kubectl) = tokio::join!(find_renderer(), kubectl::observe(true));
+    checks.push(match renderer {
         Ok(r) => Check::pass("kustomize", r.describe()),
         Err(e) => Check::fail("kustomize", e.to_string(), e.fix()),
     });
+    checks.push(kubectl::judge(&kubectl));
 
     if let Some(engine) = &engine {
         checks.push(port_check(engine, registry).await);
