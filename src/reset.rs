@@ -36,6 +36,19 @@ pub struct NamespaceReset {
     pub done: Vec<String>,
 }
 
+impl NamespaceReset {
+    /// `att01: ended lab bad-image-tag (fixed)`, `dev: restored`.
+    pub fn line(&self) -> String {
+        match &self.ended {
+            Some(s) => format!("{}: ended lab {} ({})", self.namespace, s.lab, s.state),
+            None if self.done.is_empty() => {
+                format!("{}: already as the workspace declares it", self.namespace)
+            }
+            None => format!("{}: restored", self.namespace),
+        }
+    }
+}
+
 /// Resets `namespace`, or every namespace with a lab session of this workspace plus the
 /// overlay's own.
 pub async fn run(
@@ -168,18 +181,7 @@ pub async fn command(
         Output::Json => print_json(&report),
         Output::Text => {
             for ns in &report.namespaces {
-                match &ns.ended {
-                    Some(s) => println!("{}: ended lab {} ({})", ns.namespace, s.lab, s.state),
-                    None => println!(
-                        "{}: {}",
-                        ns.namespace,
-                        if ns.done.is_empty() {
-                            "already as the workspace declares it"
-                        } else {
-                            "restored"
-                        }
-                    ),
-                }
+                println!("{}", ns.line());
             }
             println!(
                 "Reset in {}: the lab is as the workspace declares it.",

@@ -170,22 +170,22 @@ impl K8sError {
             },
             _ => return None,
         };
-        // Admission also answers 403 ("exceeded quota", "violates PodSecurity"): that is
-        // the object refused, not a permission missing.
-        let admission_denial = message
-            .split_once("forbidden: ")
-            .is_some_and(|(_, why)| !why.trim().is_empty());
+        // Admission also answers 403 ("exceeded quota", "violates PodSecurity", a webhook's
+        // "denied the request"): that is the object refused, not a permission missing. Only
+        // the authorizer's sentence, or a bare "is forbidden" where kindlab knows what it
+        // asked, names a permission.
+        let bare_refusal = message.trim_end().ends_with("is forbidden")
+            || message.split_once("forbidden: ").is_none() && message.contains("forbidden");
         match code {
-            403 if Refusal::parse(message).is_none() && admission_denial => None,
-            403 => Some(Refusal::parse(message).unwrap_or_else(|| match guess {
-                Some((verb, resource, namespace)) => Refusal {
+            403 => Refusal::parse(message).or_else(|| match guess {
+                Some((verb, resource, namespace)) if bare_refusal => Some(Refusal {
                     verb: verb.into(),
                     resource,
                     namespace,
                     ..Refusal::unparsed("")
-                },
-                None => Refusal::unparsed(message),
-            })),
+                }),
+                _ => None,
+            }),
             401 => Some(Refusal::unauthenticated()),
             _ => None,
         }
@@ -371,6 +371,12 @@ impl Refusal {
         Refusal::unparsed("the API server did not accept the credentials (401 Unauthorized)")
     }
 
+    /// The namespace of a ServiceAccount user (`system:serviceaccount:NS:NAME`).
+    pub fn account_namespace(&self) -> Option<&str> {
+        let mut parts = self.user.strip_prefix("system:serviceaccount:")?.split(':');
+        parts.next()
+    }
+
     /// `deployments.apps`, `namespaces`: the resource as `kubectl auth can-i` takes it.
     pub fn qualified_resource(&self) -> String {
         match self.group.as_str() {
@@ -391,6 +397,15 @@ impl Refusal {
             "" => "the kubeconfig's user".to_string(),
             user => user.to_string(),
         };
+        // A workshop attendee (a ServiceAccount) asking about another namespace: nobody
+        // should grant that; the attendee works in its own.
+        if let (Some(own), Some(asked)) = (self.account_namespace(), &self.namespace)
+            && own != asked
+        {
+            return format!(
+                "{who} may work only in namespace {own}: leave out -n {asked} (or use -n {own})"
+            );
+        }
         let resource = self.qualified_resource();
         let (scope, flag) = match &self.namespace {
             Some(ns) => (format!("in namespace {ns}"), format!(" -n {ns}")),
@@ -408,14 +423,9 @@ impl Refusal {
     }
 }
 
-/// `Deployment` -> `deployments`, as RBAC names resources.
+/// `Deployment` -> `deployments`, as RBAC names resources (kube's own plural rules).
 fn plural(kind: &str) -> String {
-    let lower = kind.to_lowercase();
-    match lower.strip_suffix('y') {
-        Some(stem) => format!("{stem}ies"),
-        None if lower.ends_with('s') => format!("{lower}es"),
-        None => format!("{lower}s"),
-    }
+    kube::core::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk("", "v1", kind)).plural
 }
 
 /// `Deployment dev/web` -> ("Deployment", Some("dev")).
@@ -529,7 +539,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(other.namespace.as_deref(), Some("att2"));
-        let fix = other.fix();
+        assert_eq!(
+            other.fix(),
+            "system:serviceaccount:att1:attendee may work only in namespace att1: leave out -n att2 (or use -n att1)"
+        );
+        let person = Refusal::parse(
+            r#"deployments.apps "web" is forbidden: User "ada" cannot get resource "deployments" in API group "apps" in the namespace "att2""#,
+        )
+        .unwrap();
+        let fix = person.fix();
         assert!(
             fix.contains("permission to get deployments.apps in namespace att2"),
             "{fix}"
@@ -547,6 +565,19 @@ mod tests {
             message: r#"pods "p" is forbidden: exceeded quota: room, requested: cpu=64"#.into(),
         };
         assert_eq!(quota.refusal(), None, "a quota is not a missing permission");
+        let webhook = K8sError::Apply {
+            kind: "Deployment".into(),
+            namespace: Some("att1".into()),
+            name: "web".into(),
+            code: 403,
+            message: r#"admission webhook "policy.example" denied the request: no latest tags"#
+                .into(),
+        };
+        assert_eq!(
+            webhook.refusal(),
+            None,
+            "a webhook's denial is not a missing permission"
+        );
     }
 
     #[test]

@@ -37,8 +37,9 @@ pub async fn start(
 ) -> Result<Started> {
     let store = SessionStore::new(env.workspace);
     if let Ok(running) = store.find(env.workspace, Some(&target.namespace), Some(&env.context)) {
-        if running.fixed_unix.is_some() {
-            // A finished lab: its report is kept, the next one starts.
+        if running.fixed_unix.is_some() || session::ended_on_cluster(&env.client, &running).await {
+            // A finished lab (or one the instructor reset): its report is kept, the next
+            // one starts.
             store.finish(&running)?;
         } else {
             return Err(LabError::SessionRunning {
@@ -49,6 +50,9 @@ pub async fn start(
         }
     }
 
+    // The text's `kubectl apply -k ${overlay}` must fix this namespace, not the overlay's
+    // own; written first, so the health check's pointers name it too.
+    let overlay = env.overlay_for(&target.namespace).await?;
     let step = env.ui.step(format!("Checking {}", target.describe()));
     let mut resolved = match runner::baseline(env, target).await {
         Ok(r) => r,
@@ -57,8 +61,7 @@ pub async fn start(
             return Err(e);
         }
     };
-    // The text's `kubectl apply -k ${overlay}` must fix this namespace, not the overlay's own.
-    resolved.overlay = env.overlay_for(&target.namespace).await?;
+    resolved.overlay = overlay;
     step.ok("healthy, as the workspace declares it");
 
     let mut session = runner::new_session(env, lab, source, &resolved, attendee);
@@ -99,8 +102,8 @@ pub async fn start(
         Some(s) => format!("the failure is live (it took {s:.1}s to show)"),
         None => "the break is applied".to_string(),
     });
+    session::mirror(&env.client, &mut session).await;
     store.save(&session)?;
-    session::mirror(&env.client, &session).await;
     Ok(Started {
         session: session.report(),
         broke,
@@ -152,6 +155,7 @@ pub struct Checked {
 /// `kindlab lab check`: fixed or not, and what is still wrong.
 pub async fn check(env: &LabEnv<'_>, lab: &LabSpec, mut session: Session) -> Result<Checked> {
     let store = SessionStore::new(env.workspace);
+    end_if_ended_on_cluster(env, &store, &session).await?;
     let verdict = check::run(env, lab, &session.target, &session.changes).await?;
     let now = unix_now();
     if session.symptoms_unix.is_none() {
@@ -166,15 +170,33 @@ pub async fn check(env: &LabEnv<'_>, lab: &LabSpec, mut session: Session) -> Res
         fixed: verdict.fixed,
         pointers: verdict.pointers(),
     });
+    session::mirror(&env.client, &mut session).await;
     store.save(&session)?;
     if verdict.fixed {
         crate::workspace::write_json_atomic(&report_path(&store, &session), &session.report())?;
     }
-    session::mirror(&env.client, &session).await;
     Ok(Checked {
         session: session.report(),
         verdict,
     })
+}
+
+/// A session the cluster no longer has (the instructor's `workshop reset`) ends here too,
+/// with its report kept: checking it would credit a fix the attendee did not make.
+async fn end_if_ended_on_cluster(
+    env: &LabEnv<'_>,
+    store: &SessionStore,
+    session: &Session,
+) -> Result<()> {
+    if !session::ended_on_cluster(&env.client, session).await {
+        return Ok(());
+    }
+    store.finish(session)?;
+    Err(LabError::EndedOnCluster {
+        lab: session.lab.clone(),
+        namespace: session.target.target.namespace.clone(),
+    }
+    .into())
 }
 
 fn report_path(store: &SessionStore, session: &Session) -> std::path::PathBuf {
@@ -223,6 +245,7 @@ pub struct Solved {
 /// `kindlab lab solve`: the lab's solution, applied and verified; the session records help.
 pub async fn solve(env: &LabEnv<'_>, lab: &LabSpec, mut session: Session) -> Result<Solved> {
     let store = SessionStore::new(env.workspace);
+    end_if_ended_on_cluster(env, &store, &session).await?;
     let target: ResolvedTarget = session.target.clone();
     let step = env.ui.step(format!("Solving lab {}", lab.name));
     session.solved_with_help = true;
@@ -258,9 +281,9 @@ pub async fn solve(env: &LabEnv<'_>, lab: &LabSpec, mut session: Session) -> Res
     if session.fixed_unix.is_none() {
         session.fixed_unix = Some(unix_now());
     }
+    session::mirror(&env.client, &mut session).await;
     store.save(&session)?;
     crate::workspace::write_json_atomic(&report_path(&store, &session), &session.report())?;
-    session::mirror(&env.client, &session).await;
     Ok(Solved {
         session: session.report(),
         applied,

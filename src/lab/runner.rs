@@ -284,6 +284,7 @@ pub fn new_session(
         solved_with_help: false,
         checks: Vec::new(),
         changes: Changes::default(),
+        mirrored: false,
     }
 }
 

@@ -128,6 +128,10 @@ pub struct Session {
     pub checks: Vec<CheckRecord>,
     #[serde(default)]
     pub changes: Changes,
+    /// The session's mirror was written into its namespace: once it is gone (`workshop
+    /// reset`, another machine's `reset`), this session has ended there.
+    #[serde(default)]
+    pub mirrored: bool,
 }
 
 impl Session {
@@ -347,8 +351,9 @@ impl SessionStore {
 }
 
 /// Mirrors the session into its namespace (best effort: an attendee without the right to
-/// write ConfigMaps still does the lab; the instructor then just does not see it).
-pub async fn mirror(client: &kube::Client, session: &Session) {
+/// write ConfigMaps still does the lab; the instructor then just does not see it). Records
+/// in the session whether the mirror is there.
+pub async fn mirror(client: &kube::Client, session: &mut Session) {
     let ns = &session.target.target.namespace;
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
     let body = serde_json::json!({
@@ -362,11 +367,31 @@ pub async fn mirror(client: &kube::Client, session: &Session) {
         "data": {"session.json": serde_json::to_string(&session.report()).unwrap_or_default()},
     });
     let params = PatchParams::apply(SESSION_MANAGER).force();
-    if let Err(e) = api
+    match api
         .patch(SESSION_CONFIGMAP, &params, &Patch::Apply(&body))
         .await
     {
-        tracing::debug!(error = %e, namespace = %ns, "cannot mirror the lab session");
+        Ok(_) => session.mirrored = true,
+        Err(e) => tracing::debug!(error = %e, namespace = %ns, "cannot mirror the lab session"),
+    }
+}
+
+/// Whether a mirrored session has ended on the cluster: its mirror is gone, or holds
+/// another session (a later start). `false` when the cluster cannot be asked.
+pub async fn ended_on_cluster(client: &kube::Client, session: &Session) -> bool {
+    if !session.mirrored {
+        return false;
+    }
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), &session.target.target.namespace);
+    match api.get_opt(SESSION_CONFIGMAP).await {
+        Ok(None) => true,
+        Ok(Some(cm)) => cm
+            .data
+            .as_ref()
+            .and_then(|d| d.get("session.json"))
+            .and_then(|text| serde_json::from_str::<SessionReport>(text).ok())
+            .is_some_and(|mirror| mirror.started_at != session.started_at),
+        Err(_) => false,
     }
 }
 
@@ -464,6 +489,7 @@ mod tests {
             solved_with_help: false,
             checks: Vec::new(),
             changes: Changes::default(),
+            mirrored: false,
         }
     }
 

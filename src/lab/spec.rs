@@ -59,6 +59,10 @@ pub enum LabError {
     NoSession { workspace: PathBuf },
     #[error("lab {lab:?} is already running (started {started})")]
     SessionRunning { lab: String, started: String },
+    #[error(
+        "lab {lab:?} in namespace {namespace} was ended on the cluster (reset by the instructor, or by another kindlab)"
+    )]
+    EndedOnCluster { lab: String, namespace: String },
     #[error("the lab was not fixed within {within:?}: {still}")]
     NotRecovered { within: Duration, still: String },
 }
@@ -85,6 +89,9 @@ impl LabError {
             LabError::SessionRunning { .. } => {
                 "finish it (`kindlab lab check`), or give it up with `kindlab reset`".into()
             }
+            LabError::EndedOnCluster { .. } => {
+                "your namespace is back as the workspace declares it: start the next lab (`kindlab lab list`)".into()
+            }
             LabError::NotRecovered { .. } => {
                 "`kindlab lab check` says what is still wrong; `kindlab reset` restores the lab".into()
             }
@@ -102,7 +109,9 @@ impl LabError {
             LabError::NotObserved { .. } => exit::TIMEOUT,
             LabError::CannotApply { .. } => exit::BAD_INPUT,
             LabError::Needs { .. } => exit::MISSING_PREREQUISITE,
-            LabError::NoSession { .. } | LabError::SessionRunning { .. } => exit::CONFLICT,
+            LabError::NoSession { .. }
+            | LabError::SessionRunning { .. }
+            | LabError::EndedOnCluster { .. } => exit::CONFLICT,
         }
     }
 }

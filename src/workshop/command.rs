@@ -261,21 +261,8 @@ pub fn status_table(status: &RoomStatus) -> String {
 fn reset_lines(report: &RoomReset) -> String {
     let mut out = String::new();
     for a in &report.attendees {
-        match &a.ended {
-            Some(s) => out.push_str(&format!(
-                "{}: ended lab {} ({})\n",
-                a.namespace, s.lab, s.state
-            )),
-            None => out.push_str(&format!(
-                "{}: {}\n",
-                a.namespace,
-                if a.done.is_empty() {
-                    "already as the workspace declares it"
-                } else {
-                    "restored"
-                }
-            )),
-        }
+        out.push_str(&a.line());
+        out.push('\n');
     }
     out.push_str(&format!(
         "Reset {} attendee(s) in {}.\n",

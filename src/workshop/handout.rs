@@ -77,9 +77,12 @@ pub fn render(
     expires: &str,
 ) -> String {
     let quoted = |s: &str| serde_json::Value::String(s.to_string()).to_string();
+    // No CA and not insecure: the server's certificate is trusted through the system's
+    // roots (a cloud endpoint), so neither line is written.
     let tls = match (&endpoint.ca_data, endpoint.insecure) {
+        (_, true) => "      insecure-skip-tls-verify: true".to_string(),
         (Some(ca), false) => format!("      certificate-authority-data: {}", quoted(ca)),
-        _ => "      insecure-skip-tls-verify: true".to_string(),
+        (None, false) => String::new(),
     };
     KUBECONFIG_TEMPLATE
         .replace("{{tls}}", &tls)
@@ -104,6 +107,26 @@ pub struct Entry {
     pub expires_at: String,
     /// Unix seconds of `expires_at`.
     pub expires_unix: i64,
+    /// What the file was made for ([`issued_for`]): a token is kept only for the same.
+    #[serde(default)]
+    pub issued_for: String,
+}
+
+/// The ServiceAccount (its uid), the server and the CA a kubeconfig was made for, in one
+/// string: a token of another ServiceAccount (the room made again) is refused, and a file
+/// with another server or CA points at the wrong place.
+pub fn issued_for(endpoint: &Endpoint, account_uid: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(
+        format!(
+            "{account_uid}\n{}\n{}\n{}",
+            endpoint.server,
+            endpoint.ca_data.as_deref().unwrap_or_default(),
+            endpoint.insecure
+        )
+        .as_bytes(),
+    );
+    digest.iter().take(12).map(|b| format!("{b:02x}")).collect()
 }
 
 /// The handout folder's index.
@@ -122,17 +145,19 @@ impl Index {
             .unwrap_or_default()
     }
 
-    /// The entry of `attendee` whose token still has more than `keep_if_left` seconds to
-    /// run and whose file is still there.
+    /// The entry of `attendee` made for `issued_for` whose token still has more than
+    /// `keep_if_left` seconds to run and whose file is still there.
     pub fn still_valid(
         &self,
         dir: &Path,
         attendee: &str,
+        issued_for: &str,
         now_unix: i64,
         keep_if_left: i64,
     ) -> Option<&Entry> {
         self.attendees.iter().find(|e| {
             e.attendee == attendee
+                && e.issued_for == issued_for
                 && e.expires_unix - now_unix > keep_if_left
                 && dir.join(&e.kubeconfig).is_file()
         })
@@ -207,7 +232,10 @@ users:
         assert_eq!(cluster.server.as_deref(), Some("https://127.0.0.1:40001"));
         assert_eq!(cluster.certificate_authority_data.as_deref(), Some("Q0EK"));
         let user = parsed.auth_infos[0].auth_info.as_ref().unwrap();
-        assert!(user.token.is_some(), "kube reads the token (and keeps it secret)");
+        assert!(
+            user.token.is_some(),
+            "kube reads the token (and keeps it secret)"
+        );
         assert!(text.contains("token: \"tok.en\""), "{text}");
         assert!(
             !text.contains("admin"),
@@ -233,16 +261,21 @@ users:
             kubeconfig: "b.kubeconfig".into(),
             expires_at: String::new(),
             expires_unix: 1000,
+            issued_for: "sa1".into(),
         });
         assert!(
-            index.still_valid(dir.path(), "b", 0, 10).is_none(),
+            index.still_valid(dir.path(), "b", "sa1", 0, 10).is_none(),
             "no file"
         );
         std::fs::write(dir.path().join("b.kubeconfig"), "x").unwrap();
-        assert!(index.still_valid(dir.path(), "b", 0, 10).is_some());
+        assert!(index.still_valid(dir.path(), "b", "sa1", 0, 10).is_some());
         assert!(
-            index.still_valid(dir.path(), "b", 995, 10).is_none(),
+            index.still_valid(dir.path(), "b", "sa1", 995, 10).is_none(),
             "expiring"
+        );
+        assert!(
+            index.still_valid(dir.path(), "b", "sa2", 0, 10).is_none(),
+            "another ServiceAccount, server or CA"
         );
         index.upsert(Entry {
             attendee: "a".into(),
@@ -250,6 +283,7 @@ users:
             kubeconfig: "a.kubeconfig".into(),
             expires_at: String::new(),
             expires_unix: 1,
+            issued_for: String::new(),
         });
         assert_eq!(index.attendees[0].attendee, "a");
         assert!(index.readme().contains("| b | b | b.kubeconfig |"));

@@ -13,7 +13,7 @@ pub mod handout;
 pub mod plan;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use futures::StreamExt;
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
@@ -171,6 +171,9 @@ pub struct AttendeeReport {
     pub kubeconfig: String,
     pub expires_at: String,
     pub expires_unix: i64,
+    /// What the token and file were made for (ServiceAccount, server, CA).
+    #[serde(skip)]
+    pub issued_for: String,
 }
 
 /// The checks before a room is made: may this user create what a room is made of?
@@ -238,36 +241,55 @@ pub async fn provision(
     )?;
     // The workspace renders once; each attendee gets it moved into its namespace.
     let rendered = env.desired_everywhere().await?;
+    let extra_rules =
+        plan::workspace_rules(&declared_resources(&instructor.client, &rendered).await?);
     step.ok(format!(
-        "may create namespaces and RBAC; attendees reach {}",
+        "may create namespaces and RBAC; kubeconfigs point at {}",
         endpoint.server
     ));
-    let warnings = network_policy_warning(&instructor.client)
-        .await
-        .into_iter()
-        .collect::<Vec<_>>();
+    let mut warnings = Vec::new();
+    if is_loopback(&endpoint.server) && options.server.is_none() {
+        warnings.push(format!(
+            "the kubeconfigs point at {}, which only this machine reaches: give --server https://HOST:PORT as attendees reach the API server",
+            endpoint.server
+        ));
+    }
+    warnings.extend(network_policy_warning(&instructor.client).await);
     for warning in &warnings {
         env.ui.note(format!("warning: {warning}"));
     }
 
     let index = Index::read(&options.out);
     let budget = Budget::default();
+    let room = RoomPlan {
+        budget: &budget,
+        rendered: &rendered,
+        extra_rules: &extra_rules,
+        index: &index,
+        endpoint: &endpoint,
+    };
     let results: Vec<Result<AttendeeReport>> = futures::stream::iter(&options.attendees)
-        .map(|attendee| {
-            provision_one(
-                instructor, env, options, &budget, &rendered, &index, &endpoint, attendee,
-            )
-        })
+        .map(|attendee| provision_one(instructor, env, options, &room, attendee))
         .buffer_unordered(options.parallel.max(1))
         .collect()
         .await;
     let mut attendees = Vec::new();
+    let mut first_error = None;
     for result in results {
-        attendees.push(result?);
+        match result {
+            Ok(a) => attendees.push(a),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
     }
     attendees.sort_by(|a, b| a.attendee.cmp(&b.attendee));
+    // The tokens already issued are handed out even when another attendee failed.
     if !options.dry_run {
         write_index(options, &endpoint, &attendees)?;
+    }
+    if let Some(e) = first_error {
+        return Err(e);
     }
     Ok(ProvisionReport {
         room: options.room.clone(),
@@ -279,11 +301,10 @@ pub async fn provision(
     })
 }
 
-/// A warning when no network plugin in kube-system is known to enforce NetworkPolicy: the
-/// room's same-namespace policy is then made but not enforced.
+/// A warning when no network plugin known to enforce NetworkPolicy runs on the cluster (by
+/// its DaemonSets' names, in any namespace), or when that cannot be told.
 async fn network_policy_warning(client: &kube::Client) -> Option<String> {
-    let api: Api<k8s_openapi::api::apps::v1::DaemonSet> =
-        Api::namespaced(client.clone(), "kube-system");
+    let api: Api<k8s_openapi::api::apps::v1::DaemonSet> = Api::all(client.clone());
     let names: Vec<String> = match api.list(&ListParams::default()).await {
         Ok(list) => list
             .items
@@ -291,14 +312,15 @@ async fn network_policy_warning(client: &kube::Client) -> Option<String> {
             .filter_map(|d| d.metadata.name)
             .collect(),
         Err(e) => {
-            tracing::debug!(error = %e, "cannot list kube-system's DaemonSets");
-            return None;
+            return Some(format!(
+                "cannot tell whether the cluster enforces NetworkPolicy (listing DaemonSets: {e}); without an enforcing network plugin, pods of other namespaces can reach each attendee's Services"
+            ));
         }
     };
     match plan::policy_enforcer(&names) {
         Some(_) => None,
         None => Some(format!(
-            "no network plugin that enforces NetworkPolicy runs in kube-system (DaemonSets: {}): each attendee's same-namespace policy is made, but pods of other namespaces can still reach its Services; use a CNI that enforces policies (kindnet from kind v0.24, Calico, Cilium)",
+            "no known NetworkPolicy enforcer among the cluster's DaemonSets ({}): each attendee's same-namespace policy is made, but unless the network plugin enforces it, pods of other namespaces can reach its Services (kindnet enforces from kind v0.24; Calico, Cilium, kube-router do)",
             if names.is_empty() {
                 "none".to_string()
             } else {
@@ -308,22 +330,27 @@ async fn network_policy_warning(client: &kube::Client) -> Option<String> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What every attendee of one `provision` shares.
+struct RoomPlan<'a> {
+    budget: &'a Budget,
+    rendered: &'a [Value],
+    extra_rules: &'a [Value],
+    index: &'a Index,
+    endpoint: &'a Endpoint,
+}
+
 async fn provision_one(
     instructor: &Instructor,
     env: &LabEnv<'_>,
     options: &ProvisionOptions,
-    budget: &Budget,
-    rendered: &[Value],
-    index: &Index,
-    endpoint: &Endpoint,
+    room: &RoomPlan<'_>,
     attendee: &str,
 ) -> Result<AttendeeReport> {
     let client = &instructor.client;
     let step = env.ui.step(format!("Attendee {attendee}"));
     refuse_foreign_namespace(client, attendee, &options.room).await?;
     let mut changes = Vec::new();
-    for object in plan::attendee_objects(&options.room, attendee, budget) {
+    for object in plan::attendee_objects(&options.room, attendee, room.budget, room.extra_rules) {
         if let Some(change) = reconcile(client, &object, options.dry_run).await? {
             changes.push(change);
         }
@@ -331,7 +358,7 @@ async fn provision_one(
     step.detail("the workspace");
     // The workspace as the attendee's own overlay renders it: the Namespace object too, so
     // kubectl's record of it matches and the attendee's `kubectl apply -k` leaves it alone.
-    let docs = crate::lab::env::in_namespace(rendered.to_vec(), attendee);
+    let docs = crate::lab::env::in_namespace(room.rendered.to_vec(), attendee);
     // Only what is missing is deployed: a workspace object that differs may be an
     // attendee's lab in progress, which `workshop reset` (not a re-provision) puts back.
     // The Namespace (no lab changes it) is applied whenever it differs: kubectl's record of
@@ -365,13 +392,20 @@ async fn provision_one(
     let now = unix_now();
     let ttl = options.token_ttl.as_secs() as i64;
     let kubeconfig = handout::kubeconfig_path(&options.out, attendee);
-    let (token, expires_unix) = match index.still_valid(&options.out, attendee, now, ttl / 2) {
+    // A token is kept only for the same ServiceAccount (a room torn down and made again has
+    // new ones, and their old tokens are refused) and the same server and CA.
+    let account = account_uid(client, attendee).await?;
+    let issued_for = handout::issued_for(room.endpoint, account.as_deref().unwrap_or_default());
+    let kept = room
+        .index
+        .still_valid(&options.out, attendee, &issued_for, now, ttl / 2);
+    let (token, expires_unix) = match kept {
         Some(entry) => ("kept".to_string(), entry.expires_unix),
         None if options.dry_run => ("planned".to_string(), now + ttl),
         None => {
             let (token, expires) = issue_token(client, attendee, options.token_ttl).await?;
             let expires_at = rfc3339(expires);
-            let text = handout::render(&options.room, attendee, endpoint, &token, &expires_at);
+            let text = handout::render(&options.room, attendee, room.endpoint, &token, &expires_at);
             write_private(&kubeconfig, &text)?;
             ("issued".to_string(), expires)
         }
@@ -389,6 +423,7 @@ async fn provision_one(
         kubeconfig: kubeconfig.display().to_string(),
         expires_at: rfc3339(expires_unix),
         expires_unix,
+        issued_for,
     })
 }
 
@@ -463,6 +498,71 @@ fn verb(change: &ObjectChange, dry_run: bool) -> &'static str {
     }
 }
 
+/// The uid of the attendee's ServiceAccount (`None` in a dry run before it exists).
+async fn account_uid(client: &kube::Client, namespace: &str) -> Result<Option<String>> {
+    let api: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
+    let found = api.get_opt(ATTENDEE_ACCOUNT).await.map_err(|source| {
+        K8sError::request(format!("read {namespace}/{ATTENDEE_ACCOUNT}"), source)
+    })?;
+    Ok(found.and_then(|a| a.metadata.uid))
+}
+
+/// `https://127.0.0.1:6443`, `https://localhost:...`, `https://[::1]:...`: an address only
+/// this machine reaches.
+fn is_loopback(server: &str) -> bool {
+    let Ok(uri) = server.parse::<http::Uri>() else {
+        return false;
+    };
+    let host = uri.host().unwrap_or_default().trim_matches(['[', ']']);
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_loopback_server_is_recognised() {
+        assert!(super::is_loopback("https://127.0.0.1:41733"));
+        assert!(super::is_loopback("https://localhost:6443"));
+        assert!(super::is_loopback("https://[::1]:6443"));
+        assert!(!super::is_loopback("https://10.0.0.5:6443"));
+        assert!(!super::is_loopback("https://room.example.org"));
+    }
+}
+
+/// The namespaced kinds the workspace declares, as RBAC names them (discovery says their
+/// plural and scope).
+async fn declared_resources(
+    client: &kube::Client,
+    rendered: &[Value],
+) -> Result<Vec<plan::DeclaredResource>> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut declared = Vec::new();
+    for doc in rendered {
+        let (Some(api_version), Some(kind)) = (doc["apiVersion"].as_str(), doc["kind"].as_str())
+        else {
+            continue;
+        };
+        if !seen.insert((api_version.to_string(), kind.to_string())) {
+            continue;
+        }
+        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+        let gvk = kube::core::GroupVersionKind::gvk(group, version, kind);
+        let (resource, caps) = kube::discovery::pinned_kind(client, &gvk)
+            .await
+            .map_err(|source| K8sError::request(format!("look up {api_version} {kind}"), source))?;
+        if caps.scope == kube::discovery::Scope::Namespaced {
+            declared.push(plan::DeclaredResource {
+                group: resource.group,
+                plural: resource.plural,
+            });
+        }
+    }
+    Ok(declared)
+}
+
 /// A token for the attendee's ServiceAccount from the TokenRequest API: `(token, expiry as
 /// Unix seconds)`.
 async fn issue_token(
@@ -514,6 +614,7 @@ fn write_index(
             kubeconfig: format!("{}.kubeconfig", a.attendee),
             expires_at: a.expires_at.clone(),
             expires_unix: a.expires_unix,
+            issued_for: a.issued_for.clone(),
         });
     }
     let json = serde_json::to_string_pretty(&index).unwrap_or_default();
@@ -522,26 +623,30 @@ fn write_index(
     Ok(())
 }
 
-/// Writes a file only its owner can read (kubeconfigs hold tokens).
+/// Writes a file only its owner can read (kubeconfigs hold tokens), atomically: the
+/// temporary file is made 0600, so the token is never readable by others, even briefly; the
+/// folder is made 0700.
 fn write_private(path: &std::path::Path, text: &str) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
+    use std::io::Write;
+    use std::os::unix::fs::DirBuilderExt;
     let fail = |source| WorkshopError::Write {
         path: path.to_path_buf(),
         source,
     };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(fail)?;
-    }
-    crate::workspace::write_atomic(path, text.as_bytes())?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(fail)?;
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(fail)?;
+    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(fail)?;
+    file.write_all(text.as_bytes()).map_err(fail)?;
+    file.persist(path).map_err(|e| fail(e.error))?;
     Ok(())
 }
 
 fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
+    session::unix_now() as i64
 }
 
 fn rfc3339(unix: i64) -> String {
@@ -638,13 +743,14 @@ pub async fn reset(
     timeout: Duration,
 ) -> Result<RoomReset> {
     let started = Instant::now();
+    let sessions = session::mirrored_sessions(&env.client).await?;
+    let sessions = &sessions;
     let results: Vec<Result<crate::reset::NamespaceReset>> = futures::stream::iter(names)
         .map(|name| async move {
-            let ended = session::mirrored_sessions(&env.client)
-                .await
-                .ok()
-                .and_then(|all| all.into_iter().find(|s| &s.namespace == name))
-                .map(|s| s.report);
+            let ended = sessions
+                .iter()
+                .find(|s| &s.namespace == name)
+                .map(|s| s.report.clone());
             let mut report = crate::reset::run(env, Some(name), timeout).await?;
             session::unmirror(&env.client, name).await;
             let mut reset =

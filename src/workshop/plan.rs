@@ -138,16 +138,62 @@ pub fn attendee_rules(namespace: &str) -> Value {
         {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": READ},
         {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": READ},
         {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": READ},
+        // `kubectl top pod` (the OOM lab's advice), where metrics-server runs.
+        {"apiGroups": ["metrics.k8s.io"], "resources": ["pods"], "verbs": ["get", "list"]},
     ])
 }
 
-/// Every object that makes `attendee`'s corner of `room`, in apply order.
-pub fn attendee_objects(room: &str, attendee: &str, budget: &Budget) -> Vec<Value> {
+/// A namespaced kind the workspace declares, as RBAC names it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DeclaredResource {
+    pub group: String,
+    pub plural: String,
+}
+
+/// Write rules for the kinds the workspace declares beyond the Role's own (a ServiceAccount,
+/// an Ingress, a PersistentVolumeClaim ...): kindlab's attendee verbs apply every workspace
+/// object, as `kubectl apply -k` does. RBAC kinds are never granted (an attendee could
+/// grant itself more).
+pub fn workspace_rules(declared: &[DeclaredResource]) -> Vec<Value> {
+    const COVERED: [(&str, &str); 4] = [
+        ("", "services"),
+        ("", "configmaps"),
+        ("apps", "deployments"),
+        ("", "namespaces"),
+    ];
+    let mut wanted: Vec<&DeclaredResource> = declared
+        .iter()
+        .filter(|d| d.group != "rbac.authorization.k8s.io")
+        .filter(|d| !COVERED.contains(&(d.group.as_str(), d.plural.as_str())))
+        .collect();
+    wanted.sort();
+    wanted.dedup();
+    wanted
+        .into_iter()
+        .map(|d| {
+            json!({"apiGroups": [d.group], "resources": [d.plural],
+                   "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]})
+        })
+        .collect()
+}
+
+/// Every object that makes `attendee`'s corner of `room`, in apply order; `extra_rules` are
+/// the workspace's own kinds ([`workspace_rules`]).
+pub fn attendee_objects(
+    room: &str,
+    attendee: &str,
+    budget: &Budget,
+    extra_rules: &[Value],
+) -> Vec<Value> {
     let ns = attendee;
     let mut namespace_labels = labels(room, attendee);
     namespace_labels["pod-security.kubernetes.io/enforce"] = json!("baseline");
     namespace_labels["pod-security.kubernetes.io/enforce-version"] = json!("latest");
     namespace_labels["pod-security.kubernetes.io/warn"] = json!("baseline");
+    let mut rules = attendee_rules(ns);
+    if let Some(list) = rules.as_array_mut() {
+        list.extend(extra_rules.iter().cloned());
+    }
     vec![
         json!({"apiVersion": "v1", "kind": "Namespace",
                "metadata": {"name": ns, "labels": namespace_labels}}),
@@ -155,7 +201,7 @@ pub fn attendee_objects(room: &str, attendee: &str, budget: &Budget) -> Vec<Valu
                "metadata": meta(ATTENDEE_ACCOUNT, ns, room)}),
         json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
                "metadata": meta(ATTENDEE_ROLE, ns, room),
-               "rules": attendee_rules(ns)}),
+               "rules": rules}),
         json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
                "metadata": meta(ATTENDEE_ROLE, ns, room),
                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": ATTENDEE_ROLE},
@@ -168,6 +214,14 @@ pub fn attendee_objects(room: &str, attendee: &str, budget: &Budget) -> Vec<Valu
             "limits.cpu": budget.limits_cpu,
             "limits.memory": budget.limits_memory,
             "pods": budget.pods.to_string(),
+            // No Service that reaches past the cluster or takes a node port: those are
+            // shared by the whole room.
+            "services.loadbalancers": "0",
+            "services.nodeports": "0",
+            // A runaway lab cannot flood etcd for everyone.
+            "services": "20",
+            "count/configmaps": "50",
+            "count/replicasets.apps": "200",
         }}}),
         json!({"apiVersion": "v1", "kind": "LimitRange",
         "metadata": meta("kindlab-room", ns, room),
@@ -250,7 +304,7 @@ mod tests {
 
     #[test]
     fn every_object_is_labelled_and_in_the_attendees_namespace() {
-        let objects = attendee_objects("room1", "att01", &Budget::default());
+        let objects = attendee_objects("room1", "att01", &Budget::default(), &[]);
         let kinds: Vec<&str> = objects
             .iter()
             .map(|o| o["kind"].as_str().unwrap())
@@ -281,6 +335,36 @@ mod tests {
     }
 
     #[test]
+    fn the_workspaces_own_kinds_are_granted_but_never_rbac() {
+        let declared = |group: &str, plural: &str| DeclaredResource {
+            group: group.into(),
+            plural: plural.into(),
+        };
+        let rules = workspace_rules(&[
+            declared("", "serviceaccounts"),
+            declared("networking.k8s.io", "ingresses"),
+            declared("apps", "deployments"),
+            declared("rbac.authorization.k8s.io", "roles"),
+            declared("", "serviceaccounts"),
+        ]);
+        let text = serde_json::to_string(&rules).unwrap();
+        assert_eq!(rules.len(), 2, "{text}");
+        assert!(
+            text.contains("ingresses") && text.contains("serviceaccounts"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("roles") && !text.contains("deployments"),
+            "{text}"
+        );
+        let objects = attendee_objects("r", "a", &Budget::default(), &rules);
+        assert!(objects[2]["rules"].to_string().contains("ingresses"));
+        let quota = &objects[4]["spec"]["hard"];
+        assert_eq!(quota["services.loadbalancers"], "0");
+        assert_eq!(quota["services.nodeports"], "0");
+    }
+
+    #[test]
     fn the_role_grants_nothing_outside_its_namespace_and_no_secrets() {
         let rules = attendee_rules("att01");
         let text = rules.to_string();
@@ -302,7 +386,7 @@ mod tests {
         // The OOM lab lowers a limit to 16Mi: the LimitRange must have no minimum above it.
         // (A container with a limit and no request gets the limit as its request from the
         // API's own defaulting, before the LimitRange's defaultRequest could apply.)
-        let objects = attendee_objects("r", "a", &Budget::default());
+        let objects = attendee_objects("r", "a", &Budget::default(), &[]);
         let range = &objects[5]["spec"]["limits"][0];
         assert_eq!(range["type"], "Container");
         assert!(range.get("min").is_none(), "{range}");

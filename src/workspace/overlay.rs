@@ -263,8 +263,22 @@ pub fn namespace_overlay(overlay: &Path, namespace: &str) -> Result<PathBuf, Wor
         });
     };
     let dir = parent.join(namespace);
-    if crate::workspace::kustomization_file(&dir).is_some() {
-        return Ok(dir);
+    if let Some(file) = crate::workspace::kustomization_file(&dir) {
+        // Reused only when it deploys into that namespace: `deploy/overlays/prod` may be
+        // the workspace's production overlay, not an attendee's.
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        let into_namespace = text
+            .lines()
+            .any(|l| l.trim() == format!("namespace: {namespace}"));
+        if into_namespace {
+            return Ok(dir);
+        }
+        return Err(WorkspaceError::Render {
+            overlay: dir,
+            stderr: format!(
+                "it exists and does not deploy into namespace {namespace}, so it cannot be that namespace's overlay"
+            ),
+        });
     }
     let base = base.to_string_lossy();
     let text = NAMESPACE_OVERLAY
@@ -292,12 +306,20 @@ mod namespace_overlay_tests {
         let text = std::fs::read_to_string(made.join("kustomization.yaml")).unwrap();
         assert!(text.contains("namespace: att01\n"), "{text}");
         assert!(text.contains("  - ../dev\n"), "{text}");
-        std::fs::write(made.join("kustomization.yaml"), "mine").unwrap();
+        let edited = format!("{text}patches: []\n");
+        std::fs::write(made.join("kustomization.yaml"), &edited).unwrap();
         namespace_overlay(&dev, "att01").unwrap();
         assert_eq!(
             std::fs::read_to_string(made.join("kustomization.yaml")).unwrap(),
-            "mine",
+            edited,
             "the attendee's edit stays"
+        );
+        let prod = dir.path().join("deploy/overlays/prod");
+        std::fs::create_dir_all(&prod).unwrap();
+        std::fs::write(prod.join("kustomization.yaml"), "namespace: production\n").unwrap();
+        assert!(
+            namespace_overlay(&dev, "prod").is_err(),
+            "another overlay of that name is not taken for the namespace's"
         );
     }
 }
