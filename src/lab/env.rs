@@ -47,6 +47,8 @@ pub struct Connection {
     pub context: String,
     pub namespace: Option<String>,
     pub access: ClusterAccess,
+    /// The kubeconfig it came from (its server and CA, for a workshop's handout).
+    pub kubeconfig: kube::config::Kubeconfig,
 }
 
 /// Connects as `access` says; without `--kubeconfig` or `--context`, to the workspace's kind
@@ -59,6 +61,7 @@ pub async fn connect(ws: &Workspace, access: &ClusterAccess) -> Result<Connectio
             context: connected.context,
             namespace: connected.namespace,
             access: access.clone(),
+            kubeconfig: connected.kubeconfig,
         });
     }
     let kind = crate::cluster::Kind::find()?;
@@ -71,7 +74,12 @@ pub async fn connect(ws: &Workspace, access: &ClusterAccess) -> Result<Connectio
     if nodes.is_empty() {
         return Err(not_up(format!("there is no kind cluster {name:?}")).into());
     }
-    let client = crate::cluster::kubeconfig::client(&engine, &kind, name).await?;
+    let kubeconfig = crate::cluster::kubeconfig::read(&engine, &kind, name).await?;
+    let client = k8s::client_from_kubeconfig(
+        kubeconfig.clone(),
+        "the admin kubeconfig of the kind cluster",
+    )
+    .await?;
     if let Err(e) = client.apiserver_version().await {
         return Err(not_up(format!(
             "the API server of kind-{name} does not answer ({e})"
@@ -83,6 +91,7 @@ pub async fn connect(ws: &Workspace, access: &ClusterAccess) -> Result<Connectio
         context: format!("kind-{name}"),
         namespace: None,
         access: ClusterAccess::default(),
+        kubeconfig,
     })
 }
 

@@ -417,8 +417,8 @@ pub async fn mirrored(client: &kube::Client) -> Result<Vec<SessionReport>, K8sEr
 pub struct MirroredSession {
     pub namespace: String,
     pub report: SessionReport,
-    /// The newest write of the mirror (RFC 3339): the attendee's last start, check, hint
-    /// or solve.
+    /// The newest write of the mirror (RFC 3339): the attendee's last start, check
+    /// or solve (a hint is counted at the next check).
     pub updated_at: Option<String>,
 }
 

@@ -10,6 +10,7 @@ use crate::cli::{ProvisionArgs, RoomArgs, WorkshopAction};
 use crate::error::{Result, exit};
 use crate::interrupt::Interrupt;
 use crate::lab::LabEnv;
+use crate::lab::env::connect;
 use crate::ui::{self, Output, Ui, print_json};
 use crate::workspace::Workspace;
 
@@ -31,7 +32,7 @@ pub async fn run(
             Ok(exit::OK)
         }
         WorkshopAction::Status(room) => {
-            let instructor = super::connect(&ws, &room.cluster.access()).await?;
+            let instructor = connect(&ws, &room.cluster.access()).await?;
             let status = super::status(&instructor.client, &room_name(&ws, &room)).await?;
             match output {
                 Output::Json => print_json(&status),
@@ -47,14 +48,14 @@ pub async fn run(
             room,
         } => {
             interrupt.handle();
-            let instructor = super::connect(&ws, &room.cluster.access()).await?;
+            let instructor = connect(&ws, &room.cluster.access()).await?;
             let name = room_name(&ws, &room);
             let in_room = super::attendees(&instructor.client, &name).await?;
             let chosen = match all {
                 true => in_room,
                 false => chosen_attendees(&names, &in_room, &name)?,
             };
-            let env = lab_env(&ws, &room, instructor, ui, interrupt).await?;
+            let env = LabEnv::open(&ws, instructor, room.registry.clone(), ui, interrupt).await?;
             let report = super::reset(&env, &chosen, parallel as usize, timeout).await?;
             match output {
                 Output::Json => print_json(&report),
@@ -63,7 +64,7 @@ pub async fn run(
             Ok(exit::OK)
         }
         WorkshopAction::Teardown { dry_run, room } => {
-            let instructor = super::connect(&ws, &room.cluster.access()).await?;
+            let instructor = connect(&ws, &room.cluster.access()).await?;
             let report =
                 super::teardown(&instructor.client, &room_name(&ws, &room), dry_run, ui).await?;
             match output {
@@ -91,7 +92,8 @@ async fn provision(
     }
     let attendees = super::plan::roster(&names, args.count, &args.prefix)
         .map_err(|why| WorkshopError::Roster { why })?;
-    let instructor = super::connect(ws, &args.room.cluster.access()).await?;
+    let instructor = connect(ws, &args.room.cluster.access()).await?;
+    let kubeconfig = instructor.kubeconfig.clone();
     let options = ProvisionOptions {
         out: args
             .out
@@ -105,37 +107,8 @@ async fn provision(
         parallel: args.parallel as usize,
         rollout_timeout: args.timeout,
     };
-    let client = instructor.client.clone();
-    let env = LabEnv::open(
-        ws,
-        crate::lab::env::Connection {
-            client,
-            context: instructor.context.clone(),
-            namespace: None,
-            access: args.room.cluster.access(),
-        },
-        args.room.registry.clone(),
-        ui,
-        interrupt,
-    )
-    .await?;
-    super::provision(&instructor, &env, &options).await
-}
-
-async fn lab_env<'a>(
-    ws: &'a Workspace,
-    room: &RoomArgs,
-    instructor: super::Instructor,
-    ui: &'a Ui,
-    interrupt: Interrupt,
-) -> Result<LabEnv<'a>> {
-    let connection = crate::lab::env::Connection {
-        client: instructor.client,
-        context: instructor.context,
-        namespace: None,
-        access: room.cluster.access(),
-    };
-    LabEnv::open(ws, connection, room.registry.clone(), ui, interrupt).await
+    let env = LabEnv::open(ws, instructor, args.room.registry.clone(), ui, interrupt).await?;
+    super::provision(&env, &kubeconfig, &options).await
 }
 
 /// `--room`, else the workspace's cluster name.

@@ -237,9 +237,36 @@ users:
             "kube reads the token (and keeps it secret)"
         );
         assert!(text.contains("token: \"tok.en\""), "{text}");
+    }
+
+    #[test]
+    fn tls_is_verified_unless_the_instructors_cluster_says_otherwise() {
+        let endpoint = |ca: Option<&str>, insecure| Endpoint {
+            server: "https://room.example".into(),
+            ca_data: ca.map(str::to_string),
+            insecure,
+        };
+        let system_roots = render("r", "a", &endpoint(None, false), "t", "x");
+        assert!(!system_roots.contains("insecure"), "{system_roots}");
+        let parsed = Kubeconfig::from_yaml(&system_roots).unwrap();
+        let cluster = parsed.clusters[0].cluster.as_ref().unwrap();
+        assert!(cluster.certificate_authority_data.is_none());
+        let insecure = render("r", "a", &endpoint(None, true), "t", "x");
         assert!(
-            !text.contains("admin"),
-            "the instructor's credentials stay out"
+            insecure.contains("insecure-skip-tls-verify: true"),
+            "{insecure}"
+        );
+        let with_ca = render("r", "a", &endpoint(Some("Q0EK"), false), "t", "x");
+        assert!(with_ca.contains("certificate-authority-data") && !with_ca.contains("insecure"));
+        assert_ne!(
+            issued_for(&endpoint(Some("Q0EK"), false), "uid"),
+            issued_for(&endpoint(Some("Q0EK"), false), "uid2"),
+            "another ServiceAccount"
+        );
+        assert_ne!(
+            issued_for(&endpoint(Some("Q0EK"), false), "uid"),
+            issued_for(&endpoint(Some("Q0EL"), false), "uid"),
+            "another CA"
         );
     }
 

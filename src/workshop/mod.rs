@@ -29,11 +29,10 @@ use serde_json::Value;
 
 use crate::error::{Result, exit};
 use crate::k8s::object::{self, ObjectKey};
-use crate::k8s::{self, ClusterAccess, K8sError, ObjectChange};
+use crate::k8s::{self, K8sError, ObjectChange};
 use crate::lab::LabEnv;
 use crate::lab::session;
 use crate::ui::Ui;
-use crate::workspace::Workspace;
 use handout::{Endpoint, Entry, Index};
 use plan::{ATTENDEE_ACCOUNT, Budget, ROOM_LABEL, ROOM_MANAGER};
 
@@ -94,40 +93,6 @@ impl WorkshopError {
             WorkshopError::TeardownTimeout { .. } => exit::TIMEOUT,
         }
     }
-}
-
-/// The instructor's side of the cluster: a client with the rights to make namespaces and
-/// RBAC, and the kubeconfig it came from (the server and CA the attendees get).
-pub struct Instructor {
-    pub client: kube::Client,
-    pub kubeconfig: Kubeconfig,
-    pub context: String,
-}
-
-/// `--kubeconfig`/`--context`, else the workspace's kind cluster.
-pub async fn connect(ws: &Workspace, access: &ClusterAccess) -> Result<Instructor> {
-    if access.is_explicit() {
-        let connected = access.connect().await?;
-        return Ok(Instructor {
-            client: connected.client,
-            kubeconfig: connected.kubeconfig,
-            context: connected.context,
-        });
-    }
-    // The kind cluster must be up; `lab::env::connect` says so in kindlab's words.
-    let connection = crate::lab::env::connect(ws, access).await?;
-    let kind = crate::cluster::Kind::find()?;
-    let engine = crate::docker::Engine::connect().await?;
-    let kubeconfig = crate::cluster::kubeconfig::read(&engine, &kind, &ws.cluster.name).await?;
-    let context = kubeconfig
-        .current_context
-        .clone()
-        .unwrap_or(connection.context);
-    Ok(Instructor {
-        client: connection.client,
-        kubeconfig,
-        context,
-    })
 }
 
 pub struct ProvisionOptions {
@@ -226,23 +191,29 @@ pub async fn preflight(client: &kube::Client) -> Result<()> {
 
 /// `kindlab workshop provision`: every attendee's namespace, credentials, budget, isolation
 /// and deployed workspace, and the handout folder.
+///
+/// `env` is the instructor's (a client that may make namespaces and RBAC); `kubeconfig` is
+/// the one it came from, whose server and CA the attendees get.
 pub async fn provision(
-    instructor: &Instructor,
     env: &LabEnv<'_>,
+    kubeconfig: &Kubeconfig,
     options: &ProvisionOptions,
 ) -> Result<ProvisionReport> {
     let started = Instant::now();
     let step = env.ui.step("Preflight");
-    preflight(&instructor.client).await?;
-    let endpoint = handout::endpoint(
-        &instructor.kubeconfig,
-        &instructor.context,
-        options.server.as_deref(),
-    )?;
+    preflight(&env.client).await?;
+    // The context the client was made for: the one asked for, else the kubeconfig's own.
+    let context = match &env.access.context {
+        Some(asked) => asked.clone(),
+        None => kubeconfig
+            .current_context
+            .clone()
+            .unwrap_or_else(|| env.context.clone()),
+    };
+    let endpoint = handout::endpoint(kubeconfig, &context, options.server.as_deref())?;
     // The workspace renders once; each attendee gets it moved into its namespace.
     let rendered = env.desired_everywhere().await?;
-    let extra_rules =
-        plan::workspace_rules(&declared_resources(&instructor.client, &rendered).await?);
+    let extra_rules = plan::workspace_rules(&declared_resources(&env.client, &rendered).await?);
     step.ok(format!(
         "may create namespaces and RBAC; kubeconfigs point at {}",
         endpoint.server
@@ -254,7 +225,7 @@ pub async fn provision(
             endpoint.server
         ));
     }
-    warnings.extend(network_policy_warning(&instructor.client).await);
+    warnings.extend(network_policy_warning(&env.client).await);
     for warning in &warnings {
         env.ui.note(format!("warning: {warning}"));
     }
@@ -269,7 +240,7 @@ pub async fn provision(
         endpoint: &endpoint,
     };
     let results: Vec<Result<AttendeeReport>> = futures::stream::iter(&options.attendees)
-        .map(|attendee| provision_one(instructor, env, options, &room, attendee))
+        .map(|attendee| provision_one(env, options, &room, attendee))
         .buffer_unordered(options.parallel.max(1))
         .collect()
         .await;
@@ -340,13 +311,12 @@ struct RoomPlan<'a> {
 }
 
 async fn provision_one(
-    instructor: &Instructor,
     env: &LabEnv<'_>,
     options: &ProvisionOptions,
     room: &RoomPlan<'_>,
     attendee: &str,
 ) -> Result<AttendeeReport> {
-    let client = &instructor.client;
+    let client = &env.client;
     let step = env.ui.step(format!("Attendee {attendee}"));
     refuse_foreign_namespace(client, attendee, &options.room).await?;
     let mut changes = Vec::new();

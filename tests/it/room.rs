@@ -69,21 +69,6 @@ fn room() -> &'static Room {
     })
 }
 
-/// `kubectl ARGS` as the attendee whose kubeconfig this is, in `dir`.
-fn kubectl_as(kubeconfig: &Path, dir: &Path, args: &[&str]) -> Run {
-    let out = Command::new("kubectl")
-        .args(args)
-        .current_dir(dir)
-        .env("KUBECONFIG", kubeconfig)
-        .output()
-        .expect("run kubectl");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
 #[test]
 fn provision_makes_a_namespace_credentials_budget_and_isolation_per_attendee() {
     let room = room();

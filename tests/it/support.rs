@@ -288,17 +288,7 @@ impl SharedLab {
 
     /// `kubectl ARGS` in `dir` against the shared cluster, as a person types it.
     pub fn kubectl_in(&self, dir: &Path, args: &[&str]) -> Run {
-        let out = Command::new("kubectl")
-            .args(args)
-            .current_dir(dir)
-            .env("KUBECONFIG", self.kubeconfig())
-            .output()
-            .expect("run kubectl");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        kubectl_as(&self.kubeconfig(), dir, args)
     }
 
     /// `kubectl ARGS` that must succeed; its stdout.
@@ -648,6 +638,21 @@ impl Drop for KindClusterGuard {
 
 /// `kubectl --context CONTEXT ARGS`, which must succeed.
 #[track_caller]
+/// `kubectl ARGS` in `dir` as the user of `kubeconfig` (a workshop attendee's, say).
+pub fn kubectl_as(kubeconfig: &Path, dir: &Path, args: &[&str]) -> Run {
+    let out = Command::new("kubectl")
+        .args(args)
+        .current_dir(dir)
+        .env("KUBECONFIG", kubeconfig)
+        .output()
+        .expect("run kubectl");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
 pub fn kubectl(context: &str, args: &[&str]) -> String {
     let out = Command::new("kubectl")
         .arg("--context")
