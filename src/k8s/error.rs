@@ -397,22 +397,22 @@ impl Refusal {
             "" => "the kubeconfig's user".to_string(),
             user => user.to_string(),
         };
-        // A workshop attendee (a ServiceAccount) asking about another namespace: nobody
-        // should grant that; the attendee works in its own.
-        if let (Some(own), Some(asked)) = (self.account_namespace(), &self.namespace)
-            && own != asked
-        {
-            return format!(
-                "{who} may work only in namespace {own}: leave out -n {asked} (or use -n {own})"
-            );
-        }
+        // A ServiceAccount asking about another namespace than its own is most often a
+        // workshop attendee who typed another `-n`: say where it can work, before how to
+        // get the permission.
+        let own_namespace = match (self.account_namespace(), &self.namespace) {
+            (Some(own), Some(asked)) if own != asked => format!(
+                "; as a workshop attendee, work in your own namespace ({own}: leave out -n {asked}); otherwise"
+            ),
+            _ => ";".to_string(),
+        };
         let resource = self.qualified_resource();
         let (scope, flag) = match &self.namespace {
             Some(ns) => (format!("in namespace {ns}"), format!(" -n {ns}")),
             None => ("at the cluster scope".to_string(), String::new()),
         };
         format!(
-            "{who} lacks the permission to {} {resource} {scope}; the cluster's admin (a workshop's instructor) can grant it with a Role and RoleBinding{}; check with `kubectl auth can-i {} {resource}{flag}`",
+            "{who} lacks the permission to {} {resource} {scope}{own_namespace} the cluster's admin (a workshop's instructor) can grant it with a Role and RoleBinding{}; check with `kubectl auth can-i {} {resource}{flag}`",
             self.verb,
             match &self.namespace {
                 Some(_) => "",
@@ -541,7 +541,7 @@ mod tests {
         assert_eq!(other.namespace.as_deref(), Some("att2"));
         assert_eq!(
             other.fix(),
-            "system:serviceaccount:att1:attendee may work only in namespace att1: leave out -n att2 (or use -n att1)"
+            "system:serviceaccount:att1:attendee lacks the permission to get deployments.apps in namespace att2; as a workshop attendee, work in your own namespace (att1: leave out -n att2); otherwise the cluster's admin (a workshop's instructor) can grant it with a Role and RoleBinding; check with `kubectl auth can-i get deployments.apps -n att2`"
         );
         let person = Refusal::parse(
             r#"deployments.apps "web" is forbidden: User "ada" cannot get resource "deployments" in API group "apps" in the namespace "att2""#,

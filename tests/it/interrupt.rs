@@ -370,7 +370,8 @@ fn a_watch_refused_for_lack_of_permission_fails_at_once_with_the_fix() {
         &[("KUBECONFIG", kubeconfig.path().to_str().unwrap())],
     );
     let took = started.elapsed();
-    run.assert_code(1);
+    // 7: the credentials lack a permission.
+    run.assert_code(7);
     assert!(
         took < Duration::from_secs(60),
         "a refused watch was retried for {took:?}"
@@ -384,7 +385,7 @@ fn a_watch_refused_for_lack_of_permission_fails_at_once_with_the_fix() {
     );
     assert!(
         run.stderr.contains(&format!(
-            "help: the kubeconfig user may not watch Deployments in namespace {namespace}"
+            "lacks the permission to watch deployments.apps in namespace {namespace}"
         )),
         "{}",
         run.stderr

@@ -321,7 +321,7 @@ fn an_attendee_cannot_touch_the_other_namespace() {
     refused.assert_code(7);
     assert!(
         refused.stderr.contains(&format!(
-            "may work only in namespace {mine}: leave out -n {theirs}"
+            "work in your own namespace ({mine}: leave out -n {theirs})"
         )),
         "the refusal says where the attendee may work: {}",
         refused.stderr
