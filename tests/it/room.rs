@@ -365,16 +365,7 @@ fn the_instructor_sees_the_room_and_resets_an_attendee() {
         &[("KINDLAB_KUBECONFIG", kubeconfig.to_str().unwrap())],
     )
     .assert_code(0);
-    let seen = lab
-        .run(&["workshop", "status", "--room", &room.name, "-o", "json"])
-        .json();
-    let row = seen["attendees"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| &r["attendee"] == attendee)
-        .unwrap()
-        .clone();
+    let row = status_row(room, attendee);
     assert_eq!(row["lab"], "readiness-probe", "{row}");
     assert!(row["last_activity"].is_string(), "{row}");
 
@@ -411,17 +402,22 @@ fn the_instructor_sees_the_room_and_resets_an_attendee() {
         "{}",
         stale.stderr
     );
-    let after = lab
+    let row = status_row(room, attendee);
+    assert_eq!(row["state"], "idle", "{row}");
+}
+
+/// The instructor's `workshop status` row of `attendee`.
+fn status_row(room: &Room, attendee: &str) -> Value {
+    let status = shared_lab()
         .run(&["workshop", "status", "--room", &room.name, "-o", "json"])
         .json();
-    let row = after["attendees"]
+    status["attendees"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|r| &r["attendee"] == attendee)
+        .find(|r| r["attendee"] == attendee)
         .unwrap()
-        .clone();
-    assert_eq!(row["state"], "idle", "{row}");
+        .clone()
 }
 
 #[test]
