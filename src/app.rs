@@ -5,7 +5,8 @@ use serde::Serialize;
 
 use crate::cli::{BundleAction, Cli, Command, Compression, DoctorArgs, RegistryAction, UpArgs};
 use crate::docker::Engine;
-use crate::error::{Result, exit};
+use crate::error::Result;
+use crate::exit;
 use crate::interrupt::Interrupt;
 use crate::ui::{self, Output, Ui, print_json};
 use crate::up::{UpContext, UpOptions};

@@ -11,7 +11,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::diagnose::{self, Presence, RegistryProbe, reference};
-use crate::error::{Result, exit};
+use crate::error::Result;
+use crate::exit;
 use crate::workspace::{Renderer, Workspace, container_images, render_overlay};
 
 /// How long one registry gets to answer: a CI gate must not hang on a dead registry.

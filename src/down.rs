@@ -279,7 +279,7 @@ mod tests {
             DownOptions::default(),
         )
         .unwrap_err();
-        assert_eq!(err.exit_code(), crate::error::exit::CONFLICT);
+        assert_eq!(err.exit_code(), crate::exit::CONFLICT);
         assert!(
             err.fix().unwrap().contains("kindlab down` in /w/b"),
             "{:?}",
@@ -293,7 +293,7 @@ mod tests {
             DownOptions::default(),
         )
         .unwrap_err();
-        assert_eq!(err.exit_code(), crate::error::exit::CONFLICT);
+        assert_eq!(err.exit_code(), crate::exit::CONFLICT);
         // A cluster kind made without kindlab: refused too.
         assert!(
             plan(

@@ -1,88 +1,95 @@
 //! Every failure a user can see, with the one-line fix and the exit code scripts rely on.
 //!
-//! Modules return their own typed errors; this enum gathers them at the binary edge, where
+//! Modules return their own typed errors and say, through [`Failure`], what fixes them and
+//! which exit code they mean. This type gathers any of them at the binary edge, where
 //! `ui::render` prints `error:` / `caused by:` / `help:` (or the same fields as JSON).
+//! It names no module's error type, so every module may use it without an import circle.
 
+use std::fmt;
+
+use crate::exit;
 use crate::interrupt::Interrupted;
-use crate::{bundle, cluster, diagnose, docker, k8s, lab, registry, workspace};
 
-/// Exit codes, stable for scripts. 2 is clap's usage error.
-pub mod exit {
-    pub const OK: u8 = 0;
-    /// The operation was attempted and failed (engine error, build failed, rollout failed).
-    pub const FAILED: u8 = 1;
-    /// Bad input: an invalid kindlab.yaml, an unknown image name, a workspace that is not one.
-    pub const BAD_INPUT: u8 = 3;
-    /// A prerequisite is missing: Docker not reachable, kind or kustomize not installed.
-    pub const MISSING_PREREQUISITE: u8 = 4;
-    /// Something kindlab does not own is in the way (a port, a container, a cluster).
-    pub const CONFLICT: u8 = 5;
-    /// A wait ran out of time (rollout, registry readiness).
-    pub const TIMEOUT: u8 = 6;
-    /// The credentials lack a permission the command needs (the API server answered 401 or
-    /// 403); the error names the verb, the resource and the namespace, and who can grant it.
-    pub const FORBIDDEN: u8 = 7;
-    /// `status`, `doctor` or `diagnose` found a problem; nothing failed while looking.
-    pub const UNHEALTHY: u8 = 10;
-    /// Something the command was using went away under it (a node stopped or paused, the
-    /// registry removed); running the command again recovers.
-    pub const DISRUPTED: u8 = 11;
-    /// Stopped by SIGINT or SIGTERM (128 + SIGINT, as shells report it).
-    pub const INTERRUPTED: u8 = 130;
+/// What the binary edge needs of a module's error beyond its message and causes.
+pub trait Failure: std::error::Error + Send + Sync + 'static {
+    /// One line telling the user what to do next, if the module knows it.
+    fn fix(&self) -> Option<String>;
+    /// The exit code scripts see (one of [`crate::exit`]).
+    fn exit_code(&self) -> u8;
 }
 
-#[derive(Debug, thiserror::Error)]
+/// Implements [`Failure`] for an error type whose inherent `fix()` and `exit_code()` say it.
+macro_rules! failure_from_inherent {
+    ($($error:ty),+ $(,)?) => {$(
+        impl $crate::error::Failure for $error {
+            fn fix(&self) -> Option<String> {
+                <$error>::fix(self)
+            }
+            fn exit_code(&self) -> u8 {
+                <$error>::exit_code(self)
+            }
+        }
+    )+};
+}
+pub(crate) use failure_from_inherent;
+
+#[derive(Debug)]
 pub enum Error {
-    #[error(transparent)]
-    Docker(#[from] docker::DockerError),
-    #[error(transparent)]
-    Registry(#[from] registry::RegistryError),
-    #[error(transparent)]
-    Build(#[from] docker::BuildError),
-    #[error(transparent)]
-    Workspace(#[from] workspace::WorkspaceError),
-    #[error(transparent)]
-    Cluster(#[from] cluster::ClusterError),
-    #[error(transparent)]
-    K8s(#[from] k8s::K8sError),
-    #[error(transparent)]
-    Lab(#[from] lab::LabError),
-    #[error(transparent)]
-    Diagnose(#[from] diagnose::DiagnoseError),
-    #[error(transparent)]
-    Bundle(#[from] bundle::BundleError),
-    #[error(transparent)]
-    Workshop(#[from] crate::workshop::WorkshopError),
-    #[error(transparent)]
-    Interrupted(#[from] Interrupted),
-    #[error(transparent)]
-    State(#[from] workspace::StateError),
-    #[error("{what}")]
+    /// A module's own error, as it reported it.
+    Failed(Box<dyn Failure>),
+    /// Stopped by a signal; callers that account for partial work match on it.
+    Interrupted(Interrupted),
+    /// Something was found unhealthy; nothing failed while looking.
     Unhealthy { what: String },
-    #[error("cannot write {path}: {source}")]
+    /// The report could not be written where the user asked.
     Output {
         path: String,
-        #[source]
         source: std::io::Error,
     },
+}
+
+impl<E: Failure> From<E> for Error {
+    fn from(error: E) -> Self {
+        Error::Failed(Box::new(error))
+    }
+}
+
+impl From<Interrupted> for Error {
+    fn from(interrupted: Interrupted) -> Self {
+        Error::Interrupted(interrupted)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Failed(e) => e.fmt(f),
+            Error::Interrupted(e) => e.fmt(f),
+            Error::Unhealthy { what } => f.write_str(what),
+            Error::Output { path, source } => write!(f, "cannot write {path}: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    /// A module's error is shown as itself (its causes follow), as thiserror's
+    /// `transparent` would.
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Failed(e) => e.source(),
+            Error::Interrupted(e) => e.source(),
+            Error::Unhealthy { .. } => None,
+            Error::Output { source, .. } => Some(source),
+        }
+    }
 }
 
 impl Error {
     /// One line telling the user what to do next, if kindlab knows it.
     pub fn fix(&self) -> Option<String> {
         match self {
-            Error::Docker(e) => e.fix(),
-            Error::Registry(e) => e.fix(),
-            Error::Build(e) => e.fix(),
-            Error::Workspace(e) => e.fix(),
-            Error::Cluster(e) => e.fix(),
-            Error::K8s(e) => e.fix(),
-            Error::Lab(e) => e.fix(),
-            Error::Diagnose(e) => e.fix(),
-            Error::Bundle(e) => e.fix(),
-            Error::Workshop(e) => e.fix(),
+            Error::Failed(e) => e.fix(),
             Error::Interrupted(e) => e.fix(),
-            Error::State(e) => e.fix(),
             Error::Unhealthy { .. } => Some("run `kindlab up` to repair the lab".into()),
             Error::Output { .. } => None,
         }
@@ -90,18 +97,8 @@ impl Error {
 
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Docker(e) => e.exit_code(),
-            Error::Registry(e) => e.exit_code(),
-            Error::Build(e) => e.exit_code(),
-            Error::Workspace(_) => exit::BAD_INPUT,
-            Error::Cluster(e) => e.exit_code(),
-            Error::K8s(e) => e.exit_code(),
-            Error::Lab(e) => e.exit_code(),
-            Error::Diagnose(e) => e.exit_code(),
-            Error::Bundle(e) => e.exit_code(),
-            Error::Workshop(e) => e.exit_code(),
+            Error::Failed(e) => e.exit_code(),
             Error::Interrupted(e) => e.exit_code(),
-            Error::State(e) => e.exit_code(),
             Error::Unhealthy { .. } => exit::UNHEALTHY,
             Error::Output { .. } => exit::FAILED,
         }
@@ -109,3 +106,33 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] std::io::Error);
+
+    impl Failure for Outer {
+        fn fix(&self) -> Option<String> {
+            Some("do this".into())
+        }
+        fn exit_code(&self) -> u8 {
+            exit::CONFLICT
+        }
+    }
+
+    #[test]
+    fn a_module_error_keeps_its_message_causes_fix_and_code() {
+        let err = Error::from(Outer(std::io::Error::other("inner")));
+        assert_eq!(err.to_string(), "outer");
+        assert_eq!(
+            std::error::Error::source(&err).map(|s| s.to_string()),
+            Some("inner".to_string())
+        );
+        assert_eq!(err.fix().as_deref(), Some("do this"));
+        assert_eq!(err.exit_code(), exit::CONFLICT);
+    }
+}

@@ -37,12 +37,19 @@ pub enum ImageError {
     Workspace(#[from] WorkspaceError),
 }
 
-impl From<ImageError> for crate::error::Error {
-    fn from(e: ImageError) -> Self {
-        match e {
-            ImageError::Build(b) => b.into(),
-            ImageError::Registry(r) => r.into(),
-            ImageError::Workspace(w) => w.into(),
+impl crate::error::Failure for ImageError {
+    fn fix(&self) -> Option<String> {
+        match self {
+            ImageError::Build(e) => e.fix(),
+            ImageError::Registry(e) => e.fix(),
+            ImageError::Workspace(e) => e.fix(),
+        }
+    }
+    fn exit_code(&self) -> u8 {
+        match self {
+            ImageError::Build(e) => e.exit_code(),
+            ImageError::Registry(e) => e.exit_code(),
+            ImageError::Workspace(e) => crate::error::Failure::exit_code(e),
         }
     }
 }

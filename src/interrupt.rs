@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::watch;
 
-use crate::error::exit;
+use crate::exit;
 
 /// Signals seen so far, shared by everything that holds a clone.
 #[derive(Clone)]

@@ -25,7 +25,7 @@ pub use manifest::{
 };
 
 use crate::docker::{BuildError, DockerError, Engine};
-use crate::error::exit;
+use crate::exit;
 use crate::interrupt::Interrupted;
 use crate::registry::RegistryError;
 use crate::ui::format_bytes;
@@ -255,3 +255,5 @@ mod tests {
         assert_eq!(e.exit_code(), exit::BAD_INPUT);
     }
 }
+
+crate::error::failure_from_inherent!(BundleError);

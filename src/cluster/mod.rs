@@ -19,7 +19,7 @@ pub use nodes::{
 pub use wiring::{KIND_NETWORK, WiringDesired, WiringSeen, WiringStep};
 
 use crate::docker::DockerError;
-use crate::error::exit;
+use crate::exit;
 use crate::workspace::Owner;
 
 #[derive(Debug, thiserror::Error)]
@@ -164,3 +164,5 @@ mod tests {
         assert!(other.fix().unwrap().contains("kind export logs"));
     }
 }
+
+crate::error::failure_from_inherent!(ClusterError);

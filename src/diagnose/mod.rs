@@ -43,7 +43,7 @@ pub use service::diagnose_service;
 pub use target::Target;
 pub use versions::nearest;
 
-use crate::error::exit;
+use crate::exit;
 use crate::k8s::K8sError;
 
 /// What is wrong, with the facts a fix needs. `cause` is the tag in JSON.
@@ -405,3 +405,5 @@ impl DiagnoseError {
         }
     }
 }
+
+crate::error::failure_from_inherent!(DiagnoseError);

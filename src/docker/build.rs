@@ -12,7 +12,7 @@ use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use sha2::{Digest, Sha256};
 
 use super::{DockerError, Engine};
-use crate::error::exit;
+use crate::exit;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -494,3 +494,5 @@ mod tests {
         assert_eq!(parse_step(" ---> Running in abc"), None);
     }
 }
+
+crate::error::failure_from_inherent!(BuildError);

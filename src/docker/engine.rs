@@ -11,7 +11,7 @@ use bollard::Docker;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::error::exit;
+use crate::exit;
 
 const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 /// Long enough for an image push or a build step that prints nothing for a while.
@@ -317,3 +317,5 @@ mod tests {
         assert!(err.fix().unwrap().contains("docker context inspect gone"));
     }
 }
+
+crate::error::failure_from_inherent!(DockerError);

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::error::exit;
+use crate::exit;
 
 /// What kindlab found out about why a rollout is stuck: the pod that is not ready and why,
 /// or (when no pod exists at all) the Deployment condition that says why.
@@ -791,3 +791,5 @@ mod tests {
         );
     }
 }
+
+crate::error::failure_from_inherent!(K8sError);

@@ -12,7 +12,7 @@ use include_dir::{Dir, include_dir};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::error::exit;
+use crate::exit;
 
 static BUILTIN: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/labs");
 
@@ -584,3 +584,5 @@ mod tests {
         );
     }
 }
+
+crate::error::failure_from_inherent!(LabError);

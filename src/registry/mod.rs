@@ -14,7 +14,7 @@ pub use oci::{Probe, RegistryClient, is_not_found, manifest_media_type};
 pub use port::{PortHolder, find_port_holder, published_ports};
 
 use crate::docker::DockerError;
-use crate::error::exit;
+use crate::exit;
 use crate::workspace::Owner;
 
 #[derive(Debug, thiserror::Error)]
@@ -149,3 +149,5 @@ impl RegistryError {
         }
     }
 }
+
+crate::error::failure_from_inherent!(RegistryError);

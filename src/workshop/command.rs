@@ -7,7 +7,8 @@ use comfy_table::{Table, presets::NOTHING};
 
 use super::{ProvisionOptions, ProvisionReport, RoomReset, RoomStatus, Teardown, WorkshopError};
 use crate::cli::{ProvisionArgs, RoomArgs, WorkshopAction};
-use crate::error::{Result, exit};
+use crate::error::Result;
+use crate::exit;
 use crate::interrupt::Interrupt;
 use crate::lab::LabEnv;
 use crate::lab::env::connect;

@@ -27,7 +27,8 @@ use kube::config::Kubeconfig;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::error::{Result, exit};
+use crate::error::Result;
+use crate::exit;
 use crate::k8s::object::{self, ObjectKey};
 use crate::k8s::{self, K8sError, ObjectChange};
 use crate::lab::LabEnv;
@@ -826,3 +827,5 @@ pub async fn teardown(
         duration: started.elapsed(),
     })
 }
+
+crate::error::failure_from_inherent!(WorkshopError);

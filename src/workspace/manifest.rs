@@ -200,6 +200,16 @@ pub struct RegistrySettings {
     pub image: String,
 }
 
+/// Every workspace error is bad input: the files say something kindlab cannot use.
+impl crate::error::Failure for WorkspaceError {
+    fn fix(&self) -> Option<String> {
+        WorkspaceError::fix(self)
+    }
+    fn exit_code(&self) -> u8 {
+        crate::exit::BAD_INPUT
+    }
+}
+
 impl Default for RegistrySettings {
     fn default() -> Self {
         // The names kind's local-registry guide uses, so a registry made by its script is

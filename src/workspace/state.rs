@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{Workspace, write_atomic, write_json_atomic};
-use crate::error::exit;
+use crate::exit;
 
 /// The directory name, next to kindlab.yaml.
 pub const STATE_DIR: &str = ".kindlab";
@@ -477,3 +477,5 @@ mod tests {
         Workspace::parse("cluster:\n  name: lab\n", &root.join("kindlab.yaml"), root).unwrap()
     }
 }
+
+crate::error::failure_from_inherent!(StateError);
