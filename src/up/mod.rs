@@ -15,6 +15,7 @@
 mod actions;
 mod context;
 mod outcome;
+pub mod row;
 pub mod survey;
 
 use std::time::{Duration, Instant};
@@ -25,7 +26,8 @@ pub use actions::build_push::ImageStep;
 pub use actions::deploy::DeployStep;
 pub use context::{Progress, RegistryTarget, UpContext, UpOptions, interrupted};
 pub use outcome::{ActionReport, Outcome};
-pub use survey::{ActionPlan, Row, Survey, survey};
+pub use row::Row;
+pub use survey::{ActionPlan, Survey, survey};
 
 use crate::cluster::{self, ClusterError, Node};
 use crate::docker::DockerError;

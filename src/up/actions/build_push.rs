@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::error::Result;
 use crate::images::{self, ImageResult};
 use crate::registry::RegistryClient;
-use crate::up::survey::Row;
+use crate::up::row::Row;
 use crate::up::{ActionReport, Outcome, UpContext};
 use crate::workspace::{self, DigestChange, WantedImage};
 

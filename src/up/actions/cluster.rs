@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::cluster::{self, ClusterError, ClusterSeen, ClusterStep, Kind, Node, lifecycle};
 use crate::error::Result;
-use crate::up::survey::Row;
+use crate::up::row::Row;
 use crate::up::{ActionReport, Outcome, UpContext, interrupted};
 use crate::workspace::Creating;
 

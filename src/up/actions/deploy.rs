@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::images::ImageResult;
 use crate::k8s::{self, Applied, ApplyOutcome, ObjectChange, ObjectPlan, Rollout};
 use crate::up::actions::build_push::Record;
-use crate::up::survey::Row;
+use crate::up::row::Row;
 use crate::up::{ActionReport, Outcome, UpContext};
 use crate::workspace::Renderer;
 

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use crate::error::Result;
 use crate::registry::{self, Probe, RegistryClient, RegistryObserved, RegistryStep};
-use crate::up::survey::Row;
+use crate::up::row::Row;
 use crate::up::{ActionReport, Outcome, RegistryTarget, UpContext};
 
 /// What `status` and `--dry-run` show of the registry.

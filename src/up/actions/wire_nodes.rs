@@ -8,7 +8,7 @@ use crate::cluster::wiring::{self, WiringDesired, WiringSeen, WiringStep};
 use crate::cluster::{ClusterError, Node};
 use crate::error::Result;
 use crate::registry;
-use crate::up::survey::Row;
+use crate::up::row::Row;
 use crate::up::{ActionReport, Outcome, RegistryTarget, UpContext};
 
 /// True when this run wires nothing: an existing cluster or registry is wired by its owner.
