@@ -228,9 +228,9 @@ pub async fn run(
                     Output::Text => print!("{}", report::table(&report)),
                 }
             } else {
-                let summary = report::RunSummary {
+                let summary = super::report::RunSummary {
                     lab: spec.name.clone(),
-                    stats: report::phase_stats(&runs),
+                    stats: super::report::phase_stats(&runs),
                     runs,
                 };
                 match output {

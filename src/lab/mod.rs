@@ -9,11 +9,13 @@ pub mod check;
 pub mod command;
 pub mod env;
 pub mod observe;
+pub mod report;
 pub mod resources;
 pub mod runner;
 pub mod session;
 mod spec;
 pub mod target;
+pub mod timeline;
 
 pub use env::LabEnv;
 pub use spec::{

@@ -8,6 +8,7 @@ use super::actions::{self, Phase};
 use super::check;
 use super::env::LabEnv;
 use super::observe::{self, Snapshot};
+use super::report::{LabReport, Timeline, unix_ms};
 use super::session::{Changes, Session, SessionStore, unix_now};
 use super::spec::{LabError, LabSpec};
 use super::target::{ResolvedTarget, TargetRef};
@@ -15,7 +16,6 @@ use crate::diagnose::{self, Finding};
 use crate::error::{Error, Result};
 use crate::interrupt::Interrupted;
 use crate::k8s::{self, Rollout};
-use crate::report::{LabReport, Timeline, unix_ms};
 
 /// Runs `lab` once against `target` and reports each phase.
 pub async fn run(env: &LabEnv<'_>, lab: &LabSpec, target: &TargetRef) -> Result<LabReport> {
