@@ -206,6 +206,42 @@ pub fn judge(
     check
 }
 
+/// The last line: only what was verified. References that could not be asked about are
+/// counted as such, never as existing.
+fn summary(report: &CheckReport) -> String {
+    let count = |verdict: Verdict| {
+        report
+            .references
+            .iter()
+            .filter(|c| c.verdict == verdict)
+            .count()
+    };
+    let (total, exists, unchecked) = (
+        report.references.len(),
+        count(Verdict::Exists),
+        count(Verdict::NotChecked),
+    );
+    let strict = if report.strict { " (strict)" } else { "" };
+    if !report.ok {
+        return format!("{} names images that cannot be pulled.", report.overlay);
+    }
+    match (total, unchecked) {
+        (0, _) => format!("{} names no images.", report.overlay),
+        (_, 0) => format!(
+            "Every image reference of {} exists{strict}.",
+            report.overlay
+        ),
+        (_, _) if exists == 0 => format!(
+            "No image reference of {} could be checked ({unchecked} not checked); `--strict` fails on that.",
+            report.overlay
+        ),
+        _ => format!(
+            "{exists} of {total} image references of {} exist; {unchecked} could not be checked (`--strict` fails on that).",
+            report.overlay
+        ),
+    }
+}
+
 /// The report for people: one line per reference, then what to do.
 pub fn table(report: &CheckReport) -> String {
     use std::fmt::Write as _;
@@ -238,20 +274,28 @@ pub fn table(report: &CheckReport) -> String {
             let _ = writeln!(out, "    fix: {f}");
         }
     }
-    let _ = writeln!(
-        out,
-        "{}",
-        if report.ok {
-            format!(
-                "Every image reference of {} exists{}.",
-                report.overlay,
-                if report.strict { " (strict)" } else { "" }
-            )
-        } else {
-            format!("{} names images that cannot be pulled.", report.overlay)
-        }
-    );
+    let _ = writeln!(out, "{}", summary(report));
     out
+}
+
+impl crate::ui::Report for CheckReport {
+    fn text(&self) -> String {
+        table(self)
+    }
+    fn exit_code(&self) -> u8 {
+        CheckReport::exit_code(self)
+    }
+}
+
+/// `kindlab check [--strict] [--registry HOST]`.
+pub async fn command(
+    ws: &Workspace,
+    strict: bool,
+    registry: Option<String>,
+) -> Result<CheckReport> {
+    let host = registry.unwrap_or_else(|| crate::registry::local_host(ws.registry.port));
+    let renderer = crate::workspace::find_renderer().await?;
+    run(ws, &renderer, &host, strict).await
 }
 
 #[cfg(test)]
@@ -324,5 +368,52 @@ mod tests {
         let c = judge("localhost:5001/order-api:1", vec![], Some(&a), "o");
         assert_eq!(c.verdict, Verdict::Missing);
         assert!(c.fix.unwrap().contains("repository"));
+    }
+
+    #[test]
+    fn the_summary_says_only_what_was_verified() {
+        let reference = |verdict| ReferenceCheck {
+            image: "localhost:5001/orders-api:1".into(),
+            used_by: vec!["Deployment dev/orders-api (container app)".into()],
+            verdict,
+            detail: "not checked: connection refused".into(),
+            warning: None,
+            tags: vec![],
+            nearest: vec![],
+            fix: None,
+        };
+        let report = |references| CheckReport {
+            ok: true,
+            strict: false,
+            overlay: "deploy/overlays/dev".into(),
+            references,
+        };
+        let all_unchecked = report(vec![reference(Verdict::NotChecked)]);
+        assert_eq!(
+            table(&all_unchecked),
+            "? localhost:5001/orders-api:1  not checked\n    \
+             used by Deployment dev/orders-api (container app)\n    \
+             not checked: connection refused\n\
+             No image reference of deploy/overlays/dev could be checked (1 not checked); `--strict` fails on that.\n"
+        );
+        let some = report(vec![
+            reference(Verdict::Exists),
+            reference(Verdict::NotChecked),
+        ]);
+        assert!(
+            summary(&some).starts_with(
+                "1 of 2 image references of deploy/overlays/dev exist; 1 could not be checked"
+            ),
+            "{}",
+            summary(&some)
+        );
+        assert_eq!(
+            summary(&report(vec![reference(Verdict::Exists)])),
+            "Every image reference of deploy/overlays/dev exists."
+        );
+        assert_eq!(
+            summary(&report(vec![])),
+            "deploy/overlays/dev names no images."
+        );
     }
 }

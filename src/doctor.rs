@@ -479,6 +479,56 @@ fn gib(bytes: u64) -> String {
     format!("{:.1} GiB", bytes as f64 / f64::from(1u32 << 30))
 }
 
+impl crate::ui::Report for Report {
+    fn text(&self) -> String {
+        let mut lines = Vec::new();
+        for check in &self.checks {
+            lines.push(format!(
+                "{} {:<14} {}",
+                check.mark(),
+                check.name,
+                check.detail
+            ));
+            if let Some(fix) = &check.fix {
+                lines.push(format!("  {:<14} fix: {fix}", ""));
+            }
+        }
+        if self.ok {
+            lines.push(String::new());
+            lines.push(match &self.machine {
+                Some(m) => format!(
+                    "Ready for the workshop: {} cluster(s) on {}.",
+                    m.clusters_planned, m.hostname
+                ),
+                None => "Ready for `kindlab up`.".to_string(),
+            });
+        }
+        crate::ui::lines(lines)
+    }
+    fn exit_code(&self) -> u8 {
+        if self.ok {
+            crate::exit::OK
+        } else {
+            crate::exit::UNHEALTHY
+        }
+    }
+}
+
+/// `kindlab doctor [--workshop ...]`: works outside a workspace too, with the default
+/// registry settings.
+pub async fn command(workspace: &Path, args: &crate::cli::DoctorArgs) -> Report {
+    let settings = crate::workspace::Workspace::discover(workspace)
+        .map(|w| w.registry)
+        .unwrap_or_default();
+    // `--workshop`, or any of the flags that only make sense for one.
+    let workshop =
+        (args.workshop || args.clusters.is_some() || args.bundle.is_some()).then(|| Workshop {
+            clusters: args.clusters.unwrap_or(1),
+            bundle: args.bundle.clone(),
+        });
+    run(&settings, workshop.as_ref()).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -511,5 +561,32 @@ mod tests {
     #[test]
     fn many_clusters_get_more_than_kinds_values() {
         assert!(inotify_fix(40).contains("max_user_instances=1344"));
+    }
+
+    #[test]
+    fn the_text_marks_each_check_gives_its_fix_and_says_ready_only_when_all_pass() {
+        use crate::ui::Report as _;
+        let mut report = Report {
+            ok: true,
+            checks: vec![Check {
+                name: "docker",
+                ok: true,
+                warning: false,
+                detail: "engine 20.10".into(),
+                fix: None,
+            }],
+            machine: None,
+        };
+        assert_eq!(
+            report.text(),
+            "✓ docker         engine 20.10\n\nReady for `kindlab up`.\n"
+        );
+        report.ok = false;
+        report.checks[0].ok = false;
+        report.checks[0].fix = Some("start it".into());
+        assert_eq!(
+            report.text(),
+            "✗ docker         engine 20.10\n                 fix: start it\n"
+        );
     }
 }

@@ -200,6 +200,23 @@ pub async fn run(
     })
 }
 
+impl crate::ui::Report for DownReport {
+    fn text(&self) -> String {
+        crate::ui::lines(&self.lines)
+    }
+}
+
+/// `kindlab down [--keep-registry | --purge]`.
+pub async fn command(
+    ws: &Workspace,
+    options: DownOptions,
+    ui: &Ui,
+    interrupt: &Interrupt,
+) -> Result<DownReport> {
+    let engine = crate::docker::Engine::connect().await?;
+    run(&engine, ws, options, ui, interrupt).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -136,7 +136,7 @@ pub fn record_expected_tags(ws: &Workspace) -> Result<Published, ImageError> {
     let Some(deploy) = &ws.deploy else {
         return Ok(Vec::new());
     };
-    let host = format!("localhost:{}", ws.registry.port);
+    let host = crate::registry::local_host(ws.registry.port);
     let wanted: Vec<WantedImage> = crate::desired::image_references(ws, &host)?
         .into_iter()
         .map(|(name, reference)| WantedImage {

@@ -8,6 +8,7 @@
 //! line into calls; each verb's module renders its own report.
 
 pub mod app;
+pub mod build;
 pub mod bundle;
 pub mod check;
 pub mod cli;
@@ -20,11 +21,13 @@ pub mod down;
 pub mod error;
 pub mod exit;
 pub mod images;
+pub mod init;
 pub mod interrupt;
 pub mod k8s;
 pub mod lab;
 pub mod pin;
 pub mod registry;
+pub mod registry_command;
 pub mod report;
 pub mod reset;
 pub mod status;

@@ -75,6 +75,64 @@ pub fn is_pinned(image: &str) -> bool {
         .is_some_and(|(_, digest)| digest.starts_with("sha256:") && digest.len() == 71)
 }
 
+/// `kindlab pin`: what was pinned, or with `--check` what is not.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum PinReport {
+    Pinned(Pinned),
+    Checked { unpinned: Vec<ContainerImage> },
+}
+
+/// `kindlab pin [--check] [--registry HOST]`.
+pub async fn command(ws: &Workspace, check: bool, registry: Option<String>) -> Result<PinReport> {
+    if check {
+        let renderer = crate::workspace::find_renderer().await?;
+        let unpinned = unpinned(ws, &renderer).await?;
+        return Ok(PinReport::Checked { unpinned });
+    }
+    let host = registry.unwrap_or_else(|| crate::registry::local_host(ws.registry.port));
+    Ok(PinReport::Pinned(pin(ws, &host).await?))
+}
+
+impl crate::ui::Report for PinReport {
+    fn text(&self) -> String {
+        let mut lines = Vec::new();
+        match self {
+            PinReport::Checked { unpinned } if unpinned.is_empty() => {
+                lines.push("Every image reference of the overlay is pinned by digest.".to_string())
+            }
+            PinReport::Checked { unpinned } => {
+                lines.push("Not pinned by digest:".to_string());
+                for c in unpinned {
+                    lines.push(format!(
+                        "  {}  ({}, container {})",
+                        c.image, c.object, c.container
+                    ));
+                }
+                lines.push("`kindlab pin` pins the workspace's own images.".to_string());
+            }
+            PinReport::Pinned(pinned) if pinned.changes.is_empty() => {
+                lines.push(format!("{}: already pinned.", pinned.file))
+            }
+            PinReport::Pinned(pinned) => {
+                for c in &pinned.changes {
+                    lines.push(format!("{}: {} -> {}", pinned.file, c.image, c.after));
+                }
+                lines.push(
+                    "`kubectl apply -k` (or `kindlab up`) now deploys by digest.".to_string(),
+                );
+            }
+        }
+        crate::ui::lines(lines)
+    }
+    fn exit_code(&self) -> u8 {
+        match self {
+            PinReport::Checked { unpinned } if !unpinned.is_empty() => crate::exit::UNHEALTHY,
+            _ => crate::exit::OK,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,5 +145,32 @@ mod tests {
         assert!(!is_pinned("localhost:5001/x:tag"));
         assert!(!is_pinned("busybox"));
         assert!(!is_pinned("x@sha256:short"));
+    }
+
+    #[test]
+    fn the_check_lists_what_is_not_pinned_and_is_unhealthy() {
+        use crate::ui::Report as _;
+        let report = PinReport::Checked {
+            unpinned: vec![ContainerImage {
+                object: "Deployment dev/orders-api".into(),
+                container: "app".into(),
+                image: "nginx:1.27".into(),
+            }],
+        };
+        assert_eq!(
+            report.text(),
+            "Not pinned by digest:\n  nginx:1.27  (Deployment dev/orders-api, container app)\n`kindlab pin` pins the workspace's own images.\n"
+        );
+        assert_eq!(report.exit_code(), crate::exit::UNHEALTHY);
+        let none = PinReport::Checked { unpinned: vec![] };
+        assert_eq!(none.exit_code(), crate::exit::OK);
+        let pinned = PinReport::Pinned(Pinned {
+            file: "deploy/overlays/dev/kustomization.yaml".into(),
+            changes: vec![],
+        });
+        assert_eq!(
+            pinned.text(),
+            "deploy/overlays/dev/kustomization.yaml: already pinned.\n"
+        );
     }
 }

@@ -86,6 +86,36 @@ pub fn table(report: &StatusReport) -> String {
     out
 }
 
+impl crate::ui::Report for StatusReport {
+    fn text(&self) -> String {
+        table(self)
+    }
+    fn exit_code(&self) -> u8 {
+        if self.ok {
+            crate::exit::OK
+        } else {
+            crate::exit::UNHEALTHY
+        }
+    }
+}
+
+/// `kindlab status`: the lab's rows, observed without changing anything.
+pub async fn command(
+    ws: crate::workspace::Workspace,
+    target: crate::cli::TargetArgs,
+    ui: crate::ui::Ui,
+    interrupt: crate::interrupt::Interrupt,
+) -> crate::error::Result<StatusReport> {
+    let engine = crate::docker::Engine::connect().await?;
+    let options = crate::up::UpOptions {
+        access: target.cluster.access(),
+        registry: target.registry,
+        ..crate::up::UpOptions::default()
+    };
+    let ctx = UpContext::read_only(ws, options, engine, ui, interrupt)?;
+    Ok(run(&ctx).await)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

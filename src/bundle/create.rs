@@ -96,7 +96,11 @@ pub async fn create(
                 source: std::io::Error::other(e),
             })??;
         let tag = request.tag().to_string();
-        let reference = format!("localhost:{}/{}:{tag}", ws.registry.port, image.name);
+        let reference = format!(
+            "{}/{}:{tag}",
+            crate::registry::local_host(ws.registry.port),
+            image.name
+        );
         apps.push((
             AppImage {
                 name: image.name.clone(),

@@ -389,7 +389,7 @@ async fn push_apps(
     if created {
         undo.registry = Some(settings.name.clone());
     }
-    let host = format!("localhost:{}", settings.port);
+    let host = crate::registry::local_host(settings.port);
     let client = RegistryClient::new(&host);
     let mut pushed = Vec::new();
     for image in &manifest.images {

@@ -11,6 +11,7 @@
 //! before it touches the engine.
 
 mod archive;
+pub mod command;
 mod create;
 mod load;
 mod manifest;

@@ -33,7 +33,7 @@ impl WiringDesired<'_> {
     /// The two names containerd must resolve to the registry.
     pub fn hosts(&self) -> [String; 2] {
         [
-            format!("localhost:{}", self.port),
+            crate::registry::local_host(self.port),
             format!("{}:{CONTAINER_PORT}", self.registry),
         ]
     }

@@ -39,7 +39,7 @@ pub async fn run(
     } else {
         let mut access = super::RegistryAccess::new();
         if let Some(ws) = &ws {
-            access = access.with_plain_http(format!("localhost:{}", ws.registry.port));
+            access = access.with_plain_http(crate::registry::local_host(ws.registry.port));
         }
         super::diagnose_target(&client, &target, &namespace, &access).await
     };

@@ -110,7 +110,7 @@ impl<'a> LabEnv<'a> {
             client: connection.client,
             renderer: crate::workspace::find_renderer().await?,
             registry_host: registry
-                .unwrap_or_else(|| format!("localhost:{}", workspace.registry.port)),
+                .unwrap_or_else(|| crate::registry::local_host(workspace.registry.port)),
             context: connection.context,
             access: connection.access,
             default_namespace: connection.namespace,

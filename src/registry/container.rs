@@ -350,7 +350,7 @@ pub async fn apply(
         }
     }
     on_detail("waiting for the registry API");
-    let host = format!("localhost:{}", spec.port);
+    let host = super::local_host(spec.port);
     wait_ready(&RegistryClient::new(&host), &spec.name).await?;
     observe_container(engine, &spec.name, Some(by))
         .await?
@@ -469,7 +469,7 @@ pub async fn ensure_for_push(
     };
     on_detail("waiting for the registry API");
     wait_ready(
-        &RegistryClient::new(&format!("localhost:{}", spec.port)),
+        &RegistryClient::new(&super::local_host(spec.port)),
         &spec.name,
     )
     .await?;

@@ -17,6 +17,12 @@ use crate::docker::DockerError;
 use crate::exit;
 use crate::workspace::Owner;
 
+/// `localhost:5001`: the registry as the host (Docker, kindlab's pushes, the nodes' mirror
+/// entry) names it. The one place that spells it.
+pub fn local_host(port: u16) -> String {
+    format!("localhost:{port}")
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     #[error("port {port} on 127.0.0.1 is already in use by {holder}")]

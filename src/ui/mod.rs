@@ -3,9 +3,11 @@
 //! `--output json` stays machine-readable while people still see progress.
 
 mod render;
+mod report;
 mod status;
 
 pub use render::{print_json, render_error};
+pub use report::{Report, lines, show};
 pub use status::{ByteProgress, Step, Ui, format_bytes, format_duration};
 
 /// How results are printed on stdout.

@@ -67,7 +67,7 @@ pub fn render_error(err: &Error, output: Output) {
 
 /// Pretty JSON on stdout. Serialising kindlab's own plain structs cannot fail; if it ever
 /// did, saying so on stderr beats printing half a document.
-pub fn print_json<T: Serialize>(value: &T) {
+pub fn print_json<T: Serialize + ?Sized>(value: &T) {
     match serde_json::to_string_pretty(value) {
         Ok(text) => println!("{text}"),
         Err(e) => eprintln!("error: cannot encode JSON output: {e}"),

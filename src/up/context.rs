@@ -206,7 +206,7 @@ impl UpContext {
     pub fn registry_host(&self) -> String {
         match self.registry_target() {
             RegistryTarget::External(host) => host,
-            RegistryTarget::Local => format!("localhost:{}", self.workspace.registry.port),
+            RegistryTarget::Local => crate::registry::local_host(self.workspace.registry.port),
         }
     }
 

@@ -13,6 +13,7 @@
 //! removed) ends the run at once with that cause, not a timeout later.
 
 mod actions;
+pub mod command;
 mod context;
 mod outcome;
 pub mod row;
