@@ -28,7 +28,6 @@ pub mod lab;
 pub mod pin;
 pub mod registry;
 pub mod registry_command;
-pub mod report;
 pub mod reset;
 pub mod status;
 pub mod tls;

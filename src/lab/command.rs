@@ -5,6 +5,8 @@ use std::path::Path;
 
 use super::attendee;
 use super::env::{self, LabEnv};
+use super::render::attendee::{Catalogue, LabPage, Sessions};
+use super::render::html;
 use super::session::{self, Session, SessionStore};
 use super::target::{self, TargetRef};
 use super::{LabError, LabSpec};
@@ -12,9 +14,9 @@ use crate::cli::{LabAction, LabTargetArgs, SessionArgs, TargetArgs};
 use crate::error::Result;
 use crate::exit;
 use crate::interrupt::Interrupt;
-use crate::ui::{Output, Ui, print_json};
+use crate::lab;
+use crate::ui::{self, Output, Ui, print_json};
 use crate::workspace::{self, Workspace};
-use crate::{lab, report};
 
 /// Runs one `kindlab lab` verb; returns the exit code.
 pub async fn run(
@@ -27,39 +29,21 @@ pub async fn run(
     match action {
         LabAction::List => {
             let labs = lab::builtin_labs()?;
-            match output {
-                Output::Json => print_json(
-                    &labs
-                        .iter()
-                        .map(|l| {
-                            serde_json::json!({"order": l.order, "name": l.name, "title": l.title,
-                                               "level": l.level, "minutes": l.minutes})
-                        })
-                        .collect::<Vec<_>>(),
-                ),
-                Output::Text => print!("{}", report::attendee::catalogue(&labs)),
-            }
-            Ok(exit::OK)
+            Ok(ui::show(&Catalogue(labs), output))
         }
         LabAction::Show { lab: name, source } => {
             let spec = lab::load_lab(&name)?;
-            match (output, source) {
-                (Output::Json, _) => print_json(&spec),
-                (Output::Text, true) => match lab::builtin_source(&spec.name) {
-                    Some(text) if !name.ends_with(".yaml") => print!("{text}"),
-                    _ => print!(
-                        "{}",
-                        std::fs::read_to_string(&name).map_err(|source| LabError::Read {
-                            path: name.clone().into(),
-                            source,
-                        })?
-                    ),
-                },
-                (Output::Text, false) => {
-                    print!("{}", report::attendee::text(&spec.title, &spec.text, true))
-                }
-            }
-            Ok(exit::OK)
+            let source = match (output, source) {
+                (Output::Text, true) => Some(match lab::builtin_source(&spec.name) {
+                    Some(text) if !name.ends_with(".yaml") => text.to_string(),
+                    _ => std::fs::read_to_string(&name).map_err(|source| LabError::Read {
+                        path: name.clone().into(),
+                        source,
+                    })?,
+                }),
+                _ => None,
+            };
+            Ok(ui::show(&LabPage { spec, source }, output))
         }
         LabAction::Schema => {
             print_json(&lab::schema());
@@ -80,11 +64,7 @@ pub async fn run(
                 .or_else(|| std::env::var("USER").ok())
                 .unwrap_or_else(|| "attendee".into());
             let started = attendee::start(&env, &spec, &name, &target, &who, !no_wait).await?;
-            match output {
-                Output::Json => print_json(&started),
-                Output::Text => print!("{}", report::attendee::started(&started)),
-            }
-            Ok(exit::OK)
+            Ok(ui::show(&started, output))
         }
         LabAction::Check(args) => {
             let ws = Workspace::discover(workspace)?;
@@ -92,15 +72,7 @@ pub async fn run(
             let spec = lab::load_lab(&session.source_or_name())?;
             let env = session_env(&ws, &session, &args, ui, interrupt).await?;
             let checked = attendee::check(&env, &spec, session).await?;
-            match output {
-                Output::Json => print_json(&checked),
-                Output::Text => print!("{}", report::attendee::checked(&checked)),
-            }
-            Ok(if checked.verdict.fixed {
-                exit::OK
-            } else {
-                exit::UNHEALTHY
-            })
+            Ok(ui::show(&checked, output))
         }
         LabAction::Hint(args) => {
             let ws = Workspace::discover(workspace)?;
@@ -108,11 +80,7 @@ pub async fn run(
             let session = find_session(&ws, &store, &args).await?;
             let spec = lab::load_lab(&session.source_or_name())?;
             let hint = attendee::hint(&store, &spec, session)?;
-            match output {
-                Output::Json => print_json(&hint),
-                Output::Text => print!("{}", report::attendee::hint(&hint)),
-            }
-            Ok(exit::OK)
+            Ok(ui::show(&hint, output))
         }
         LabAction::Solve(args) => {
             interrupt.handle();
@@ -121,11 +89,7 @@ pub async fn run(
             let spec = lab::load_lab(&session.source_or_name())?;
             let env = session_env(&ws, &session, &args, ui, interrupt).await?;
             let solved = attendee::solve(&env, &spec, session).await?;
-            match output {
-                Output::Json => print_json(&solved),
-                Output::Text => print!("{}", report::attendee::solved(&solved)),
-            }
-            Ok(exit::OK)
+            Ok(ui::show(&solved, output))
         }
         LabAction::Status {
             all_namespaces,
@@ -142,11 +106,7 @@ pub async fn run(
                     .map(|s| s.report())
                     .collect()
             };
-            match output {
-                Output::Json => print_json(&reports),
-                Output::Text => print!("{}", report::attendee::sessions(&reports)),
-            }
-            Ok(exit::OK)
+            Ok(ui::show(&Sessions(reports), output))
         }
         LabAction::Report {
             all_namespaces,
@@ -186,23 +146,14 @@ pub async fn run(
                     .into());
                 }
             };
-            let room = report::html::summarise(&title, sessions);
+            let room = html::summarise(&title, sessions);
             let out = match (out, &ws) {
                 (Some(o), _) => o,
                 (None, Some(ws)) => ws.root.join(".kindlab/reports/report.html"),
                 (None, None) => std::path::PathBuf::from("kindlab-report.html"),
             };
-            workspace::write_atomic(&out, report::html::render(&room).as_bytes())?;
-            match output {
-                Output::Json => print_json(&room),
-                Output::Text => println!(
-                    "wrote {} ({} session(s), {} lab(s))",
-                    out.display(),
-                    room.sessions.len(),
-                    room.labs.len()
-                ),
-            }
-            Ok(exit::OK)
+            workspace::write_atomic(&out, html::render(&room).as_bytes())?;
+            Ok(ui::show(&html::Written { path: out, room }, output))
         }
         LabAction::Run {
             lab: name,
@@ -222,23 +173,14 @@ pub async fn run(
                 runs.push(lab::runner::run(&env, &spec, &target).await?);
             }
             if repeat == 1 {
-                let report = runs.remove(0);
-                match output {
-                    Output::Json => print_json(&report),
-                    Output::Text => print!("{}", report::table(&report)),
-                }
-            } else {
-                let summary = super::report::RunSummary {
-                    lab: spec.name.clone(),
-                    stats: super::report::phase_stats(&runs),
-                    runs,
-                };
-                match output {
-                    Output::Json => print_json(&summary),
-                    Output::Text => print!("{}", report::stats_table(&summary)),
-                }
+                return Ok(ui::show(&runs.remove(0), output));
             }
-            Ok(exit::OK)
+            let summary = super::report::RunSummary {
+                lab: spec.name.clone(),
+                stats: super::report::phase_stats(&runs),
+                runs,
+            };
+            Ok(ui::show(&summary, output))
         }
     }
 }

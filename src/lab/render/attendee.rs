@@ -3,9 +3,13 @@
 
 use std::fmt::Write as _;
 
+use serde::Serialize;
+
+use crate::exit;
 use crate::lab::attendee::{Checked, Hint, Solved, Started};
 use crate::lab::session::SessionReport;
 use crate::lab::{LabSpec, LabText, Level};
+use crate::ui::Report;
 
 fn level(l: Level) -> &'static str {
     match l {
@@ -164,4 +168,99 @@ pub fn sessions(reports: &[SessionReport]) -> String {
         ]);
     }
     format!("{table}\n")
+}
+
+/// `kindlab lab list`: the catalogue; as JSON one entry per lab.
+pub struct Catalogue(pub Vec<LabSpec>);
+
+impl Serialize for Catalogue {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Entry<'a> {
+            order: u32,
+            name: &'a str,
+            title: &'a str,
+            level: Level,
+            minutes: u32,
+        }
+        serializer.collect_seq(self.0.iter().map(|l| Entry {
+            order: l.order,
+            name: &l.name,
+            title: &l.title,
+            level: l.level,
+            minutes: l.minutes,
+        }))
+    }
+}
+
+impl Report for Catalogue {
+    fn text(&self) -> String {
+        catalogue(&self.0)
+    }
+}
+
+/// `kindlab lab show NAME [--source]`: the lab's text, or its file as written; as JSON the
+/// parsed lab.
+pub struct LabPage {
+    pub spec: LabSpec,
+    /// The lab file's own text, with `--source`.
+    pub source: Option<String>,
+}
+
+impl Serialize for LabPage {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.spec.serialize(serializer)
+    }
+}
+
+impl Report for LabPage {
+    fn text(&self) -> String {
+        match &self.source {
+            Some(source) => source.clone(),
+            None => text(&self.spec.title, &self.spec.text, true),
+        }
+    }
+}
+
+impl Report for Started {
+    fn text(&self) -> String {
+        started(self)
+    }
+}
+
+impl Report for Checked {
+    fn text(&self) -> String {
+        checked(self)
+    }
+    /// Not fixed yet is a finding, not a failure: scripts wait on it.
+    fn exit_code(&self) -> u8 {
+        if self.verdict.fixed {
+            exit::OK
+        } else {
+            exit::UNHEALTHY
+        }
+    }
+}
+
+impl Report for Hint {
+    fn text(&self) -> String {
+        hint(self)
+    }
+}
+
+impl Report for Solved {
+    fn text(&self) -> String {
+        solved(self)
+    }
+}
+
+/// `kindlab lab status`: the sessions; as JSON the list.
+#[derive(Serialize)]
+#[serde(transparent)]
+pub struct Sessions(pub Vec<SessionReport>);
+
+impl Report for Sessions {
+    fn text(&self) -> String {
+        sessions(&self.0)
+    }
 }

@@ -241,6 +241,29 @@ th {{ background: #f6f6f6; }} td.num {{ text-align: right; font-variant-numeric:
     html
 }
 
+/// `kindlab lab report`: the page written; as JSON what it shows.
+pub struct Written {
+    pub path: std::path::PathBuf,
+    pub room: RoomReport,
+}
+
+impl Serialize for Written {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.room.serialize(serializer)
+    }
+}
+
+impl crate::ui::Report for Written {
+    fn text(&self) -> String {
+        format!(
+            "wrote {} ({} session(s), {} lab(s))\n",
+            self.path.display(),
+            self.room.sessions.len(),
+            self.room.labs.len()
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

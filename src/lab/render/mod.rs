@@ -1,10 +1,11 @@
-//! How a lab run's report reads: the timeline of its phases as a table for people (the data,
-//! and its JSON, live in `lab::report`), an attendee's session, a room's HTML page.
+//! How labs read, beside the lab's own data: a run's timeline as a table, its statistics,
+//! what an attendee sees at each verb, and a room's HTML page.
 
 pub mod attendee;
 pub mod html;
 
-pub use crate::lab::report::{LabReport, PhaseStats, RunSummary};
+use crate::lab::report::{LabReport, RunSummary};
+use crate::ui::Report;
 
 /// The statistics of several runs as a table.
 pub fn stats_table(summary: &RunSummary) -> String {
@@ -83,6 +84,18 @@ pub fn table(report: &LabReport) -> String {
         ));
     }
     text
+}
+
+impl Report for LabReport {
+    fn text(&self) -> String {
+        table(self)
+    }
+}
+
+impl Report for RunSummary {
+    fn text(&self) -> String {
+        stats_table(self)
+    }
 }
 
 #[cfg(test)]
