@@ -399,6 +399,9 @@ pub struct ResetArgs {
     /// How long to wait for the rollouts, e.g. 90s, 5m.
     #[arg(long, default_value = "3m", value_parser = parse_duration)]
     pub timeout: Duration,
+    /// With --hard: the kind node image to recreate the cluster from (as `up --node-image`).
+    #[arg(long, value_name = "IMAGE", env = "KINDLAB_NODE_IMAGE")]
+    pub node_image: Option<String>,
 }
 
 /// Where the lab lives when it is not kindlab's own kind cluster and registry.

@@ -144,10 +144,7 @@ pub async fn run(
             }
             let kind = Kind::find()?;
             let step = ui.step(format!("Deleting cluster kind-{name}"));
-            if let Err(e) = kind.delete(name).await {
-                step.fail("");
-                return Err(e.into());
-            }
+            kind.delete(name).await?;
             step.ok("");
             "deleted".to_string()
         }
@@ -182,7 +179,6 @@ pub async fn run(
                     what
                 }
                 Err(e) => {
-                    step.fail("");
                     return Err(Error::from(e));
                 }
             }

@@ -12,12 +12,11 @@ use crate::cli::ResetArgs;
 use crate::docker::Engine;
 use crate::down;
 use crate::error::Result;
-use crate::exit;
 use crate::interrupt::Interrupt;
 use crate::k8s;
 use crate::lab::session::{self, SessionReport, SessionStore};
 use crate::lab::{self, LabEnv};
-use crate::ui::{self, Output, Ui, print_json};
+use crate::ui::{self, Output, Ui};
 use crate::up::{self, UpContext, UpOptions};
 use crate::workspace::Workspace;
 
@@ -78,10 +77,7 @@ pub async fn run(
     let mut report = Vec::new();
     for ns in namespaces {
         let step = env.ui.step(format!("Resetting namespace {ns}"));
-        if let Err(e) = env.refuse_gitops(&ns).await {
-            step.fail("");
-            return Err(e);
-        }
+        env.refuse_gitops(&ns).await?;
         let session = sessions.iter().find(|s| s.target.target.namespace == ns);
         let done = match session {
             Some(s) => lab::undo(env, s).await,
@@ -92,13 +88,7 @@ pub async fn run(
                 Err(e) => Err(e),
             },
         };
-        let mut done = match done {
-            Ok(d) => d,
-            Err(e) => {
-                step.fail("");
-                return Err(e);
-            }
-        };
+        let mut done = done?;
         let ended = match session {
             Some(s) => {
                 store.finish(s)?;
@@ -114,10 +104,7 @@ pub async fn run(
                 step.detail(format!("{ns}/{deployment}: {m}"))
             })
             .await;
-            if let Err(e) = waited {
-                step.fail("");
-                return Err(e.into());
-            }
+            waited?;
         }
         step.ok(if done.is_empty() {
             "already as the workspace declares it".to_string()
@@ -155,7 +142,7 @@ pub async fn command(
             ui.note(line);
         }
         let options = UpOptions {
-            node_image: std::env::var("KINDLAB_NODE_IMAGE").ok(),
+            node_image: args.node_image,
             access: args.target.cluster.access(),
             registry: args.target.registry.clone(),
             rollout_timeout: args.timeout,
@@ -163,34 +150,40 @@ pub async fn command(
         };
         let ctx = UpContext::for_up(ws.clone(), options, engine, ui.clone(), interrupt).await?;
         let summary = up::run(&ctx).await?;
-        match output {
-            Output::Json => print_json(&summary),
-            Output::Text => println!(
-                "Lab recreated in {}. Context: {}",
-                ui::format_duration(summary.duration),
-                summary.context
-            ),
-        }
-        return Ok(exit::OK);
+        return Ok(ui::show(&Recreated(summary), output));
     }
     let connection = lab::env::connect(ws, &args.target.cluster.access()).await?;
     let env = LabEnv::open(ws, connection, args.target.registry.clone(), ui, interrupt).await?;
     // An attendee's kubeconfig names its namespace: reset that one, not the overlay's.
     let namespace = args.namespace.clone().or(env.default_namespace.clone());
     let report = run(&env, namespace.as_deref(), args.timeout).await?;
-    match output {
-        Output::Json => print_json(&report),
-        Output::Text => {
-            for ns in &report.namespaces {
-                println!("{}", ns.line());
-            }
-            println!(
-                "Reset in {}: the lab is as the workspace declares it.",
-                ui::format_duration(report.duration)
-            );
-        }
+    Ok(ui::show(&report, output))
+}
+
+impl ui::Report for ResetReport {
+    fn text(&self) -> String {
+        let mut lines: Vec<String> = self.namespaces.iter().map(NamespaceReset::line).collect();
+        lines.push(format!(
+            "Reset in {}: the lab is as the workspace declares it.",
+            ui::format_duration(self.duration)
+        ));
+        ui::lines(lines)
     }
-    Ok(exit::OK)
+}
+
+/// `reset --hard`: the cluster recreated; as JSON `up`'s summary.
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub struct Recreated(pub up::UpSummary);
+
+impl ui::Report for Recreated {
+    fn text(&self) -> String {
+        ui::lines([format!(
+            "Lab recreated in {}. Context: {}",
+            ui::format_duration(self.0.duration),
+            self.0.context
+        )])
+    }
 }
 
 /// The namespaces the overlay deploys into.

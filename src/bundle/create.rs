@@ -120,7 +120,6 @@ pub async fn create(
     // they could be pulled, and kindlab does not pull behind the user's back.
     for w in wanted.iter().filter(|w| w.role != ImageRole::App) {
         if inspect_image(engine, &w.reference).await?.is_none() {
-            step.fail("");
             return Err(BundleError::ImageMissing {
                 reference: w.reference.clone(),
                 role: w.role,
@@ -184,13 +183,7 @@ pub async fn create(
         images: Vec::new(),
     };
     let step = ui.step(format!("Bundle {}", options.output.display()));
-    let written = match write_bundle(engine, &dir, &sized, manifest_base, options, &step).await {
-        Ok(w) => w,
-        Err(e) => {
-            step.fail("");
-            return Err(e);
-        }
-    };
+    let written = write_bundle(engine, &dir, &sized, manifest_base, options, &step).await?;
     let (manifest, size) = written;
     let took = step.elapsed();
     step.ok(format!(

@@ -233,15 +233,11 @@ async fn apply(
                 let before = progress.position();
                 let loaded =
                     load_one(engine, &options.file, member, image, &progress, before).await;
-                if let Err(e) = loaded {
-                    step.fail("");
-                    return Err(e);
-                }
+                loaded?;
                 progress.set(before + image.size);
                 match inspect_image(engine, &image.reference).await? {
                     Some((id, _)) if id == image.id => {}
                     found => {
-                        step.fail("");
                         return Err(BundleError::IdMismatch {
                             reference: image.reference.clone(),
                             expected: image.id.clone(),
@@ -379,13 +375,7 @@ async fn push_apps(
     ui: &Ui,
 ) -> Result<Vec<String>, BundleError> {
     let step = ui.step(format!("Registry {}", settings.name));
-    let created = match registry::ensure_for_push(engine, settings, by, |d| step.detail(d)).await {
-        Ok(created) => created,
-        Err(e) => {
-            step.fail("");
-            return Err(e.into());
-        }
-    };
+    let created = registry::ensure_for_push(engine, settings, by, |d| step.detail(d)).await?;
     if created {
         undo.registry = Some(settings.name.clone());
     }
@@ -416,7 +406,6 @@ async fn push_apps(
         match (engine_digest, registry_digest) {
             (Some(e), Some(r)) if e == r => {}
             (e, r) => {
-                step.fail("");
                 return Err(BundleError::Push {
                     reference,
                     message: format!(

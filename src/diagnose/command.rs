@@ -4,7 +4,7 @@
 use super::Target;
 use crate::cli::DiagnoseArgs;
 use crate::error::Result;
-use crate::ui::{Output, Ui, print_json};
+use crate::ui::{Output, Ui};
 use crate::workspace::Workspace;
 
 /// `kindlab diagnose`: any cluster. `--context`/`--kubeconfig`, else the workspace's kind cluster when run in
@@ -43,21 +43,20 @@ pub async fn run(
         }
         super::diagnose_target(&client, &target, &namespace, &access).await
     };
-    let diagnosis = match result {
-        Ok(diagnosis) => diagnosis,
-        Err(e) => {
-            step.fail("");
-            return Err(e.into());
-        }
-    };
+    let diagnosis = result?;
     if diagnosis.healthy {
         step.ok("healthy");
     } else {
         step.ok(format!("{} problem(s)", diagnosis.findings.len()));
     }
-    match output {
-        Output::Json => print_json(&diagnosis),
-        Output::Text => print!("{}", super::render_text(&diagnosis)),
+    Ok(crate::ui::show(&diagnosis, output))
+}
+
+impl crate::ui::Report for super::Diagnosis {
+    fn text(&self) -> String {
+        super::render_text(self)
     }
-    Ok(diagnosis.exit_code())
+    fn exit_code(&self) -> u8 {
+        super::Diagnosis::exit_code(self)
+    }
 }

@@ -54,13 +54,7 @@ pub async fn start(
     // own; written first, so the health check's pointers name it too.
     let overlay = env.overlay_for(&target.namespace).await?;
     let step = env.ui.step(format!("Checking {}", target.describe()));
-    let mut resolved = match runner::baseline(env, target).await {
-        Ok(r) => r,
-        Err(e) => {
-            step.fail("");
-            return Err(e);
-        }
-    };
+    let mut resolved = runner::baseline(env, target).await?;
     resolved.overlay = overlay;
     step.ok("healthy, as the workspace declares it");
 
@@ -72,6 +66,7 @@ pub async fn start(
     let broke = match broke {
         Ok(b) => b,
         Err(e) => {
+            // Failed before the restore prints its own lines.
             step.fail("");
             return Err(restore_after(env, &store, &session, e).await);
         }
@@ -92,6 +87,7 @@ pub async fn start(
         match seen {
             Ok(_) => session.symptoms_unix = Some(unix_now()),
             Err(e) => {
+                // Failed before the restore prints its own lines.
                 step.fail("");
                 return Err(restore_after(env, &store, &session, e).await);
             }
@@ -267,16 +263,12 @@ pub async fn solve(env: &LabEnv<'_>, lab: &LabSpec, mut session: Session) -> Res
                 applied.push(d);
             }
             Err(e) => {
-                step.fail("");
                 return Err(e);
             }
         }
     }
     let verified = runner::verify(env, lab, &target, &session.changes, |m| step.detail(m)).await;
-    if let Err(e) = verified {
-        step.fail("");
-        return Err(e);
-    }
+    verified?;
     step.ok("fixed");
     if session.fixed_unix.is_none() {
         session.fixed_unix = Some(unix_now());

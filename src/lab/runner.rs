@@ -22,13 +22,7 @@ pub async fn run(env: &LabEnv<'_>, lab: &LabSpec, target: &TargetRef) -> Result<
     let mut timeline = Timeline::new(Instant::now());
 
     let step = env.ui.step(format!("Baseline: {}", target.describe()));
-    let resolved = match baseline(env, target).await {
-        Ok(r) => r,
-        Err(e) => {
-            step.fail("");
-            return Err(e);
-        }
-    };
+    let resolved = baseline(env, target).await?;
     let detail = format!("healthy, running {}", resolved.image);
     step.ok(&detail);
     timeline.mark("baseline", detail, Instant::now());
@@ -67,13 +61,7 @@ async fn break_detect_fix(
     let step = env.ui.step("Break");
     let broke = apply_break(env, lab, target, session).await;
     store.save(session)?;
-    let broke = match broke {
-        Ok(b) => b,
-        Err(e) => {
-            step.fail("");
-            return Err(e);
-        }
-    };
+    let broke = broke?;
     let broke_at = Instant::now();
     let broke_wall = SystemTime::now();
     step.ok(broke.join("; "));
@@ -98,13 +86,7 @@ async fn break_detect_fix(
         |s| step.detail(&s.evidence),
     )
     .await;
-    let seen = match seen {
-        Ok(s) => s,
-        Err(e) => {
-            step.fail("");
-            return Err(e);
-        }
-    };
+    let seen = seen?;
     session.symptoms_unix = Some(unix_now());
     for s in &seen {
         timeline.mark(
@@ -146,7 +128,6 @@ async fn break_detect_fix(
                 fixed_by.push(done);
             }
             Err(e) => {
-                step.fail("");
                 return Err(e);
             }
         }
@@ -157,10 +138,7 @@ async fn break_detect_fix(
 
     let step = env.ui.step("Verify");
     let verified = verify(env, lab, target, &session.changes, |m| step.detail(m)).await;
-    if let Err(e) = verified {
-        step.fail("");
-        return Err(e);
-    }
+    verified?;
     session.fixed_unix = Some(unix_now());
     timeline.mark("verify", "every check passes", Instant::now());
     step.ok("every check passes");

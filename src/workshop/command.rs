@@ -8,11 +8,10 @@ use comfy_table::{Table, presets::NOTHING};
 use super::{ProvisionOptions, ProvisionReport, RoomReset, RoomStatus, Teardown, WorkshopError};
 use crate::cli::{ProvisionArgs, RoomArgs, WorkshopAction};
 use crate::error::Result;
-use crate::exit;
 use crate::interrupt::Interrupt;
 use crate::lab::LabEnv;
 use crate::lab::env::connect;
-use crate::ui::{self, Output, Ui, print_json};
+use crate::ui::{self, Output, Report, Ui};
 use crate::workspace::Workspace;
 
 pub async fn run(
@@ -26,20 +25,12 @@ pub async fn run(
     match action {
         WorkshopAction::Provision(args) => {
             let report = provision(&ws, args, ui, interrupt).await?;
-            match output {
-                Output::Json => print_json(&report),
-                Output::Text => print!("{}", provisioned(&report)),
-            }
-            Ok(exit::OK)
+            Ok(ui::show(&report, output))
         }
         WorkshopAction::Status(room) => {
             let instructor = connect(&ws, &room.cluster.access()).await?;
             let status = super::status(&instructor.client, &room_name(&ws, &room)).await?;
-            match output {
-                Output::Json => print_json(&status),
-                Output::Text => print!("{}", status_table(&status)),
-            }
-            Ok(exit::OK)
+            Ok(ui::show(&status, output))
         }
         WorkshopAction::Reset {
             names,
@@ -58,21 +49,13 @@ pub async fn run(
             };
             let env = LabEnv::open(&ws, instructor, room.registry.clone(), ui, interrupt).await?;
             let report = super::reset(&env, &chosen, parallel as usize, timeout).await?;
-            match output {
-                Output::Json => print_json(&report),
-                Output::Text => print!("{}", reset_lines(&report)),
-            }
-            Ok(exit::OK)
+            Ok(ui::show(&report, output))
         }
         WorkshopAction::Teardown { dry_run, room } => {
             let instructor = connect(&ws, &room.cluster.access()).await?;
             let report =
                 super::teardown(&instructor.client, &room_name(&ws, &room), dry_run, ui).await?;
-            match output {
-                Output::Json => print_json(&report),
-                Output::Text => print!("{}", torn_down(&report)),
-            }
-            Ok(exit::OK)
+            Ok(ui::show(&report, output))
         }
     }
 }
@@ -260,5 +243,29 @@ fn torn_down(report: &Teardown) -> String {
             ui::format_duration(report.duration),
             report.namespaces.join(", ")
         ),
+    }
+}
+
+impl Report for ProvisionReport {
+    fn text(&self) -> String {
+        provisioned(self)
+    }
+}
+
+impl Report for RoomStatus {
+    fn text(&self) -> String {
+        status_table(self)
+    }
+}
+
+impl Report for RoomReset {
+    fn text(&self) -> String {
+        reset_lines(self)
+    }
+}
+
+impl Report for Teardown {
+    fn text(&self) -> String {
+        torn_down(self)
     }
 }

@@ -274,13 +274,7 @@ pub async fn execute(
         Ok::<_, crate::error::Error>((steps, client, nodes, node_image, api_waited))
     }
     .await;
-    let (steps, client, nodes, node_image, api_waited) = match result {
-        Ok(r) => r,
-        Err(e) => {
-            step.fail("");
-            return Err(e);
-        }
-    };
+    let (steps, client, nodes, node_image, api_waited) = result?;
     let outcome = if steps.contains(&ClusterStep::Create) {
         Outcome::Created
     } else if steps.is_empty() {

@@ -419,13 +419,7 @@ pub async fn execute(
             Ok((objects, steps, applied))
         })
         .await;
-    let (objects, steps, applied) = match result {
-        Ok(r) => r,
-        Err(e) => {
-            step.fail("");
-            return Err(e);
-        }
-    };
+    let (objects, steps, applied) = result?;
     let all_created = !objects.is_empty()
         && objects
             .iter()

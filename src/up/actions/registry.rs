@@ -139,13 +139,7 @@ pub async fn execute(ctx: &UpContext) -> Result<ActionReport> {
             Ok((steps, seen))
         })
         .await;
-    let (steps, _seen) = match result {
-        Ok(r) => r,
-        Err(e) => {
-            step.fail("");
-            return Err(e);
-        }
-    };
+    let (steps, _seen) = result?;
     let outcome = if steps.contains(&RegistryStep::Create) {
         Outcome::Created
     } else if steps.is_empty() {

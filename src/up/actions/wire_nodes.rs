@@ -193,13 +193,7 @@ pub async fn execute(ctx: &UpContext, client: &kube::Client, fresh: bool) -> Res
             Ok((nodes.len(), view.steps))
         })
         .await;
-    let (node_count, steps) = match result {
-        Ok(r) => r,
-        Err(e) => {
-            step.fail("");
-            return Err(e);
-        }
-    };
+    let (node_count, steps) = result?;
     let outcome = match (fresh, steps.is_empty()) {
         (true, _) => Outcome::Created,
         (false, true) => Outcome::Reused,
