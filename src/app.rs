@@ -10,7 +10,7 @@ use crate::interrupt::Interrupt;
 use crate::ui::{self, Ui};
 use crate::workspace::Workspace;
 use crate::{
-    build, bundle, check, diagnose, doctor, down, init, lab, pin, registry_command, reset, status,
+    build, bundle, check, diagnose, doctor, down, init, lab, manual, pin, registry_command, reset, status,
     up, workshop,
 };
 
@@ -122,5 +122,21 @@ async fn dispatch(cli: Cli, interrupt: Interrupt) -> Result<u8> {
             &status::command(workspace()?, target, ui, interrupt).await?,
             output,
         )),
+        Command::Completion { shell } => document(&manual::completion(shell)),
+        Command::Man { dir: None } => document(&manual::man_page()?),
+        Command::Man { dir: Some(dir) } => {
+            Ok(ui::show(&manual::write_man_pages(&dir)?, output))
+        }
+    }
+}
+
+/// Prints a document as it is (a script, a page); a closed pipe (`| head`) is not an error.
+fn document(bytes: &[u8]) -> Result<u8> {
+    match ui::print_document(bytes) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(crate::error::Error::Output {
+            path: "stdout".into(),
+            source: e,
+        }),
+        _ => Ok(exit::OK),
     }
 }

@@ -110,6 +110,21 @@ pub enum Command {
         #[command(subcommand)]
         action: WorkshopAction,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = "Install (bash): kindlab completion bash > /usr/local/share/bash-completion/completions/kindlab\n\
+                      Install (zsh):  kindlab completion zsh > \"${fpath[1]}/_kindlab\"\n\
+                      Install (fish): kindlab completion fish > ~/.config/fish/completions/kindlab.fish")]
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print kindlab's man page (roff), or write one page per command into --dir.
+    #[command(after_help = "Install: kindlab man --dir /usr/local/share/man/man1 && man kindlab")]
+    Man {
+        /// Write kindlab.1 and kindlab-VERB.1 for each command here instead of printing kindlab.1.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

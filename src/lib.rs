@@ -25,6 +25,7 @@ pub mod init;
 pub mod interrupt;
 pub mod k8s;
 pub mod lab;
+pub mod manual;
 pub mod pin;
 pub mod registry;
 pub mod registry_command;

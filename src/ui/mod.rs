@@ -7,7 +7,7 @@ mod report;
 mod status;
 
 pub use render::{print_json, render_error};
-pub use report::{Report, lines, show};
+pub use report::{Report, lines, print_document, show};
 pub use status::{ByteProgress, Step, Ui, format_bytes, format_duration};
 
 /// How results are printed on stdout.

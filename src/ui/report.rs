@@ -26,6 +26,15 @@ pub fn show<R: Report + ?Sized>(report: &R, output: Output) -> u8 {
     report.exit_code()
 }
 
+/// A document that is its own format (a completion script, a man page), byte for byte on
+/// stdout whatever `--output` says.
+pub fn print_document(bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(bytes)?;
+    stdout.flush()
+}
+
 /// Lines joined as `Report::text` returns them: each with its newline.
 pub fn lines<I, S>(lines: I) -> String
 where
