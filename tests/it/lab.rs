@@ -39,7 +39,7 @@ fn wait_for_waiting(lab: &SharedLab, ns: &str, selector: &str, reason: &str) -> 
     }
 }
 
-/// The lab text (shared/seed/lab-05-bad-image-tag.md), its commands typed verbatim.
+/// The lab text (docs/labs/lab-05-bad-image-tag.md in this repository), its commands typed verbatim.
 #[test]
 fn the_lab_texts_commands_work_verbatim_and_status_stays_clean() {
     let lab = shared_lab();
