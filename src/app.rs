@@ -10,8 +10,8 @@ use crate::interrupt::Interrupt;
 use crate::ui::{self, Ui};
 use crate::workspace::Workspace;
 use crate::{
-    build, bundle, check, diagnose, doctor, down, init, lab, manual, pin, registry_command, reset, status,
-    up, workshop,
+    build, bundle, check, diagnose, doctor, down, init, lab, manual, pin, registry_command, reset,
+    status, up, workshop,
 };
 
 /// Runs one command and returns the process exit code.
@@ -124,9 +124,7 @@ async fn dispatch(cli: Cli, interrupt: Interrupt) -> Result<u8> {
         )),
         Command::Completion { shell } => document(&manual::completion(shell)),
         Command::Man { dir: None } => document(&manual::man_page()?),
-        Command::Man { dir: Some(dir) } => {
-            Ok(ui::show(&manual::write_man_pages(&dir)?, output))
-        }
+        Command::Man { dir: Some(dir) } => Ok(ui::show(&manual::write_man_pages(&dir)?, output)),
     }
 }
 

@@ -111,9 +111,11 @@ pub enum Command {
         action: WorkshopAction,
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
-    #[command(after_help = "Install (bash): kindlab completion bash > /usr/local/share/bash-completion/completions/kindlab\n\
+    #[command(
+        after_help = "Install (bash): kindlab completion bash > /usr/local/share/bash-completion/completions/kindlab\n\
                       Install (zsh):  kindlab completion zsh > \"${fpath[1]}/_kindlab\"\n\
-                      Install (fish): kindlab completion fish > ~/.config/fish/completions/kindlab.fish")]
+                      Install (fish): kindlab completion fish > ~/.config/fish/completions/kindlab.fish"
+    )]
     Completion {
         #[arg(value_enum)]
         shell: clap_complete::Shell,

@@ -82,7 +82,10 @@ mod tests {
         for verb in ["up", "down", "lab", "workshop", "diagnose", "completion"] {
             assert!(script.contains(verb), "{verb} missing from the bash script");
         }
-        assert!(script.contains("complete -F"), "not a bash completion script");
+        assert!(
+            script.contains("complete -F"),
+            "not a bash completion script"
+        );
     }
 
     #[test]
@@ -98,6 +101,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let written = write_man_pages(dir.path()).unwrap();
         assert!(written.pages.contains(&"kindlab.1".to_string()));
-        assert!(written.pages.contains(&"kindlab-lab-start.1".to_string()), "{:?}", written.pages);
+        assert!(
+            written.pages.contains(&"kindlab-lab-start.1".to_string()),
+            "{:?}",
+            written.pages
+        );
     }
 }

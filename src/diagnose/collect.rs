@@ -211,6 +211,9 @@ async fn diagnose_namespace(
         .await
         .map_err(|e| K8sError::request(format!("list Services in {namespace}"), e))?
         .items;
+    if pods.is_empty() && services.is_empty() {
+        namespace_exists(client, namespace).await?;
+    }
     let mut checked = names(&pods, "pod");
     for service in &services {
         let name = service.metadata.name.clone().unwrap_or_default();
@@ -225,6 +228,22 @@ async fn diagnose_namespace(
         checked,
         findings,
     })
+}
+
+/// An empty namespace may be a namespace that does not exist (a typo in `-n`): say so
+/// rather than call it healthy. Credentials that may not read Namespaces (an attendee's)
+/// cannot tell, and the empty result stands as what it is.
+async fn namespace_exists(client: &Client, namespace: &str) -> Result<(), DiagnoseError> {
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    match namespaces.get_opt(namespace).await {
+        Ok(Some(_)) | Err(_) => Ok(()),
+        Ok(None) => Err(DiagnoseError::NotFound {
+            kind: "namespace".into(),
+            name: namespace.to_string(),
+            namespace: namespace.to_string(),
+            elsewhere: Vec::new(),
+        }),
+    }
 }
 
 fn names(pods: &[Pod], kind: &str) -> Vec<String> {

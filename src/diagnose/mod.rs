@@ -190,8 +190,21 @@ pub enum TlsProblem {
     Other,
 }
 
-/// The causes, without their facts: what an ambiguous finding lists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// The causes, without their facts: what an ambiguous finding lists, and what a lab file
+/// expects a correct diagnosis to name (so a typo there is refused when the lab is parsed).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum CauseKind {
     TagNotFound,
@@ -356,7 +369,7 @@ impl Diagnosis {
 pub enum DiagnoseError {
     #[error("{target:?} is not something kindlab can diagnose: {why}")]
     BadTarget { target: String, why: String },
-    #[error("there is no {kind} named {name:?} in namespace {namespace:?}")]
+    #[error("{}", not_found_message(kind, name, namespace))]
     NotFound {
         kind: String,
         name: String,
@@ -370,6 +383,13 @@ pub enum DiagnoseError {
     K8s(#[from] K8sError),
 }
 
+fn not_found_message(kind: &str, name: &str, namespace: &str) -> String {
+    match kind {
+        "namespace" => format!("there is no namespace {name:?}"),
+        _ => format!("there is no {kind} named {name:?} in namespace {namespace:?}"),
+    }
+}
+
 impl DiagnoseError {
     pub fn fix(&self) -> Option<String> {
         match self {
@@ -377,10 +397,14 @@ impl DiagnoseError {
                 "name a deployment/NAME, pod/NAME, service/NAME or a bare NAME (or nothing, for the whole namespace)".into(),
             ),
             DiagnoseError::NotFound {
+                kind,
                 elsewhere,
                 namespace,
                 ..
             } => Some(match elsewhere.as_slice() {
+                [] if kind == "namespace" => {
+                    "check the name: `kubectl get namespaces` lists what exists".to_string()
+                }
                 [] => format!(
                     "check the name: `kubectl get deployments,pods,services -n {namespace}` lists what exists"
                 ),

@@ -15,6 +15,10 @@ pub fn render_text(diagnosis: &Diagnosis) -> String {
     } else {
         format!("{} in namespace {}", diagnosis.target, diagnosis.namespace)
     };
+    if diagnosis.healthy && diagnosis.checked.is_empty() {
+        let _ = writeln!(out, "{where_}: nothing to check (no pods or services)");
+        return out;
+    }
     if diagnosis.healthy {
         let _ = writeln!(
             out,
@@ -118,6 +122,21 @@ mod tests {
         assert_eq!(
             render_text(&diagnosis(vec![])),
             "deployment/web in namespace dev: healthy (1 object checked)\n"
+        );
+    }
+
+    #[test]
+    fn an_empty_namespace_is_not_called_healthy() {
+        let empty = Diagnosis {
+            target: "namespace/att01".into(),
+            namespace: "att01".into(),
+            healthy: true,
+            checked: vec![],
+            findings: vec![],
+        };
+        assert_eq!(
+            render_text(&empty),
+            "namespace/att01: nothing to check (no pods or services)\n"
         );
     }
 

@@ -103,7 +103,7 @@ async fn break_detect_fix(
         .as_ref()
         .map_or("no problem found".to_string(), |f| f.summary.clone());
     timeline.mark("diagnose", summary.clone(), Instant::now());
-    let expected_cause = lab.diagnosis.as_ref().map(|d| d.cause.clone());
+    let expected_cause = lab.diagnosis.as_ref().map(|d| d.cause.name().to_string());
     let diagnosis_matches = expected_cause
         .as_ref()
         .map(|e| finding.as_ref().map(cause_name).as_ref() == Some(e));

@@ -365,7 +365,7 @@ pub struct EventMatch {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ExpectedDiagnosis {
     /// The cause's name as `kindlab diagnose --output json` prints it (`tag-not-found`).
-    pub cause: String,
+    pub cause: crate::diagnose::CauseKind,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -396,6 +396,9 @@ pub fn parse(text: &str, file: &str) -> Result<LabSpec, LabError> {
 }
 
 fn invalid_fix(message: &str) -> String {
+    if let Some(near) = nearest_variant(message) {
+        return format!("did you mean `{near}`? (`kindlab lab schema` lists every value)");
+    }
     if message.contains("unknown field") || message.contains("unknown variant") {
         "use a key the lab schema knows (`kindlab lab schema` prints it; labs/*.yaml are examples)"
             .into()
@@ -403,6 +406,22 @@ fn invalid_fix(message: &str) -> String {
         "fix the YAML at that position; `kindlab lab show bad-image-tag --source` prints a valid lab"
             .into()
     }
+}
+
+/// For serde's "unknown variant `x`, expected one of `a`, `b`": the expected value nearest
+/// to what was written, when one is near enough to be the one meant.
+fn nearest_variant(message: &str) -> Option<&str> {
+    let rest = message.split("unknown variant `").nth(1)?;
+    let (written, rest) = rest.split_once('`')?;
+    let expected = rest.split_once("expected one of ")?.1;
+    let expected = expected.split(" at line ").next().unwrap_or(expected);
+    expected
+        .split(", ")
+        .map(|v| v.trim_matches('`'))
+        .map(|v| (strsim::damerau_levenshtein(written, v), v))
+        .filter(|(distance, _)| *distance <= written.len().max(3) / 2)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, v)| v)
 }
 
 /// Checks what the types cannot say.
@@ -571,6 +590,29 @@ mod tests {
         assert!(parse(&bad_duration, "x.yaml").is_err());
         let unknown_action = source.replace("- setImage:", "- setImagez:");
         assert!(parse(&unknown_action, "x.yaml").is_err());
+    }
+
+    #[test]
+    fn a_mistyped_cause_is_refused_at_parse_with_its_line_and_the_nearest_cause() {
+        let source = builtin_source("bad-image-tag").unwrap();
+        let line = source
+            .lines()
+            .position(|l| l.trim() == "cause: tag-not-found")
+            .unwrap()
+            + 1;
+        let typo = source.replace("cause: tag-not-found", "cause: tag-not-foudn");
+        match parse(&typo, "my-lab.yaml") {
+            Err(e @ LabError::Invalid { .. }) => {
+                let text = e.to_string();
+                assert!(text.starts_with(&format!("my-lab.yaml:{line}:")), "{text}");
+                assert!(text.contains("tag-not-foudn"), "{text}");
+                assert_eq!(
+                    e.fix().as_deref(),
+                    Some("did you mean `tag-not-found`? (`kindlab lab schema` lists every value)")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -884,3 +884,17 @@ fn a_healthy_deployment_exits_zero_in_context_mode() {
     assert_eq!(json["healthy"], true, "{json:#}");
     assert_eq!(json["findings"].as_array().unwrap().len(), 0, "{json:#}");
 }
+
+/// Issue 19: a namespace that does not exist is a bad input (exit 3), not "healthy".
+#[test]
+fn a_namespace_that_does_not_exist_is_named_not_called_healthy() {
+    let lab = shared_lab();
+    let run = lab.run(&["diagnose", "-n", "no-such-namespace-kl"]);
+    run.assert_code(3);
+    assert!(
+        run.stderr
+            .contains("error: there is no namespace \"no-such-namespace-kl\"\nhelp: check the name: `kubectl get namespaces` lists what exists"),
+        "{}",
+        run.stderr
+    );
+}

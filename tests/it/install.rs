@@ -202,8 +202,15 @@ fn make_install_puts_the_tools_make_provided_beside_kindlab_and_uninstall_remove
         .unwrap_or_default();
     assert!(completion.contains("complete -F"), "{}", first.stdout);
     assert!(docs.join("zsh/site-functions/_kindlab").is_file());
-    assert!(docs.join("fish/vendor_completions.d/kindlab.fish").is_file());
-    assert!(docs.join("man/man1/kindlab.1").is_file(), "{}", first.stdout);
+    assert!(
+        docs.join("fish/vendor_completions.d/kindlab.fish")
+            .is_file()
+    );
+    assert!(
+        docs.join("man/man1/kindlab.1").is_file(),
+        "{}",
+        first.stdout
+    );
     assert!(docs.join("man/man1/kindlab-lab-start.1").is_file());
     assert!(
         manifest.contains("  /usr/local/share/man/man1/kindlab.1\n")
