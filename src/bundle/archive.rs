@@ -69,7 +69,7 @@ impl BundleWriter {
             }
         }
         let size = sink.written;
-        let sha256 = hex(&sink.hasher.finalize());
+        let sha256 = hex::encode(sink.hasher.finalize());
         self.pad(size)?;
         let end = self.file.stream_position()?;
         self.file.seek(SeekFrom::Start(header_at))?;
@@ -194,7 +194,7 @@ pub fn scan(
             name,
             offset,
             size,
-            sha256: hex(&hasher.finalize()),
+            sha256: hex::encode(hasher.finalize()),
         });
     }
     let manifest = manifest.ok_or_else(|| {
@@ -268,7 +268,7 @@ pub fn stream_member(
         }
         // The decoder may stop before the member's last bytes (zstd padding): hash them too.
         std::io::copy(&mut hashed, &mut std::io::sink())?;
-        if hashed.read != member.size || hex(&hashed.hasher.finalize()) != member.sha256 {
+        if hashed.read != member.size || hex::encode(hashed.hasher.finalize()) != member.sha256 {
             return Err(std::io::Error::other(format!(
                 "member {} changed while it was being loaded",
                 member.name
@@ -320,10 +320,6 @@ fn damaged_in(member: &str, e: &std::io::Error) -> ScanError {
     } else {
         ScanError::Damaged(format!("cannot read member {member}: {e}"))
     }
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

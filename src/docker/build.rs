@@ -136,11 +136,7 @@ impl BuildRequest {
             path: context.to_path_buf(),
             source,
         })?;
-        let input_hash = hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let input_hash = hex::encode(hasher.finalize());
         Ok(BuildRequest {
             context_tar,
             input_hash,

@@ -204,7 +204,7 @@ fn context_endpoint(config_dir: &Path, context: &str) -> Result<String, DockerEr
     }
     // The docker CLI stores each context under the hex SHA-256 of its name.
     let digest = Sha256::digest(context.as_bytes());
-    let dir: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let dir = hex::encode(digest);
     let path = config_dir
         .join("contexts")
         .join("meta")
@@ -233,7 +233,7 @@ mod tests {
 
     fn write_context(dir: &Path, name: &str, host: &str) {
         let digest = Sha256::digest(name.as_bytes());
-        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        let hex = hex::encode(digest);
         let meta = dir.join("contexts/meta").join(hex);
         std::fs::create_dir_all(&meta).unwrap();
         std::fs::write(

@@ -90,7 +90,7 @@ pub enum K8sError {
         /// The API status message (what the server said was wrong).
         message: String,
     },
-    #[error("CustomResourceDefinition {name} was not established within {}", human(*.waited))]
+    #[error("CustomResourceDefinition {name} was not established within {}", crate::ui::format_duration(*.waited))]
     CrdNotEstablished { name: String, waited: Duration },
     #[error("Deployment {namespace}/{name} does not exist")]
     DeploymentNotFound { namespace: String, name: String },
@@ -114,7 +114,7 @@ pub enum K8sError {
         /// Boxed: it is the bulk of the error, which travels up every `Result`.
         diagnosis: Option<Box<Diagnosis>>,
     },
-    #[error("deployment {name:?} in namespace {namespace:?} did not finish rolling out within {} ({last_status}){}", human(*.waited), with_diagnosis(.diagnosis))]
+    #[error("deployment {name:?} in namespace {namespace:?} did not finish rolling out within {} ({last_status}){}", crate::ui::format_duration(*.waited), with_diagnosis(.diagnosis))]
     RolloutTimeout {
         namespace: String,
         name: String,
@@ -486,18 +486,6 @@ fn with_diagnosis(diagnosis: &Option<Box<Diagnosis>>) -> String {
     }
 }
 
-/// Durations as people write them in flags: "90s", "5m", "250ms".
-pub(crate) fn human(d: Duration) -> String {
-    let secs = d.as_secs();
-    if secs == 0 {
-        format!("{}ms", d.as_millis())
-    } else if secs.is_multiple_of(60) {
-        format!("{}m", secs / 60)
-    } else {
-        format!("{secs}s")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -626,7 +614,7 @@ mod tests {
         };
         assert_eq!(
             err.to_string(),
-            "deployment \"web\" in namespace \"default\" did not finish rolling out within 2m \
+            "deployment \"web\" in namespace \"default\" did not finish rolling out within 2m00s \
              (0 of 1 updated replicas are available); pod web-7d9f-abcde is ImagePullBackOff: \
              Back-off pulling image \"localhost:5001/web:dev\"; last warning: Failed to pull image \
              \"localhost:5001/web:dev\": not found"
@@ -666,7 +654,7 @@ mod tests {
         };
         assert_eq!(
             err.to_string(),
-            "deployment \"web\" in namespace \"default\" did not finish rolling out within 1m \
+            "deployment \"web\" in namespace \"default\" did not finish rolling out within 1m00s \
              (0 of 1 updated replicas are available); pod web-7d9f-abcde is ImagePullBackOff: \
              localhost:5001/web has no tag \"dev\"; nearest: v1"
         );
@@ -710,7 +698,7 @@ mod tests {
             last_status: "waiting".into(),
             diagnosis: None,
         };
-        assert!(err.to_string().ends_with("within 90s (waiting)"));
+        assert!(err.to_string().ends_with("within 1m30s (waiting)"));
         assert_eq!(
             err.fix().as_deref(),
             Some("inspect it with `kubectl describe deployment -n default web`")
@@ -772,13 +760,6 @@ mod tests {
             "manifest document 1 cannot be applied: kind is missing"
         );
         assert_eq!(err.exit_code(), exit::BAD_INPUT);
-    }
-
-    #[test]
-    fn human_durations() {
-        assert_eq!(human(Duration::from_secs(300)), "5m");
-        assert_eq!(human(Duration::from_secs(45)), "45s");
-        assert_eq!(human(Duration::from_millis(250)), "250ms");
     }
 
     #[test]

@@ -8,7 +8,7 @@ mod status;
 
 pub use render::{print_json, render_error};
 pub use report::{Report, lines, print_document, show};
-pub use status::{ByteProgress, Step, Ui, format_bytes, format_duration};
+pub use status::{ByteProgress, Step, Ui, format_bytes, format_duration, format_seconds};
 
 /// How results are printed on stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]

@@ -211,12 +211,23 @@ pub fn format_duration(d: Duration) -> String {
     }
 }
 
+/// A measured time in seconds, as `format_duration` prints it; `-` when not measured.
+pub fn format_seconds(seconds: Option<f64>) -> String {
+    match seconds {
+        Some(s) if s.is_finite() && s >= 0.0 => format_duration(Duration::from_secs_f64(s)),
+        _ => "-".to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn durations_read_short() {
+        assert_eq!(format_seconds(Some(75.0)), "1m15s");
+        assert_eq!(format_seconds(Some(2.25)), "2.2s");
+        assert_eq!(format_seconds(None), "-");
         assert_eq!(format_duration(Duration::from_millis(420)), "0.4s");
         assert_eq!(format_duration(Duration::from_secs(125)), "2m05s");
     }

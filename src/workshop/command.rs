@@ -126,10 +126,6 @@ fn table() -> Table {
     table
 }
 
-fn secs(value: Option<f64>) -> String {
-    value.map_or("-".into(), |s| format!("{s:.1}s"))
-}
-
 /// The text of `provision`: one line per attendee, then where the handout is.
 pub fn provisioned(report: &ProvisionReport) -> String {
     let mut out = String::new();
@@ -196,8 +192,8 @@ pub fn status_table(status: &RoomStatus) -> String {
             a.attendee.clone(),
             a.lab.clone().unwrap_or_else(|| "-".into()),
             a.state.clone(),
-            secs(a.time_to_symptoms_s),
-            secs(a.time_to_fix_s),
+            crate::ui::format_seconds(a.time_to_symptoms_s),
+            crate::ui::format_seconds(a.time_to_fix_s),
             a.hints_used.to_string(),
             a.checks.to_string(),
             a.last_activity.clone().unwrap_or_else(|| "-".into()),

@@ -126,7 +126,7 @@ pub fn issued_for(endpoint: &Endpoint, account_uid: &str) -> String {
         )
         .as_bytes(),
     );
-    digest.iter().take(12).map(|b| format!("{b:02x}")).collect()
+    hex::encode(&digest[..12])
 }
 
 /// The handout folder's index.

@@ -19,10 +19,6 @@ fn level(l: Level) -> &'static str {
     }
 }
 
-fn seconds(s: Option<f64>) -> String {
-    s.map_or("-".to_string(), |s| format!("{s:.1}s"))
-}
-
 /// `kindlab lab list`.
 pub fn catalogue(labs: &[LabSpec]) -> String {
     let mut table = comfy_table::Table::new();
@@ -96,8 +92,8 @@ pub fn checked(c: &Checked) -> String {
             "Fixed: {} ({}).\nThe failure showed {} after the break; fixed {} after it; {} hint(s){}.",
             c.session.title,
             c.session.target,
-            seconds(c.session.time_to_symptoms_s),
-            seconds(c.session.time_to_fix_s),
+            crate::ui::format_seconds(c.session.time_to_symptoms_s),
+            crate::ui::format_seconds(c.session.time_to_fix_s),
             c.session.hints_used,
             if c.session.solved_with_help {
                 ", solved with `lab solve`"
@@ -161,8 +157,8 @@ pub fn sessions(reports: &[SessionReport]) -> String {
             r.attendee.clone(),
             r.lab.clone(),
             r.state.clone(),
-            seconds(r.time_to_symptoms_s),
-            seconds(r.time_to_fix_s),
+            crate::ui::format_seconds(r.time_to_symptoms_s),
+            crate::ui::format_seconds(r.time_to_fix_s),
             r.hints_used.to_string(),
             r.checks.to_string(),
         ]);

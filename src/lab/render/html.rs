@@ -88,14 +88,6 @@ fn esc(text: &str) -> String {
     out
 }
 
-fn secs(s: Option<f64>) -> String {
-    match s {
-        None => "–".into(),
-        Some(s) if s < 60.0 => format!("{s:.1} s"),
-        Some(s) => format!("{}m{:02}s", (s / 60.0) as u64, (s % 60.0) as u64),
-    }
-}
-
 /// A round step for the time axis: about six ticks over `max` seconds.
 fn tick_step(max: f64) -> f64 {
     let rough = (max / 6.0).max(1.0);
@@ -133,7 +125,7 @@ fn timeline_svg(sessions: &[SessionReport]) -> String {
             r##"<line x1="{0:.1}" y1="16" x2="{0:.1}" y2="{1:.1}" stroke="#ddd"/><text x="{0:.1}" y="12" font-size="10" text-anchor="middle" fill="#666">{2}</text>"##,
             x(t),
             height - 4.0,
-            secs(Some(t))
+            crate::ui::format_seconds(Some(t))
         );
         t += step;
     }
@@ -152,7 +144,7 @@ fn timeline_svg(sessions: &[SessionReport]) -> String {
             r##"<rect class="detect" x="{:.1}" y="{y:.1}" width="{:.1}" height="16" fill="#f0a030"><title>break to symptom: {}</title></rect>"##,
             x(0.0),
             (x(symptom) - x(0.0)).max(1.0),
-            secs(s.time_to_symptoms_s)
+            crate::ui::format_seconds(s.time_to_symptoms_s)
         );
         match s.time_to_fix_s {
             Some(fix) => {
@@ -166,7 +158,7 @@ fn timeline_svg(sessions: &[SessionReport]) -> String {
                     r##"<rect class="fix" x="{:.1}" y="{y:.1}" width="{:.1}" height="16" fill="{color}"><title>symptom to fix: {}</title></rect>"##,
                     x(symptom),
                     (x(fix) - x(symptom)).max(1.0),
-                    secs(Some(fix - symptom))
+                    crate::ui::format_seconds(Some(fix - symptom))
                 );
             }
             None => {
@@ -214,8 +206,8 @@ th {{ background: #f6f6f6; }} td.num {{ text-align: right; font-variant-numeric:
             l.attempts,
             l.fixed,
             l.solved_with_help,
-            secs(l.median_time_to_symptoms_s),
-            secs(l.median_time_to_fix_s),
+            crate::ui::format_seconds(l.median_time_to_symptoms_s),
+            crate::ui::format_seconds(l.median_time_to_fix_s),
             l.hints_used
         );
     }
@@ -231,8 +223,8 @@ th {{ background: #f6f6f6; }} td.num {{ text-align: right; font-variant-numeric:
             esc(&s.target),
             esc(&s.state),
             esc(&s.started_at),
-            secs(s.time_to_symptoms_s),
-            secs(s.time_to_fix_s),
+            crate::ui::format_seconds(s.time_to_symptoms_s),
+            crate::ui::format_seconds(s.time_to_fix_s),
             s.hints_used,
             s.checks
         );
