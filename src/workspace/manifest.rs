@@ -162,6 +162,21 @@ struct RawImage {
     name: Spanned<String>,
     context: Spanned<String>,
     dockerfile: Option<Spanned<String>>,
+    target: Option<Spanned<String>>,
+    #[serde(default)]
+    args: std::collections::BTreeMap<String, String>,
+    platform: Option<Spanned<String>>,
+    #[serde(default)]
+    secrets: Vec<RawSecret>,
+}
+
+/// `secrets: [{id: npmrc, file: ~/.npmrc}]` or `{id: token, env: API_TOKEN}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawSecret {
+    id: Spanned<String>,
+    file: Option<Spanned<String>>,
+    env: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -219,6 +234,31 @@ pub struct ImageSpec {
     pub context: PathBuf,
     /// Relative to `context`.
     pub dockerfile: String,
+    /// The Dockerfile stage to build (`--target`); None: the last one.
+    pub target: Option<String>,
+    /// `--build-arg`s.
+    pub args: std::collections::BTreeMap<String, String>,
+    /// `os/arch[/variant]`; None: the engine's own, which is the kind nodes' (they are
+    /// containers of that engine).
+    pub platform: Option<String>,
+    /// Secrets mounted by `RUN --mount=type=secret,id=...`; their values are read at build
+    /// time only and never hashed, logged or stored.
+    pub secrets: Vec<BuildSecret>,
+}
+
+/// One build secret: its id in the Dockerfile and where its value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildSecret {
+    pub id: String,
+    pub source: SecretSource,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// A file (absolute, or relative to the workspace when written in kindlab.yaml).
+    File(PathBuf),
+    /// An environment variable of the kindlab process.
+    Env(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -303,7 +343,7 @@ pub fn yaml_error_position(e: &serde_saphyr::Error) -> (u64, u64, String) {
 fn syntax_fix(message: &str) -> String {
     if message.contains("unknown field") {
         format!(
-            "remove or rename the key; {MANIFEST_FILE} accepts cluster.{{name,nodeImage}}, registry.{{name,port,image}}, images[].{{name,context,dockerfile}}, deploy.{{overlay,updateImages}}"
+            "remove or rename the key; {MANIFEST_FILE} accepts cluster.{{name,nodeImage}}, registry.{{name,port,image}}, images[].{{name,context,dockerfile,target,args,platform,secrets}}, deploy.{{overlay,updateImages}}"
         )
     } else {
         format!("fix the YAML at that position; `kindlab init` shows a valid {MANIFEST_FILE}")
@@ -441,10 +481,67 @@ impl Validator<'_> {
                     "Dockerfile".into()
                 }
             };
+            let platform = match image.platform {
+                Some(p) => {
+                    let parts: Vec<&str> = p.value.split('/').collect();
+                    if !(2..=3).contains(&parts.len()) || parts.iter().any(|x| x.is_empty()) {
+                        return Err(self.invalid(
+                            &p,
+                            format!("platform {:?} is not os/arch[/variant]", p.value),
+                            "write it as Docker does, e.g. linux/amd64 or linux/arm64/v8, or leave it out to build for the cluster's nodes".into(),
+                        ));
+                    }
+                    Some(p.value)
+                }
+                None => None,
+            };
+            let mut secrets: Vec<BuildSecret> = Vec::new();
+            for secret in image.secrets {
+                if secret.id.value.is_empty() || secrets.iter().any(|s| s.id == secret.id.value) {
+                    return Err(self.invalid(
+                        &secret.id,
+                        format!("secret id {:?} is empty or listed twice", secret.id.value),
+                        "give each secret the id its RUN --mount=type=secret,id=... uses, once"
+                            .into(),
+                    ));
+                }
+                let source = match (secret.file, secret.env) {
+                    (Some(file), None) => {
+                        let path = match file.value.strip_prefix("~/") {
+                            Some(rest) => std::env::var_os("HOME")
+                                .map(PathBuf::from)
+                                .unwrap_or_default()
+                                .join(rest),
+                            None => self.root.join(&file.value),
+                        };
+                        SecretSource::File(path)
+                    }
+                    (None, Some(env)) if !env.value.is_empty() => SecretSource::Env(env.value),
+                    _ => {
+                        return Err(self.invalid(
+                            &secret.id,
+                            format!(
+                                "secret {:?} needs exactly one of file or env",
+                                secret.id.value
+                            ),
+                            "set `file: PATH` (relative to the workspace) or `env: VARIABLE`"
+                                .into(),
+                        ));
+                    }
+                };
+                secrets.push(BuildSecret {
+                    id: secret.id.value,
+                    source,
+                });
+            }
             images.push(ImageSpec {
                 name: image.name.value,
                 context,
                 dockerfile,
+                target: image.target.map(|t| t.value),
+                args: image.args,
+                platform,
+                secrets,
             });
         }
 
