@@ -280,6 +280,7 @@ async fn build(
         }
         BuildEvent::Output(line) => tracing::debug!(image = %image.name, "{line}"),
     };
+    let uses_heredoc = request.uses_heredoc;
     let built = match &builder.builder {
         Builder::BuildKit => {
             if let Some(frontend) = &request.frontend
@@ -312,6 +313,7 @@ async fn build(
             docker::build_image(engine, &image.name, reference, request, on_event).await
         }
     };
+    let built = built.map_err(|e| docker::buildkit::explain_heredoc(e, uses_heredoc));
     if let Err(e) = built {
         // The failing step's output, where the user looks: right under the step line.
         for line in e.details() {

@@ -56,6 +56,10 @@ pub enum BuildError {
         "{image}'s Dockerfile asks for the BuildKit frontend {frontend} (`# syntax=`), which the engine does not have"
     )]
     FrontendMissing { image: String, frontend: String },
+    #[error(
+        "{image}'s Dockerfile uses a heredoc, which the engine's Dockerfile frontend does not know: {message}"
+    )]
+    HeredocUnsupported { image: String, message: String },
     #[error(transparent)]
     Docker(#[from] DockerError),
 }
@@ -83,6 +87,9 @@ impl BuildError {
             BuildError::FrontendMissing { frontend, .. } => Some(format!(
                 "load it with `kindlab bundle load` from a bundle made where it could be pulled (`docker pull {frontend}` there, then `kindlab bundle create`), or remove the `# syntax=` line to use the engine's built-in frontend"
             )),
+            BuildError::HeredocUnsupported { .. } => Some(
+                "heredocs need the Dockerfile frontend 1.4 or later, built into Docker Engine 23.0 and later: upgrade the engine, or add `# syntax=docker/dockerfile:1.4` with that image in the engine, or write the lines as one RUN joined with &&".into(),
+            ),
             BuildError::Docker(e) => e.fix(),
         }
     }
@@ -93,7 +100,8 @@ impl BuildError {
             BuildError::Context { .. }
             | BuildError::DockerIgnore { .. }
             | BuildError::SecretMissing { .. }
-            | BuildError::FrontendMissing { .. } => exit::BAD_INPUT,
+            | BuildError::FrontendMissing { .. }
+            | BuildError::HeredocUnsupported { .. } => exit::BAD_INPUT,
             _ => exit::FAILED,
         }
     }
@@ -122,6 +130,8 @@ pub struct BuildRequest {
     pub secrets: Vec<BuildSecret>,
     /// The `# syntax=` frontend image the Dockerfile asks for.
     pub frontend: Option<String>,
+    /// The Dockerfile has a heredoc (`RUN <<EOF`), which older frontends do not know.
+    pub uses_heredoc: bool,
 }
 
 impl BuildRequest {
@@ -223,9 +233,9 @@ impl BuildRequest {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        let frontend = std::fs::read_to_string(context.join(dockerfile))
-            .ok()
-            .and_then(|text| super::buildkit::frontend_image(&text));
+        let text = std::fs::read_to_string(context.join(dockerfile)).unwrap_or_default();
+        let frontend = super::buildkit::frontend_image(&text);
+        let uses_heredoc = super::buildkit::uses_heredoc(&text);
         Ok(BuildRequest {
             context_tar,
             input_hash,
@@ -235,6 +245,7 @@ impl BuildRequest {
             platform: platform.map(str::to_string),
             secrets: Vec::new(),
             frontend,
+            uses_heredoc,
         })
     }
 
@@ -512,6 +523,59 @@ mod tests {
         let changed = BuildRequest::pack(dir.path(), "Dockerfile").unwrap();
         assert_ne!(first.input_hash, changed.input_hash);
         assert_eq!(changed.tag().len(), 12);
+    }
+
+    #[test]
+    fn target_args_and_platform_change_the_tag_and_secret_values_do_not() {
+        let dir = context();
+        let no_args = BTreeMap::new();
+        let tag = |target, args: &BTreeMap<String, String>, platform| {
+            BuildRequest::pack_with(dir.path(), "Dockerfile", target, args, platform)
+                .unwrap()
+                .input_hash
+        };
+        let plain = tag(None, &no_args, None);
+        let args = BTreeMap::from([("A".to_string(), "b".to_string())]);
+        let other_args = BTreeMap::from([("A".to_string(), "c".to_string())]);
+        let all = [
+            plain.clone(),
+            tag(Some("runtime"), &no_args, None),
+            tag(None, &args, None),
+            tag(None, &other_args, None),
+            tag(None, &no_args, Some("linux/arm64")),
+        ];
+        for (i, a) in all.iter().enumerate() {
+            for b in &all[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        let with_secret = |var: &str| {
+            let spec = ImageSpec {
+                name: "api".into(),
+                context: dir.path().to_path_buf(),
+                dockerfile: "Dockerfile".into(),
+                target: None,
+                args: BTreeMap::new(),
+                platform: None,
+                secrets: vec![BuildSecret {
+                    id: "token".into(),
+                    source: crate::workspace::SecretSource::Env(var.into()),
+                }],
+            };
+            BuildRequest::for_image(&spec).unwrap().input_hash
+        };
+        assert_eq!(with_secret("ONE"), plain);
+        assert_eq!(with_secret("TWO"), plain);
+    }
+
+    #[test]
+    fn an_empty_directory_is_part_of_the_context() {
+        let dir = context();
+        let before = BuildRequest::pack(dir.path(), "Dockerfile").unwrap();
+        std::fs::create_dir(dir.path().join("cache")).unwrap();
+        let after = BuildRequest::pack(dir.path(), "Dockerfile").unwrap();
+        assert_ne!(before.input_hash, after.input_hash);
+        assert!(tar_paths(&after.context_tar).contains(&"cache/".to_string()));
     }
 
     #[test]

@@ -164,6 +164,33 @@ pub fn frontend_image(dockerfile: &str) -> Option<String> {
     None
 }
 
+/// Whether a Dockerfile has a heredoc: `<<WORD` or `<<-WORD` (quoted or not) in an
+/// instruction line.
+pub fn uses_heredoc(dockerfile: &str) -> bool {
+    dockerfile.lines().any(|line| {
+        let line = line.trim_start();
+        !line.starts_with('#')
+            && line.match_indices("<<").any(|(at, _)| {
+                let rest = line[at + 2..].trim_start_matches('-');
+                let rest = rest.trim_start_matches(['"', '\'']);
+                rest.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            })
+    })
+}
+
+/// A failed build of a Dockerfile with a heredoc, on a frontend that does not know them,
+/// is said as such (the frontend's own words are "unknown instruction").
+pub fn explain_heredoc(error: BuildError, uses_heredoc: bool) -> BuildError {
+    match error {
+        BuildError::StepFailed { image, message, .. }
+            if uses_heredoc && message.contains("unknown instruction") =>
+        {
+            BuildError::HeredocUnsupported { image, message }
+        }
+        other => other,
+    }
+}
+
 /// What one BuildKit progress message adds to the build's log and progress.
 #[derive(Debug, Default)]
 struct Progress {
@@ -514,6 +541,14 @@ mod tests {
         );
         assert_eq!(frontend_image("FROM x\n# syntax=late/ignored:1\n"), None);
         assert_eq!(frontend_image("# just a comment\nFROM x\n"), None);
+    }
+
+    #[test]
+    fn heredocs_are_recognised() {
+        assert!(uses_heredoc("FROM x\nRUN <<EOT\necho hi\nEOT\n"));
+        assert!(uses_heredoc("FROM x\nCOPY <<-\"EOF\" /a\nhi\nEOF\n"));
+        assert!(!uses_heredoc("FROM x\nRUN echo $((1 << 2))\n"));
+        assert!(!uses_heredoc("FROM x\n# RUN <<EOT\n"));
     }
 
     #[test]
