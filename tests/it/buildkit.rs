@@ -87,7 +87,14 @@ fn up_deploys_an_app_built_with_cache_and_secret_mounts_a_target_and_a_build_arg
     env.push(("KL_TEST_API_TOKEN", &secret));
     env.push(("KINDLAB_LOG", "debug"));
     let up = kindlab_env(
-        &["--workspace", dir.to_str().unwrap(), "up", "-o", "json"],
+        &[
+            "--workspace",
+            dir.to_str().unwrap(),
+            "up",
+            "--adopt",
+            "-o",
+            "json",
+        ],
         &env,
     );
     up.assert_code(0);
