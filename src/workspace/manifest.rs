@@ -683,6 +683,47 @@ mod tests {
     }
 
     #[test]
+    fn build_settings_are_read_and_checked() {
+        let dir = workspace_dir();
+        let ws = parse(
+            dir.path(),
+            "images:\n  - name: api\n    context: apps/api\n    target: runtime\n    args:\n      GO: \"1.23\"\n      N: 3\n    platform: linux/arm64/v8\n    secrets:\n      - id: npmrc\n        file: secrets/npmrc\n      - id: token\n        env: API_TOKEN\n",
+        )
+        .unwrap();
+        let image = &ws.images[0];
+        assert_eq!(image.target.as_deref(), Some("runtime"));
+        assert_eq!(image.args["GO"], "1.23");
+        assert_eq!(image.args["N"], "3");
+        assert_eq!(image.platform.as_deref(), Some("linux/arm64/v8"));
+        assert_eq!(
+            image.secrets,
+            [
+                BuildSecret {
+                    id: "npmrc".into(),
+                    source: SecretSource::File(dir.path().join("secrets/npmrc")),
+                },
+                BuildSecret {
+                    id: "token".into(),
+                    source: SecretSource::Env("API_TOKEN".into()),
+                },
+            ]
+        );
+
+        let both = "images:\n  - name: api\n    context: apps/api\n    secrets:\n      - id: t\n        file: a\n        env: B\n";
+        let (line, message, _) = invalid_at(parse(dir.path(), both).unwrap_err());
+        assert_eq!(
+            (line, message.as_str()),
+            (5, "secret \"t\" needs exactly one of file or env")
+        );
+        let platform = "images:\n  - name: api\n    context: apps/api\n    platform: arm64\n";
+        let (line, message, _) = invalid_at(parse(dir.path(), platform).unwrap_err());
+        assert_eq!(
+            (line, message.as_str()),
+            (4, "platform \"arm64\" is not os/arch[/variant]")
+        );
+    }
+
+    #[test]
     fn missing_context_and_dockerfile_are_rejected() {
         let dir = workspace_dir();
         let err = parse(
