@@ -40,6 +40,7 @@ help:
 	@echo "make images          the lab's images: present, from BUNDLE=FILE, pulled, or built offline"
 	@echo "make offline-images  build kind, kubectl and an offline kind node image (air-gapped machines)"
 	@echo "make bench           kindlab vs the scripts, ctlptl and bare kind, every verb's target (bench/README.md)"
+	@echo "make bench-build     kindlab build (cold, warm after a one-file change) vs docker build of the same context"
 	@echo "make bench-room      a workshop room of 30 attendees on one kind cluster (ROOM_ATTENDEES=N)"
 	@echo "make fuzz            every fuzz target in turn, FUZZ_SECONDS each (fuzz/README.md; not in CI)"
 
@@ -132,6 +133,13 @@ offline-images: engine
 bench: engine build
 	@$(MAKE) --no-print-directory images KINDLAB=./target/release/kindlab
 	$(WITH_ENV) bash bench/run.sh
+	KINDLAB=./target/release/kindlab $(WITH_ENV) bash bench/build.sh
+
+# Image builds alone: kindlab's cold and warm build against `docker build` of the same context
+# (bench/build.sh; numbers in bench/results/build.json).
+.PHONY: bench-build
+bench-build: engine build
+	KINDLAB=./target/release/kindlab $(WITH_ENV) bash bench/build.sh
 
 # A workshop room at once: provision, 30 labs started together, fixed, checked, reset
 # (bench/room.sh; numbers in bench/results/room.json).

@@ -22,7 +22,7 @@ pub fn image_references(
     ws.images
         .iter()
         .map(|image| {
-            let request = BuildRequest::pack(&image.context, &image.dockerfile)?;
+            let request = BuildRequest::for_image(image)?;
             Ok((
                 image.name.clone(),
                 format!("{registry_host}/{}:{}", image.name, request.tag()),

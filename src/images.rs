@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::docker::{self, BuildError, BuildEvent, BuildRequest, Engine};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::docker::{self, BuildError, BuildEvent, BuildRequest, Builder, Engine};
 use crate::registry::{RegistryClient, RegistryError};
 use crate::ui::Ui;
 use crate::workspace::{
@@ -163,24 +165,49 @@ pub async fn build_and_push(
     ui: &Ui,
 ) -> Result<Vec<ImageResult>, ImageError> {
     let registry = RegistryClient::new(registry_host);
+    let builder = if images.is_empty() {
+        Builder::BuildKit
+    } else {
+        docker::buildkit::choose_builder(engine).await
+    };
+    if let Builder::Classic { why } = &builder {
+        ui.note(classic_note(why));
+    }
+    let builder = Choice {
+        builder,
+        refusal_said: AtomicBool::new(false),
+    };
     let jobs = images
         .iter()
-        .map(|image| build_one(engine, &registry, image, ui));
+        .map(|image| build_one(engine, &registry, image, &builder, ui));
     futures::future::try_join_all(jobs).await
+}
+
+/// The one line that says a run builds without BuildKit, and what that costs.
+fn classic_note(why: &str) -> String {
+    format!(
+        "building with the classic builder: {why}; Dockerfiles using RUN --mount, heredocs or secrets need BuildKit (Docker 18.09+ on Linux)"
+    )
+}
+
+/// The builder of one run, shared by its images; a refusal met by one image is said once.
+struct Choice {
+    builder: Builder,
+    refusal_said: AtomicBool,
 }
 
 async fn build_one(
     engine: &Engine,
     registry: &RegistryClient,
     image: &ImageSpec,
+    builder: &Choice,
     ui: &Ui,
 ) -> Result<ImageResult, ImageError> {
     let started = Instant::now();
     let step = ui.step(format!("Image {}", image.name));
     step.detail("hashing the build context");
-    let context = image.context.clone();
-    let dockerfile = image.dockerfile.clone();
-    let request = tokio::task::spawn_blocking(move || BuildRequest::pack(&context, &dockerfile))
+    let spec = image.clone();
+    let request = tokio::task::spawn_blocking(move || BuildRequest::for_image(&spec))
         .await
         .map_err(|e| BuildError::Context {
             path: image.context.clone(),
@@ -208,7 +235,7 @@ async fn build_one(
     // The engine may still have the image though the registry lost it (registry container
     // deleted): pushing again is the whole repair.
     if engine.docker.inspect_image(&reference).await.is_err() {
-        build(engine, image, &reference, request, &step, ui).await?;
+        build(engine, image, &reference, request, builder, &step, ui).await?;
     }
 
     step.detail(format!("pushing {reference}"));
@@ -249,17 +276,51 @@ async fn build(
     image: &ImageSpec,
     reference: &str,
     request: BuildRequest,
+    builder: &Choice,
     step: &crate::ui::Step,
     ui: &Ui,
 ) -> Result<(), ImageError> {
-    step.detail("building");
-    let built = docker::build_image(engine, &image.name, reference, request, |event| {
-        if let BuildEvent::Step { index, total, text } = event {
+    let on_event = |event| match event {
+        BuildEvent::Step { index, total, text } => {
             step.progress(index, total);
             step.detail(text);
         }
-    })
-    .await;
+        BuildEvent::Output(line) => tracing::debug!(image = %image.name, "{line}"),
+    };
+    let uses_heredoc = request.uses_heredoc;
+    let built = match &builder.builder {
+        Builder::BuildKit => {
+            if let Some(frontend) = &request.frontend
+                && engine.docker.inspect_image(frontend).await.is_err()
+            {
+                return Err(BuildError::FrontendMissing {
+                    image: image.name.clone(),
+                    frontend: frontend.clone(),
+                }
+                .into());
+            }
+            step.detail("building with BuildKit");
+            let fallback = request.clone();
+            match docker::buildkit::build_image(engine, &image.name, reference, request, on_event)
+                .await
+            {
+                Err(BuildError::BuildKitRefused { message }) => {
+                    if !builder.refusal_said.swap(true, Ordering::SeqCst) {
+                        ui.note(classic_note(&format!(
+                            "the engine refused BuildKit ({message})"
+                        )));
+                    }
+                    docker::build_image(engine, &image.name, reference, fallback, on_event).await
+                }
+                other => other,
+            }
+        }
+        Builder::Classic { .. } => {
+            step.detail("building");
+            docker::build_image(engine, &image.name, reference, request, on_event).await
+        }
+    };
+    let built = built.map_err(|e| docker::buildkit::explain_heredoc(e, uses_heredoc));
     if let Err(e) = built {
         // The failing step's output, where the user looks: right under the step line.
         for line in e.details() {

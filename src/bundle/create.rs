@@ -86,10 +86,16 @@ pub async fn create(
             ui.note(format!("warning: {warning}"));
             warnings.push(warning);
         }
+        let mut from = from;
+        // A `# syntax=` frontend is an image BuildKit runs: offline, it must be in the bundle.
+        if let Some(frontend) = crate::docker::buildkit::frontend_image(&text)
+            && !from.contains(&frontend)
+        {
+            from.push(frontend);
+        }
         bases.push((image.name.clone(), from));
-        let context = image.context.clone();
-        let file = image.dockerfile.clone();
-        let request = tokio::task::spawn_blocking(move || BuildRequest::pack(&context, &file))
+        let spec = image.clone();
+        let request = tokio::task::spawn_blocking(move || BuildRequest::for_image(&spec))
             .await
             .map_err(|e| BundleError::Read {
                 path: image.context.clone(),

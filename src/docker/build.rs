@@ -6,13 +6,16 @@
 
 use std::path::{Path, PathBuf};
 
+use std::collections::BTreeMap;
+
 use bollard::query_parameters::{BuildImageOptionsBuilder, PushImageOptionsBuilder};
 use futures::StreamExt;
-use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use sha2::{Digest, Sha256};
 
+use super::dockerignore;
 use super::{DockerError, Engine};
 use crate::exit;
+use crate::workspace::{BuildSecret, ImageSpec};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -41,6 +44,22 @@ pub enum BuildError {
         registry_digest: String,
         engine_digest: String,
     },
+    #[error("the engine refused a BuildKit build: {message}")]
+    BuildKitRefused { message: String },
+    #[error("building {image} needs the secret {id:?}, but {why}")]
+    SecretMissing {
+        image: String,
+        id: String,
+        why: String,
+    },
+    #[error(
+        "{image}'s Dockerfile asks for the BuildKit frontend {frontend} (`# syntax=`), which the engine does not have"
+    )]
+    FrontendMissing { image: String, frontend: String },
+    #[error(
+        "{image}'s Dockerfile uses a heredoc, which the engine's Dockerfile frontend does not know: {message}"
+    )]
+    HeredocUnsupported { image: String, message: String },
     #[error(transparent)]
     Docker(#[from] DockerError),
 }
@@ -59,6 +78,18 @@ impl BuildError {
             BuildError::DigestMismatch { .. } => Some(
                 "another push raced this one; run the command again".into(),
             ),
+            BuildError::BuildKitRefused { .. } => Some(
+                "run the command again with DOCKER_BUILDKIT=0 to use the classic builder".into(),
+            ),
+            BuildError::SecretMissing { .. } => Some(
+                "create that file or set that variable (images[].secrets in kindlab.yaml says which), then run the command again".into(),
+            ),
+            BuildError::FrontendMissing { frontend, .. } => Some(format!(
+                "load it with `kindlab bundle load` from a bundle made where it could be pulled (`docker pull {frontend}` there, then `kindlab bundle create`), or remove the `# syntax=` line to use the engine's built-in frontend"
+            )),
+            BuildError::HeredocUnsupported { .. } => Some(
+                "heredocs need the Dockerfile frontend 1.4 or later, built into Docker Engine 23.0 and later: upgrade the engine, or add `# syntax=docker/dockerfile:1.4` with that image in the engine, or write the lines as one RUN joined with &&".into(),
+            ),
             BuildError::Docker(e) => e.fix(),
         }
     }
@@ -66,7 +97,11 @@ impl BuildError {
     pub fn exit_code(&self) -> u8 {
         match self {
             BuildError::Docker(e) => e.exit_code(),
-            BuildError::Context { .. } | BuildError::DockerIgnore { .. } => exit::BAD_INPUT,
+            BuildError::Context { .. }
+            | BuildError::DockerIgnore { .. }
+            | BuildError::SecretMissing { .. }
+            | BuildError::FrontendMissing { .. }
+            | BuildError::HeredocUnsupported { .. } => exit::BAD_INPUT,
             _ => exit::FAILED,
         }
     }
@@ -81,44 +116,94 @@ impl BuildError {
 }
 
 /// A packed build context and the hash of everything that goes into the build.
+#[derive(Clone)]
 pub struct BuildRequest {
     pub context_tar: Vec<u8>,
-    /// Hex SHA-256 over every file's path, mode and content, and the Dockerfile's name.
+    /// Hex SHA-256 over the Dockerfile's name, every path of the context as `docker build`
+    /// sends it (mode and content), the target, the build args and the platform. Not the
+    /// secrets' values.
     pub input_hash: String,
     pub dockerfile: String,
+    pub target: Option<String>,
+    pub args: BTreeMap<String, String>,
+    pub platform: Option<String>,
+    pub secrets: Vec<BuildSecret>,
+    /// The `# syntax=` frontend image the Dockerfile asks for.
+    pub frontend: Option<String>,
+    /// The Dockerfile has a heredoc (`RUN <<EOF`), which older frontends do not know.
+    pub uses_heredoc: bool,
 }
 
 impl BuildRequest {
-    /// Packs `context` as `docker build` would send it. Entries are sorted and timestamps
-    /// fixed, so the same inputs give the same tar and the same hash on every machine.
+    /// Packs an image's context with its build settings.
+    pub fn for_image(image: &ImageSpec) -> Result<BuildRequest, BuildError> {
+        let mut request = BuildRequest::pack_with(
+            &image.context,
+            &image.dockerfile,
+            image.target.as_deref(),
+            &image.args,
+            image.platform.as_deref(),
+        )?;
+        request.secrets = image.secrets.clone();
+        Ok(request)
+    }
+
+    /// Packs `context` as `docker build` would send it, with no target, args or platform.
     pub fn pack(context: &Path, dockerfile: &str) -> Result<BuildRequest, BuildError> {
-        let ignore = load_dockerignore(context)?;
-        let mut files = Vec::new();
-        walk(context, context, &ignore, dockerfile, &mut files)?;
-        files.sort();
+        BuildRequest::pack_with(context, dockerfile, None, &BTreeMap::new(), None)
+    }
+
+    /// Packs `context` as `docker build` would send it. Entries are in Docker's walk order
+    /// and timestamps fixed, so the same inputs give the same tar and the same hash on
+    /// every machine.
+    pub fn pack_with(
+        context: &Path,
+        dockerfile: &str,
+        target: Option<&str>,
+        args: &BTreeMap<String, String>,
+        platform: Option<&str>,
+    ) -> Result<BuildRequest, BuildError> {
+        let ignore = dockerignore::load(context).map_err(|e| BuildError::DockerIgnore {
+            dir: context.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let entries =
+            dockerignore::context_entries(context, &ignore, dockerfile).map_err(|source| {
+                BuildError::Context {
+                    path: context.to_path_buf(),
+                    source,
+                }
+            })?;
 
         let mut hasher = Sha256::new();
         hasher.update(format!("dockerfile={dockerfile}\0"));
         let mut tar = tar::Builder::new(Vec::new());
-        for rel in &files {
-            let path = context.join(rel);
+        for entry in &entries {
+            let rel_str = entry.path.as_str();
+            let path = context.join(rel_str);
             let read_err = |source| BuildError::Context {
                 path: path.clone(),
                 source,
             };
             let meta = std::fs::symlink_metadata(&path).map_err(read_err)?;
-            let rel_str = rel.to_string_lossy().replace('\\', "/");
             let mut header = tar::Header::new_gnu();
             header.set_mtime(0);
             header.set_uid(0);
             header.set_gid(0);
-            if meta.file_type().is_symlink() {
+            if entry.is_dir {
+                header.set_entry_type(tar::EntryType::Directory);
+                header.set_size(0);
+                header.set_mode(0o755);
+                hasher.update(format!("dir {rel_str}\0"));
+                tar.append_data(&mut header, format!("{rel_str}/"), std::io::empty())
+                    .map_err(read_err)?;
+            } else if meta.file_type().is_symlink() {
                 let target = std::fs::read_link(&path).map_err(read_err)?;
                 header.set_entry_type(tar::EntryType::Symlink);
                 header.set_size(0);
                 header.set_mode(0o777);
                 hasher.update(format!("link {rel_str} -> {}\0", target.display()));
-                tar.append_link(&mut header, &rel_str, &target)
+                tar.append_link(&mut header, rel_str, &target)
                     .map_err(read_err)?;
             } else {
                 let content = std::fs::read(&path).map_err(read_err)?;
@@ -128,19 +213,35 @@ impl BuildRequest {
                 header.set_mode(mode);
                 hasher.update(format!("file {rel_str} {mode:o} {}\0", content.len()));
                 hasher.update(&content);
-                tar.append_data(&mut header, &rel_str, content.as_slice())
+                tar.append_data(&mut header, rel_str, content.as_slice())
                     .map_err(read_err)?;
             }
         }
+        // The build settings that change the image (secrets do not: their values must not
+        // leave a trace, and a step using one is re-run by changing its Dockerfile line).
+        hasher.update(format!("target={}\0", target.unwrap_or_default()));
+        for (key, value) in args {
+            hasher.update(format!("arg {key}={value}\0"));
+        }
+        hasher.update(format!("platform={}\0", platform.unwrap_or_default()));
         let context_tar = tar.into_inner().map_err(|source| BuildError::Context {
             path: context.to_path_buf(),
             source,
         })?;
         let input_hash = hex::encode(hasher.finalize());
+        let text = std::fs::read_to_string(context.join(dockerfile)).unwrap_or_default();
+        let frontend = super::buildkit::frontend_image(&text);
+        let uses_heredoc = super::buildkit::uses_heredoc(&text);
         Ok(BuildRequest {
             context_tar,
             input_hash,
             dockerfile: dockerfile.to_string(),
+            target: target.map(str::to_string),
+            args: args.clone(),
+            platform: platform.map(str::to_string),
+            secrets: Vec::new(),
+            frontend,
+            uses_heredoc,
         })
     }
 
@@ -148,6 +249,14 @@ impl BuildRequest {
     pub fn tag(&self) -> &str {
         &self.input_hash[..12]
     }
+}
+
+/// A short random hex string (a BuildKit session's name).
+pub(crate) fn random_suffix() -> String {
+    let mut bytes = [0u8; 8];
+    // A fixed name only risks a clash between concurrent builds; never a reason to fail.
+    let _ = getrandom::fill(&mut bytes);
+    hex::encode(bytes)
 }
 
 #[cfg(unix)]
@@ -164,84 +273,6 @@ fn file_mode(meta: &std::fs::Metadata) -> u32 {
 #[cfg(not(unix))]
 fn file_mode(_meta: &std::fs::Metadata) -> u32 {
     0o644
-}
-
-/// `.dockerignore` patterns are relative to the context root (unlike `.gitignore`, where a
-/// bare `foo` matches at any depth), so each pattern is anchored with a leading `/` before it
-/// goes to the gitignore matcher, which shares the rest of the syntax (`*`, `**`, `!`).
-fn load_dockerignore(context: &Path) -> Result<Gitignore, BuildError> {
-    let mut builder = GitignoreBuilder::new(context);
-    let path = context.join(".dockerignore");
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        for line in text.lines() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let (negate, pattern) = match line.strip_prefix('!') {
-                Some(p) => ("!", p.trim()),
-                None => ("", line),
-            };
-            let pattern = pattern.trim_start_matches("./").trim_start_matches('/');
-            builder
-                .add_line(None, &format!("{negate}/{pattern}"))
-                .map_err(|e| BuildError::DockerIgnore {
-                    dir: context.to_path_buf(),
-                    message: e.to_string(),
-                })?;
-        }
-    }
-    builder.build().map_err(|e| BuildError::DockerIgnore {
-        dir: context.to_path_buf(),
-        message: e.to_string(),
-    })
-}
-
-fn walk(
-    root: &Path,
-    dir: &Path,
-    ignore: &Gitignore,
-    dockerfile: &str,
-    out: &mut Vec<PathBuf>,
-) -> Result<(), BuildError> {
-    let read_err = |source| BuildError::Context {
-        path: dir.to_path_buf(),
-        source,
-    };
-    for entry in std::fs::read_dir(dir).map_err(read_err)? {
-        let entry = entry.map_err(read_err)?;
-        let path = entry.path();
-        let rel = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
-        let file_type = entry.file_type().map_err(read_err)?;
-        let is_dir = file_type.is_dir();
-        if is_dir {
-            // Unlike git, Docker lets `!pattern` bring back a file inside an excluded
-            // directory, so an excluded directory is pruned only when no exception exists.
-            let excluded = ignore.matched_path_or_any_parents(&rel, true).is_ignore();
-            if !excluded || ignore.num_whitelists() > 0 {
-                walk(root, &path, ignore, dockerfile, out)?;
-            }
-            continue;
-        }
-        // Docker always sends the Dockerfile and .dockerignore, even when ignored.
-        let always = rel == Path::new(dockerfile) || rel == Path::new(".dockerignore");
-        if always || !is_ignored_file(ignore, &rel) {
-            out.push(rel);
-        }
-    }
-    Ok(())
-}
-
-/// Docker's rule: the last pattern matching the file or any of its parent directories wins.
-fn is_ignored_file(ignore: &Gitignore, rel: &Path) -> bool {
-    // The file first, then its ancestors: the deepest explicit match decides, which is what
-    // "last matching pattern wins" means for these anchored patterns.
-    rel.ancestors()
-        .filter(|p| !p.as_os_str().is_empty())
-        .enumerate()
-        .map(|(depth, candidate)| ignore.matched(candidate, depth > 0))
-        .find(|m| !m.is_none())
-        .is_some_and(|m| m.is_ignore())
 }
 
 /// What a build reports while it runs.
@@ -267,12 +298,21 @@ pub async fn build_image(
 ) -> Result<String, BuildError> {
     // The classic builder: it works on every engine through the API without a BuildKit
     // session, and its `Step N/M` lines give an honest progress bar.
-    let options = BuildImageOptionsBuilder::default()
+    let args: std::collections::HashMap<String, String> =
+        request.args.clone().into_iter().collect();
+    let mut options = BuildImageOptionsBuilder::default()
         .dockerfile(&request.dockerfile)
         .t(reference)
         .rm(true)
         .forcerm(true)
-        .build();
+        .buildargs(&args);
+    if let Some(target) = &request.target {
+        options = options.target(target);
+    }
+    if let Some(platform) = &request.platform {
+        options = options.platform(platform);
+    }
+    let options = options.build();
     let body = bollard::body_full(request.context_tar.into());
     let mut stream = engine.docker.build_image(options, None, Some(body));
     let mut log: Vec<String> = Vec::new();
@@ -292,8 +332,10 @@ pub async fn build_image(
                         }
                     }
                 }
-                if let Some(aux) = info.aux.and_then(|a| a.id) {
-                    image_id = Some(aux);
+                if let Some(bollard::models::BuildInfoAux::Default(aux)) = info.aux
+                    && let Some(id) = aux.id
+                {
+                    image_id = Some(id);
                 }
             }
             Err(bollard::errors::Error::DockerStreamError { error }) => {
@@ -443,7 +485,9 @@ mod tests {
             vec![
                 ".dockerignore",
                 "Dockerfile",
+                "www/",
                 "www/index.html",
+                "www/sub/",
                 "www/sub/README.md"
             ]
         );
@@ -475,6 +519,59 @@ mod tests {
         let changed = BuildRequest::pack(dir.path(), "Dockerfile").unwrap();
         assert_ne!(first.input_hash, changed.input_hash);
         assert_eq!(changed.tag().len(), 12);
+    }
+
+    #[test]
+    fn target_args_and_platform_change_the_tag_and_secret_values_do_not() {
+        let dir = context();
+        let no_args = BTreeMap::new();
+        let tag = |target, args: &BTreeMap<String, String>, platform| {
+            BuildRequest::pack_with(dir.path(), "Dockerfile", target, args, platform)
+                .unwrap()
+                .input_hash
+        };
+        let plain = tag(None, &no_args, None);
+        let args = BTreeMap::from([("A".to_string(), "b".to_string())]);
+        let other_args = BTreeMap::from([("A".to_string(), "c".to_string())]);
+        let all = [
+            plain.clone(),
+            tag(Some("runtime"), &no_args, None),
+            tag(None, &args, None),
+            tag(None, &other_args, None),
+            tag(None, &no_args, Some("linux/arm64")),
+        ];
+        for (i, a) in all.iter().enumerate() {
+            for b in &all[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        let with_secret = |var: &str| {
+            let spec = ImageSpec {
+                name: "api".into(),
+                context: dir.path().to_path_buf(),
+                dockerfile: "Dockerfile".into(),
+                target: None,
+                args: BTreeMap::new(),
+                platform: None,
+                secrets: vec![BuildSecret {
+                    id: "token".into(),
+                    source: crate::workspace::SecretSource::Env(var.into()),
+                }],
+            };
+            BuildRequest::for_image(&spec).unwrap().input_hash
+        };
+        assert_eq!(with_secret("ONE"), plain);
+        assert_eq!(with_secret("TWO"), plain);
+    }
+
+    #[test]
+    fn an_empty_directory_is_part_of_the_context() {
+        let dir = context();
+        let before = BuildRequest::pack(dir.path(), "Dockerfile").unwrap();
+        std::fs::create_dir(dir.path().join("cache")).unwrap();
+        let after = BuildRequest::pack(dir.path(), "Dockerfile").unwrap();
+        assert_ne!(before.input_hash, after.input_hash);
+        assert!(tar_paths(&after.context_tar).contains(&"cache/".to_string()));
     }
 
     #[test]

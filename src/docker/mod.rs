@@ -1,8 +1,11 @@
 //! The Docker Engine API (bollard): connection, labels, containers, image build and push.
 
 mod build;
+pub mod buildkit;
+pub mod dockerignore;
 mod engine;
 pub mod labels;
 
 pub use build::{BuildError, BuildEvent, BuildRequest, build_image, push_image};
+pub use buildkit::Builder;
 pub use engine::{DockerError, Engine, resolve_host};

@@ -162,6 +162,21 @@ struct RawImage {
     name: Spanned<String>,
     context: Spanned<String>,
     dockerfile: Option<Spanned<String>>,
+    target: Option<Spanned<String>>,
+    #[serde(default)]
+    args: std::collections::BTreeMap<String, String>,
+    platform: Option<Spanned<String>>,
+    #[serde(default)]
+    secrets: Vec<RawSecret>,
+}
+
+/// `secrets: [{id: npmrc, file: ~/.npmrc}]` or `{id: token, env: API_TOKEN}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawSecret {
+    id: Spanned<String>,
+    file: Option<Spanned<String>>,
+    env: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -229,6 +244,31 @@ pub struct ImageSpec {
     pub context: PathBuf,
     /// Relative to `context`.
     pub dockerfile: String,
+    /// The Dockerfile stage to build (`--target`); None: the last one.
+    pub target: Option<String>,
+    /// `--build-arg`s.
+    pub args: std::collections::BTreeMap<String, String>,
+    /// `os/arch[/variant]`; None: the engine's own, which is the kind nodes' (they are
+    /// containers of that engine).
+    pub platform: Option<String>,
+    /// Secrets mounted by `RUN --mount=type=secret,id=...`; their values are read at build
+    /// time only and never hashed, logged or stored.
+    pub secrets: Vec<BuildSecret>,
+}
+
+/// One build secret: its id in the Dockerfile and where its value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildSecret {
+    pub id: String,
+    pub source: SecretSource,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// A file (absolute, or relative to the workspace when written in kindlab.yaml).
+    File(PathBuf),
+    /// An environment variable of the kindlab process.
+    Env(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -313,7 +353,7 @@ pub fn yaml_error_position(e: &serde_saphyr::Error) -> (u64, u64, String) {
 fn syntax_fix(message: &str) -> String {
     if message.contains("unknown field") {
         format!(
-            "remove or rename the key; {MANIFEST_FILE} accepts cluster.{{name,nodeImage}}, registry.{{name,port,image}}, images[].{{name,context,dockerfile}}, deploy.{{overlay,updateImages}}"
+            "remove or rename the key; {MANIFEST_FILE} accepts cluster.{{name,nodeImage}}, registry.{{name,port,image}}, images[].{{name,context,dockerfile,target,args,platform,secrets}}, deploy.{{overlay,updateImages}}"
         )
     } else {
         format!("fix the YAML at that position; `kindlab init` shows a valid {MANIFEST_FILE}")
@@ -451,10 +491,67 @@ impl Validator<'_> {
                     "Dockerfile".into()
                 }
             };
+            let platform = match image.platform {
+                Some(p) => {
+                    let parts: Vec<&str> = p.value.split('/').collect();
+                    if !(2..=3).contains(&parts.len()) || parts.iter().any(|x| x.is_empty()) {
+                        return Err(self.invalid(
+                            &p,
+                            format!("platform {:?} is not os/arch[/variant]", p.value),
+                            "write it as Docker does, e.g. linux/amd64 or linux/arm64/v8, or leave it out to build for the cluster's nodes".into(),
+                        ));
+                    }
+                    Some(p.value)
+                }
+                None => None,
+            };
+            let mut secrets: Vec<BuildSecret> = Vec::new();
+            for secret in image.secrets {
+                if secret.id.value.is_empty() || secrets.iter().any(|s| s.id == secret.id.value) {
+                    return Err(self.invalid(
+                        &secret.id,
+                        format!("secret id {:?} is empty or listed twice", secret.id.value),
+                        "give each secret the id its RUN --mount=type=secret,id=... uses, once"
+                            .into(),
+                    ));
+                }
+                let source = match (secret.file, secret.env) {
+                    (Some(file), None) => {
+                        let path = match file.value.strip_prefix("~/") {
+                            Some(rest) => std::env::var_os("HOME")
+                                .map(PathBuf::from)
+                                .unwrap_or_default()
+                                .join(rest),
+                            None => self.root.join(&file.value),
+                        };
+                        SecretSource::File(path)
+                    }
+                    (None, Some(env)) if !env.value.is_empty() => SecretSource::Env(env.value),
+                    _ => {
+                        return Err(self.invalid(
+                            &secret.id,
+                            format!(
+                                "secret {:?} needs exactly one of file or env",
+                                secret.id.value
+                            ),
+                            "set `file: PATH` (relative to the workspace) or `env: VARIABLE`"
+                                .into(),
+                        ));
+                    }
+                };
+                secrets.push(BuildSecret {
+                    id: secret.id.value,
+                    source,
+                });
+            }
             images.push(ImageSpec {
                 name: image.name.value,
                 context,
                 dockerfile,
+                target: image.target.map(|t| t.value),
+                args: image.args,
+                platform,
+                secrets,
             });
         }
 
@@ -593,6 +690,47 @@ mod tests {
         assert_eq!(line, 2);
         assert!(message.contains("\"any\""), "{message}");
         assert!(fix.contains("`auto`"), "{fix}");
+    }
+
+    #[test]
+    fn build_settings_are_read_and_checked() {
+        let dir = workspace_dir();
+        let ws = parse(
+            dir.path(),
+            "images:\n  - name: api\n    context: apps/api\n    target: runtime\n    args:\n      GO: \"1.23\"\n      N: 3\n    platform: linux/arm64/v8\n    secrets:\n      - id: npmrc\n        file: secrets/npmrc\n      - id: token\n        env: API_TOKEN\n",
+        )
+        .unwrap();
+        let image = &ws.images[0];
+        assert_eq!(image.target.as_deref(), Some("runtime"));
+        assert_eq!(image.args["GO"], "1.23");
+        assert_eq!(image.args["N"], "3");
+        assert_eq!(image.platform.as_deref(), Some("linux/arm64/v8"));
+        assert_eq!(
+            image.secrets,
+            [
+                BuildSecret {
+                    id: "npmrc".into(),
+                    source: SecretSource::File(dir.path().join("secrets/npmrc")),
+                },
+                BuildSecret {
+                    id: "token".into(),
+                    source: SecretSource::Env("API_TOKEN".into()),
+                },
+            ]
+        );
+
+        let both = "images:\n  - name: api\n    context: apps/api\n    secrets:\n      - id: t\n        file: a\n        env: B\n";
+        let (line, message, _) = invalid_at(parse(dir.path(), both).unwrap_err());
+        assert_eq!(
+            (line, message.as_str()),
+            (5, "secret \"t\" needs exactly one of file or env")
+        );
+        let platform = "images:\n  - name: api\n    context: apps/api\n    platform: arm64\n";
+        let (line, message, _) = invalid_at(parse(dir.path(), platform).unwrap_err());
+        assert_eq!(
+            (line, message.as_str()),
+            (4, "platform \"arm64\" is not os/arch[/variant]")
+        );
     }
 
     #[test]

@@ -16,8 +16,8 @@ pub use kustomization::{
     read_images, record_images, set_images,
 };
 pub use manifest::{
-    ClusterSpec, DeploySpec, ImageSpec, MANIFEST_FILE, RegistrySettings, Workspace, WorkspaceError,
-    yaml_error_position,
+    BuildSecret, ClusterSpec, DeploySpec, ImageSpec, MANIFEST_FILE, RegistrySettings, SecretSource,
+    Workspace, WorkspaceError, yaml_error_position,
 };
 pub use overlay::{
     ContainerImage, Renderer, container_images, find_renderer, find_renderer_and_render,

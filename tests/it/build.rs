@@ -65,16 +65,12 @@ fn a_broken_dockerfile_reports_the_failing_step_and_its_output() {
     run.assert_code(1);
     assert!(
         run.stderr.contains(
-            "error: building orders-api failed at Step 2/2 : RUN echo about-to-fail && exit 3"
+            "error: building orders-api failed at [2/2] RUN echo about-to-fail && exit 3: "
         ),
         "{}",
         run.stderr
     );
-    assert!(
-        run.stderr.contains("returned a non-zero code: 3"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("exit code: 3"), "{}", run.stderr);
     assert!(
         run.stderr.contains("| about-to-fail"),
         "the step's output is shown: {}",

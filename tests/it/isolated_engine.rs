@@ -33,6 +33,11 @@ const BUILTIN_RUNTIMES: [&str; 3] = [
 impl IsolatedEngine {
     /// Starts an empty engine named `name` (a short, unique name), ready when this returns.
     pub fn start(name: &str) -> IsolatedEngine {
+        Self::start_with(name, serde_json::json!({}))
+    }
+
+    /// The same, with more daemon.json settings (`{"features": {"buildkit": false}}`).
+    pub fn start_with(name: &str, settings: serde_json::Value) -> IsolatedEngine {
         let uid = String::from_utf8(Command::new("id").arg("-u").output().unwrap().stdout).unwrap();
         assert_eq!(
             uid.trim(),
@@ -71,6 +76,9 @@ impl IsolatedEngine {
         let mut config = serde_json::json!({ "runtimes": extra });
         if extra.contains_key(&default_runtime) {
             config["default-runtime"] = default_runtime.into();
+        }
+        for (key, value) in settings.as_object().into_iter().flatten() {
+            config[key] = value.clone();
         }
         let config_path = dir.join("daemon.json");
         std::fs::write(&config_path, config.to_string()).unwrap();

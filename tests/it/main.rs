@@ -2,6 +2,7 @@
 //! registry and (in `lab`) a real kind cluster. They fail, never skip, when Docker is missing.
 
 mod build;
+mod buildkit;
 mod bundle;
 mod check;
 mod cli;
