@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::diagnose::{self, Presence, RegistryProbe, reference};
 use crate::error::{Result, exit};
+use crate::guardrails::{self, Mode};
 use crate::workspace::{Renderer, Workspace, container_images, render_overlay};
 
 /// How long one registry gets to answer: a CI gate must not hang on a dead registry.
@@ -57,6 +58,11 @@ pub struct CheckReport {
     pub strict: bool,
     pub overlay: String,
     pub references: Vec<ReferenceCheck>,
+    /// The guardrails of kindlab.yaml evaluated on the rendered objects, with the very
+    /// expressions the cluster's admission policies run: what the cluster would refuse
+    /// (`deny`) or warn about (`warn`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub guardrails: Vec<guardrails::Finding>,
 }
 
 impl CheckReport {
@@ -80,6 +86,7 @@ pub async fn run(
             strict,
             overlay: String::new(),
             references: Vec::new(),
+            guardrails: Vec::new(),
         });
     };
     let overlay = deploy
@@ -89,6 +96,9 @@ pub async fn run(
         .display()
         .to_string();
     let docs = render_overlay(renderer, &deploy.overlay).await?;
+    let desired =
+        guardrails::Desired::new(&ws.guardrails, registry_host, guardrails::scope_of(&docs));
+    let findings = guardrails::evaluate_objects(&desired, &docs)?;
     let mut used: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for c in container_images(&docs) {
         used.entry(c.image)
@@ -116,11 +126,13 @@ pub async fn run(
         Verdict::NotChecked => strict,
         Verdict::Exists => strict && c.warning.is_some(),
     };
+    let refused = |f: &guardrails::Finding| f.mode == Mode::Deny || strict;
     Ok(CheckReport {
-        ok: !checks.iter().any(fails),
+        ok: !checks.iter().any(fails) && !findings.iter().any(refused),
         strict,
         overlay,
         references: checks,
+        guardrails: findings,
     })
 }
 
@@ -237,6 +249,23 @@ pub fn table(report: &CheckReport) -> String {
             let _ = writeln!(out, "    fix: {f}");
         }
     }
+    for f in &report.guardrails {
+        let (mark, verb) = match f.mode {
+            Mode::Deny => ("✗", "refused"),
+            _ => ("!", "warned"),
+        };
+        let _ = writeln!(
+            out,
+            "{mark} {}  {verb} by guardrail {}",
+            f.object,
+            f.rule.name()
+        );
+        let _ = writeln!(out, "    {}", f.message);
+    }
+    let refused = report
+        .guardrails
+        .iter()
+        .any(|f| f.mode == Mode::Deny || report.strict);
     let _ = writeln!(
         out,
         "{}",
@@ -247,7 +276,14 @@ pub fn table(report: &CheckReport) -> String {
                 if report.strict { " (strict)" } else { "" }
             )
         } else {
-            format!("{} names images that cannot be pulled.", report.overlay)
+            if refused {
+                format!(
+                    "{} breaks the guardrails of kindlab.yaml: the cluster would refuse it.",
+                    report.overlay
+                )
+            } else {
+                format!("{} names images that cannot be pulled.", report.overlay)
+            }
         }
     );
     out

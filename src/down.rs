@@ -137,7 +137,20 @@ pub async fn run(
 
     let cluster_state = match &plan.cluster {
         ClusterRemoval::Absent => "not found".to_string(),
-        ClusterRemoval::Keep { why } => format!("kept: {why}"),
+        ClusterRemoval::Keep { why } => {
+            // The cluster stays, the admission policies this workspace put in it go.
+            let kind = Kind::find()?;
+            let removed = match cluster::kubeconfig::client(engine, &kind, name).await {
+                Ok(client) => crate::guardrails::reconcile::remove_all(&client)
+                    .await
+                    .unwrap_or_else(|e| vec![format!("guardrails not removed: {e}")]),
+                Err(e) => vec![format!("guardrails not looked at: {e}")],
+            };
+            match removed.is_empty() {
+                true => format!("kept: {why}"),
+                false => format!("kept: {why}; {}", removed.join(", ")),
+            }
+        }
         ClusterRemoval::Delete => {
             if let Some(pid) = cluster_seen.orphan_kind {
                 cluster::kill_group(Some(pid));
