@@ -140,8 +140,9 @@ pub async fn run(
         ClusterRemoval::Keep { why } => {
             // The cluster stays, the admission policies this workspace put in it go.
             let kind = Kind::find()?;
+            let me_id = me.as_ref().map(|m| m.id.clone()).unwrap_or_default();
             let removed = match cluster::kubeconfig::client(engine, &kind, name).await {
-                Ok(client) => crate::guardrails::reconcile::remove_all(&client)
+                Ok(client) => crate::guardrails::reconcile::remove_all(&client, &me_id)
                     .await
                     .unwrap_or_else(|e| vec![format!("guardrails not removed: {e}")]),
                 Err(e) => vec![format!("guardrails not looked at: {e}")],

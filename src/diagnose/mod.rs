@@ -12,6 +12,7 @@
 //! Callers: `kindlab diagnose` ([`diagnose_target`]), rollout timeouts ([`diagnose_pod`]), and
 //! labs and `status` ([`diagnose_deployment`], [`classify_pull_failure`]).
 
+pub mod admission;
 mod collect;
 pub mod command;
 pub mod message;
@@ -60,7 +61,10 @@ pub enum Cause {
         nearest: Vec<String>,
     },
     /// The registry has no such repository (or hides it from anonymous callers).
-    RepositoryNotFound { image: String, repository: String },
+    RepositoryNotFound {
+        image: String,
+        repository: String,
+    },
     /// The registry refused: no credentials, wrong ones, or a pull secret that does not exist.
     Unauthorized {
         image: String,
@@ -87,7 +91,10 @@ pub enum Cause {
         suggestion: Option<String>,
     },
     /// The registry throttled the node (HTTP 429, toomanyrequests).
-    RateLimited { image: String, registry: String },
+    RateLimited {
+        image: String,
+        registry: String,
+    },
     /// The image exists, but not for the node's OS/architecture.
     PlatformMismatch {
         image: String,
@@ -97,11 +104,17 @@ pub enum Cause {
         available: Vec<String>,
     },
     /// `imagePullPolicy: Never` and the image is not on the node.
-    ImageNeverPull { image: String },
+    ImageNeverPull {
+        image: String,
+    },
     /// The registry has the tag but not all the content it points to (a broken push).
-    ImageIncomplete { image: String },
+    ImageIncomplete {
+        image: String,
+    },
     /// The pull failed for a reason kindlab does not recognise; the evidence has the message.
-    PullFailed { image: String },
+    PullFailed {
+        image: String,
+    },
     /// The container keeps exiting.
     CrashLoop {
         container: String,
@@ -129,7 +142,10 @@ pub enum Cause {
         key: Option<String>,
     },
     /// The container cannot be created or started (bad command, bad mount, ...).
-    ContainerCannotStart { container: String, reason: String },
+    ContainerCannotStart {
+        container: String,
+        reason: String,
+    },
     /// A readiness, liveness or startup probe keeps failing.
     ProbeFailing {
         container: String,
@@ -149,7 +165,15 @@ pub enum Cause {
         matching_pods: usize,
     },
     /// Not healthy, for a reason none of the above covers.
-    Unknown { reason: String },
+    /// An admission policy refuses the workload's pods (its message names why).
+    AdmissionRefused {
+        policy: String,
+        binding: String,
+        message: String,
+    },
+    Unknown {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -212,6 +236,7 @@ pub enum CauseKind {
     ProbeFailing,
     Unschedulable,
     ServiceWithoutEndpoints,
+    AdmissionRefused,
     Unknown,
 }
 
@@ -236,6 +261,7 @@ impl Cause {
             Cause::ProbeFailing { .. } => CauseKind::ProbeFailing,
             Cause::Unschedulable { .. } => CauseKind::Unschedulable,
             Cause::ServiceWithoutEndpoints { .. } => CauseKind::ServiceWithoutEndpoints,
+            Cause::AdmissionRefused { .. } => CauseKind::AdmissionRefused,
             Cause::Unknown { .. } => CauseKind::Unknown,
         }
     }
@@ -263,6 +289,7 @@ impl CauseKind {
             CauseKind::ProbeFailing => "probe-failing",
             CauseKind::Unschedulable => "unschedulable",
             CauseKind::ServiceWithoutEndpoints => "service-without-endpoints",
+            CauseKind::AdmissionRefused => "admission-refused",
             CauseKind::Unknown => "unknown",
         }
     }

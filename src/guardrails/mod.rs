@@ -90,6 +90,9 @@ impl GuardrailSettings {
 pub const PRODUCTION_LABEL: &str = "dev.kindlab.production";
 /// Label on every policy and binding kindlab makes: the rule it carries.
 pub const RULE_LABEL: &str = "dev.kindlab.guardrail";
+/// Label on every policy and binding kindlab makes: the workspace that made it (only that
+/// workspace changes or removes it).
+pub const WORKSPACE_LABEL: &str = "dev.kindlab.workspace";
 
 /// Whether `entry` can be an allowed registry: a host or path prefix, written so it can sit
 /// inside a CEL string literal unchanged.
@@ -103,7 +106,7 @@ pub fn valid_allowed_registry(entry: &str) -> bool {
 
 #[derive(Debug, thiserror::Error)]
 pub enum GuardrailError {
-    #[error("{kind} {name} exists and kindlab did not make it")]
+    #[error("{kind} {name} exists and this workspace did not make it")]
     NotOurs { kind: String, name: String },
     #[error("the cluster refused to {action} {kind} {name}: {message}")]
     Api {
@@ -133,7 +136,7 @@ impl GuardrailError {
     pub fn fix(&self) -> Option<String> {
         Some(match self {
             GuardrailError::NotOurs { kind, name } => format!(
-                "kindlab never changes what it did not make: remove it (`kubectl delete {} {name}`) or turn that rule off in kindlab.yaml",
+                "kindlab never changes what this workspace did not make: remove it (`kubectl delete {} {name}`) or turn that rule off in kindlab.yaml",
                 kind.to_lowercase()
             ),
             GuardrailError::Api { .. } | GuardrailError::List { .. } => {

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use serde_json::{Value, json};
 
 use super::rules::{IMAGES, POD_SPEC, Rule};
-use super::{GuardrailSettings, Mode, PRODUCTION_LABEL, RULE_LABEL};
+use super::{GuardrailSettings, Mode, PRODUCTION_LABEL, RULE_LABEL, WORKSPACE_LABEL};
 use crate::k8s::MANAGED_BY_LABEL;
 
 /// Which namespaces the guardrails hold in.
@@ -26,6 +26,8 @@ pub struct Desired {
     /// Image prefixes the registry rule allows: the lab's registry first.
     pub allowed: Vec<String>,
     pub scope: Scope,
+    /// The workspace id the objects are labelled with: only that workspace changes them.
+    pub owner: String,
 }
 
 impl Desired {
@@ -38,7 +40,14 @@ impl Desired {
             rules: settings.enabled(),
             allowed,
             scope,
+            owner: String::new(),
         }
+    }
+
+    /// The same, labelled as workspace `id`'s.
+    pub fn owned_by(mut self, id: &str) -> Desired {
+        self.owner = id.to_string();
+        self
     }
 
     /// The policy and binding of every rule that is on, in rule order.
@@ -84,7 +93,7 @@ impl Desired {
         json!({
             "apiVersion": "admissionregistration.k8s.io/v1",
             "kind": "ValidatingAdmissionPolicy",
-            "metadata": {"name": rule.object_name(), "labels": labels(rule)},
+            "metadata": {"name": rule.object_name(), "labels": labels(rule, &self.owner)},
             "spec": {
                 "failurePolicy": "Fail",
                 "matchConstraints": {
@@ -146,7 +155,7 @@ impl Desired {
         json!({
             "apiVersion": "admissionregistration.k8s.io/v1",
             "kind": "ValidatingAdmissionPolicyBinding",
-            "metadata": {"name": rule.object_name(), "labels": labels(rule)},
+            "metadata": {"name": rule.object_name(), "labels": labels(rule, &self.owner)},
             "spec": {
                 "policyName": rule.object_name(),
                 "validationActions": [match mode {
@@ -187,10 +196,11 @@ fn prefix(entry: &str) -> String {
     format!("{}/", entry.trim_end_matches('/'))
 }
 
-fn labels(rule: Rule) -> Value {
+fn labels(rule: Rule, owner: &str) -> Value {
     json!({
         MANAGED_BY_LABEL.0: MANAGED_BY_LABEL.1,
         RULE_LABEL: rule.name(),
+        WORKSPACE_LABEL: owner,
     })
 }
 

@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::rules::Rule;
-use super::{GuardrailError, RULE_LABEL};
+use super::{GuardrailError, RULE_LABEL, WORKSPACE_LABEL};
 use crate::k8s::FIELD_MANAGER;
 
 pub const POLICY: &str = "ValidatingAdmissionPolicy";
@@ -23,7 +23,7 @@ pub const BINDING: &str = "ValidatingAdmissionPolicyBinding";
 pub struct Live {
     pub kind: &'static str,
     pub name: String,
-    /// It carries kindlab's guardrail label.
+    /// It carries kindlab's guardrail label and this workspace's id.
     pub ours: bool,
     pub object: Value,
 }
@@ -76,8 +76,9 @@ impl GuardrailStep {
     }
 }
 
-/// Reads every policy and binding under a guardrail's name.
-pub async fn observe(client: &kube::Client) -> Result<Seen, GuardrailError> {
+/// Reads every policy and binding under a guardrail's name; `owner`: the workspace id whose
+/// objects are ours.
+pub async fn observe(client: &kube::Client, owner: &str) -> Result<Seen, GuardrailError> {
     let policies: Api<ValidatingAdmissionPolicy> = Api::all(client.clone());
     let bindings: Api<ValidatingAdmissionPolicyBinding> = Api::all(client.clone());
     let mut objects = Vec::new();
@@ -106,7 +107,8 @@ pub async fn observe(client: &kube::Client) -> Result<Seen, GuardrailError> {
                 objects.push(Live {
                     kind,
                     name: name.clone(),
-                    ours: object["metadata"]["labels"][RULE_LABEL].is_string(),
+                    ours: object["metadata"]["labels"][RULE_LABEL].is_string()
+                        && object["metadata"]["labels"][WORKSPACE_LABEL] == owner,
                     object,
                 });
             }
@@ -257,8 +259,8 @@ pub async fn act(
 
 /// Removes every guardrail kindlab made in the cluster (`down` on a cluster it keeps): what
 /// was removed, in words.
-pub async fn remove_all(client: &kube::Client) -> Result<Vec<String>, GuardrailError> {
-    let seen = observe(client).await?;
+pub async fn remove_all(client: &kube::Client, owner: &str) -> Result<Vec<String>, GuardrailError> {
+    let seen = observe(client, owner).await?;
     let steps = plan(&[], &seen)?;
     act(client, &[], &steps).await?;
     Ok(steps.iter().map(GuardrailStep::done).collect())
