@@ -257,6 +257,41 @@ pub async fn act(
     Ok(())
 }
 
+/// Whether the cluster enforces `rule` with `Deny` (whoever installed it: in a workshop room,
+/// the instructor): Err says what is missing, in words.
+pub async fn enforced(client: &kube::Client, rule: Rule) -> Result<(), String> {
+    let name = rule.object_name();
+    let policies: Api<ValidatingAdmissionPolicy> = Api::all(client.clone());
+    let bindings: Api<ValidatingAdmissionPolicyBinding> = Api::all(client.clone());
+    match policies.get_opt(&name).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return Err(format!("there is no ValidatingAdmissionPolicy {name}")),
+        Err(e) => return Err(format!("cannot read ValidatingAdmissionPolicy {name}: {e}")),
+    }
+    let binding = match bindings.get_opt(&name).await {
+        Ok(Some(b)) => b,
+        Ok(None) => {
+            return Err(format!(
+                "there is no ValidatingAdmissionPolicyBinding {name}"
+            ));
+        }
+        Err(e) => {
+            return Err(format!(
+                "cannot read ValidatingAdmissionPolicyBinding {name}: {e}"
+            ));
+        }
+    };
+    let denies = binding
+        .spec
+        .and_then(|s| s.validation_actions)
+        .is_some_and(|a| a.iter().any(|a| a == "Deny"));
+    if denies {
+        Ok(())
+    } else {
+        Err(format!("{name} only warns"))
+    }
+}
+
 /// Removes every guardrail kindlab made in the cluster (`down` on a cluster it keeps): what
 /// was removed, in words.
 pub async fn remove_all(client: &kube::Client, owner: &str) -> Result<Vec<String>, GuardrailError> {

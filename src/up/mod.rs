@@ -216,6 +216,8 @@ fn account(ctx: &UpContext, i: Interrupted) -> Interrupted {
         .iter()
         .map(|f| f.split(' ').next().unwrap_or_default())
         .collect();
+    // The guardrails step counts only where kindlab.yaml has guardrails.
+    let guarded = ctx.workspace.guardrails.any_on();
     let not_done: Vec<&str> = [
         "registry",
         "cluster",
@@ -225,6 +227,7 @@ fn account(ctx: &UpContext, i: Interrupted) -> Interrupted {
         "deploy",
     ]
     .into_iter()
+    .filter(|a| *a != "guardrails" || guarded)
     .filter(|a| !finished.contains(a))
     .collect();
     if progress.finished.is_empty() {

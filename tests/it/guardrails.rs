@@ -216,3 +216,152 @@ fn warn_admits_with_kubectls_warning() {
         run.stderr
     );
 }
+
+/// Puts the shared workspace's kindlab.yaml back and removes its guardrails, however the
+/// test ends.
+struct RestoreManifest {
+    lab: &'static SharedLab,
+    original: String,
+}
+
+impl Drop for RestoreManifest {
+    fn drop(&mut self) {
+        std::fs::write(self.lab.dir.join("kindlab.yaml"), &self.original).unwrap();
+        for kind in [
+            "validatingadmissionpolicybindings",
+            "validatingadmissionpolicies",
+        ] {
+            let _ = self.lab.kubectl_in(
+                &self.lab.dir,
+                &["delete", kind, "-l", "dev.kindlab.guardrail"],
+            );
+        }
+    }
+}
+
+#[test]
+fn up_installs_the_guardrails_status_shows_them_and_they_refuse_set_image_latest() {
+    let lab = shared_lab();
+    let _dev = lab.lock_dev();
+    let _one = one_at_a_time();
+    let file = lab.dir.join("kindlab.yaml");
+    let original = std::fs::read_to_string(&file).unwrap();
+    let _restore = RestoreManifest {
+        lab,
+        original: original.clone(),
+    };
+    std::fs::write(
+        &file,
+        format!("{original}guardrails:\n  registry: deny\n  noLatest: deny\n"),
+    )
+    .unwrap();
+
+    let up = lab.run(&["up", "-o", "json"]);
+    up.assert_code(0);
+    let summary = up.json();
+    assert_action(&summary, "guardrails", "created", "no-latest (deny)");
+    let again = lab.run(&["up", "-o", "json"]);
+    again.assert_code(0);
+    assert_action(&again.json(), "guardrails", "reused", "registry (deny)");
+
+    let status = lab.run(&["status", "-o", "json"]);
+    let report = status.json();
+    for rule in ["registry", "no-latest"] {
+        let row = report["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["component"] == format!("guardrail {rule}"))
+            .unwrap_or_else(|| panic!("no guardrail row {rule}: {report}"))
+            .clone();
+        assert_eq!(row["ok"], true, "{row}");
+        assert_eq!(row["state"], "deny", "{row}");
+        assert!(
+            row["detail"].as_str().unwrap().contains("refuses in dev"),
+            "{row}"
+        );
+    }
+
+    // The lab text's own command, typed as it is written.
+    let before = lab.kubectl(&[
+        "get",
+        "deployment/orders-api",
+        "-n",
+        "dev",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    ]);
+    let started = Instant::now();
+    let refused = loop {
+        let run = lab.kubectl_in(
+            &lab.dir,
+            &[
+                "set",
+                "image",
+                "deployment/orders-api",
+                "api=orders-api:latest",
+                "-n",
+                "dev",
+            ],
+        );
+        if run.code != 0 {
+            break run;
+        }
+        // Admitted before the policy was enforced: undo and try again.
+        lab.kubectl(&[
+            "set",
+            "image",
+            "deployment/orders-api",
+            &format!("api={before}"),
+            "-n",
+            "dev",
+        ]);
+        assert!(started.elapsed() < Duration::from_secs(60), "never refused");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(
+        refused
+            .stderr
+            .contains("ValidatingAdmissionPolicy 'kindlab-registry'")
+            || refused
+                .stderr
+                .contains("ValidatingAdmissionPolicy 'kindlab-no-latest'"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("image orders-api:latest")
+            && refused.stderr.contains("kindlab guardrail"),
+        "{}",
+        refused.stderr
+    );
+    let after = lab.kubectl(&[
+        "get",
+        "deployment/orders-api",
+        "-n",
+        "dev",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    ]);
+    assert_eq!(after, before, "a refused change changes nothing");
+
+    // Turned off, `up` removes them.
+    std::fs::write(&file, &original).unwrap();
+    let off = lab.run(&["up", "-o", "json"]);
+    off.assert_code(0);
+    assert_action(
+        &off.json(),
+        "guardrails",
+        "repaired",
+        "kindlab-no-latest deleted",
+    );
+    let left = lab.kubectl(&[
+        "get",
+        "validatingadmissionpolicies,validatingadmissionpolicybindings",
+        "-l",
+        "dev.kindlab.guardrail",
+        "-o",
+        "name",
+    ]);
+    assert_eq!(left, "", "guardrails left after they were turned off");
+}

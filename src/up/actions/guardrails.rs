@@ -19,6 +19,7 @@ pub fn desired(ctx: &UpContext, docs: &[Value]) -> Desired {
         &ctx.registry_host(),
         scope_of(docs),
     )
+    .owned_by(&ctx.identity.id)
 }
 
 /// What the cluster holds, and what `up` would do about it.
