@@ -365,3 +365,69 @@ fn up_installs_the_guardrails_status_shows_them_and_they_refuse_set_image_latest
     ]);
     assert_eq!(left, "", "guardrails left after they were turned off");
 }
+
+#[test]
+fn the_refused_latest_tag_lab_needs_the_guardrails_then_runs_and_is_done_by_hand() {
+    let lab = shared_lab();
+    let _dev = lab.lock_dev();
+    let _one = one_at_a_time();
+    let file = lab.dir.join("kindlab.yaml");
+    let original = std::fs::read_to_string(&file).unwrap();
+    let _restore = RestoreManifest {
+        lab,
+        original: original.clone(),
+    };
+
+    // Without the guardrails the lab cannot teach anything: one line, with the fix.
+    let refused = lab.run(&["lab", "start", "refused-latest-tag"]);
+    refused.assert_code(4);
+    assert!(
+        refused.stderr.contains(
+            "lab \"refused-latest-tag\" needs the guardrail no-latest to deny in the cluster"
+        ) && refused.stderr.contains("guardrails: {noLatest: deny}"),
+        "{}",
+        refused.stderr
+    );
+
+    std::fs::write(
+        &file,
+        format!("{original}guardrails:\n  registry: deny\n  noLatest: deny\n"),
+    )
+    .unwrap();
+    lab.run(&["up"]).assert_code(0);
+    // Enforced a moment after creation: until then the lab says it was admitted.
+    let started = Instant::now();
+    let run = loop {
+        let run = lab.run(&["lab", "run", "refused-latest-tag", "-o", "json"]);
+        if run.code == 0 || started.elapsed() > Duration::from_secs(60) {
+            break run;
+        }
+        lab.run(&["reset"]);
+        std::thread::sleep(Duration::from_secs(1));
+    };
+    run.assert_code(0);
+    let report = run.json();
+    assert!(
+        report.to_string().contains("refused by kindlab-"),
+        "the break is the refusal: {report}"
+    );
+
+    // By hand: start, the text's own command refused, the fix, check.
+    let start = lab.run(&["lab", "start", "refused-latest-tag"]);
+    start.assert_code(0);
+    let own = lab.kubectl_in(
+        &lab.dir,
+        &[
+            "set",
+            "image",
+            "deployment/orders-api",
+            "api=orders-api:latest",
+            "-n",
+            "dev",
+        ],
+    );
+    assert_ne!(own.code, 0, "{}", own.stdout);
+    assert!(own.stderr.contains("kindlab guardrail"), "{}", own.stderr);
+    lab.kubectl(&["apply", "-k", "deploy/overlays/dev"]);
+    lab.run(&["lab", "check"]).assert_code(0);
+}
