@@ -68,10 +68,13 @@ impl GuardrailStep {
     }
 
     pub fn done(&self) -> String {
+        let short = |kind: &str| if kind == BINDING { "binding" } else { "policy" };
         match self {
-            GuardrailStep::Create { name, .. } => format!("{name} created"),
-            GuardrailStep::Repair { name, .. } => format!("{name} repaired"),
-            GuardrailStep::Delete { name, .. } => format!("{name} deleted"),
+            GuardrailStep::Create { kind, name } => format!("{} {name} created", short(kind)),
+            GuardrailStep::Repair { kind, name, .. } => {
+                format!("{} {name} repaired", short(kind))
+            }
+            GuardrailStep::Delete { kind, name } => format!("{} {name} deleted", short(kind)),
         }
     }
 }
