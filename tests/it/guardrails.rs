@@ -431,3 +431,71 @@ fn the_refused_latest_tag_lab_needs_the_guardrails_then_runs_and_is_done_by_hand
     lab.kubectl(&["apply", "-k", "deploy/overlays/dev"]);
     lab.run(&["lab", "check"]).assert_code(0);
 }
+
+#[test]
+fn diagnose_names_the_policy_that_refuses_a_deployments_pods() {
+    let lab = shared_lab();
+    let _one = one_at_a_time();
+    let namespace = lab.namespace("guardrails-diagnose");
+    lab.kubectl(&["create", "namespace", &namespace.name]);
+    // Admitted before the guardrail exists; its pods are refused once it does.
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        file.path(),
+        deployment(&namespace.name, "containers", "orders-api:1.0"),
+    )
+    .unwrap();
+    lab.kubectl(&["apply", "-f", file.path().to_str().unwrap()]);
+    let settings = GuardrailSettings {
+        registry: Mode::Deny,
+        ..GuardrailSettings::default()
+    };
+    let desired = Desired::new(
+        &settings,
+        CASES_REGISTRY,
+        Scope::Namespaces(vec![namespace.name.clone()]),
+    )
+    .owned_by("it-guardrails");
+    let _installed = install(lab, &desired);
+    let pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "probe", "namespace": namespace.name},
+        "spec": {"containers": [{"name": "a", "image": "orders-api:1.0"}]}})
+    .to_string();
+    wait_enforced(lab, &pod, |run| run.code != 0);
+    lab.kubectl(&[
+        "delete",
+        "pods",
+        "-n",
+        &namespace.name,
+        "-l",
+        "app=guarded",
+        "--wait=true",
+    ]);
+
+    let started = Instant::now();
+    let run = loop {
+        let run = lab.run(&[
+            "diagnose",
+            "deployment/guarded",
+            "-n",
+            &namespace.name,
+            "-o",
+            "json",
+        ]);
+        if run.stdout.contains("admission-refused") || started.elapsed() > Duration::from_secs(60) {
+            break run;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    };
+    let report = run.json();
+    let finding = &report["findings"][0];
+    assert_eq!(finding["cause"], "admission-refused", "{report}");
+    assert_eq!(finding["policy"], "kindlab-registry", "{report}");
+    assert!(
+        finding["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("admission policy kindlab-registry refuses its pods: image orders-api:1.0 is not from the lab registry"),
+        "{report}"
+    );
+}
