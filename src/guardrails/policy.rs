@@ -28,6 +28,9 @@ pub struct Desired {
     pub scope: Scope,
     /// The workspace id the objects are labelled with: only that workspace changes them.
     pub owner: String,
+    /// A workshop room's bindings are its own (`kindlab-<rule>-<room>`), beside the
+    /// workspace's (`kindlab-<rule>`), on the same policy.
+    pub binding_suffix: Option<String>,
 }
 
 impl Desired {
@@ -41,7 +44,19 @@ impl Desired {
             allowed,
             scope,
             owner: String::new(),
+            binding_suffix: None,
         }
+    }
+
+    /// The same, with bindings of a room's own (`kindlab-<rule>-<room>`).
+    pub fn for_room(mut self, room: &str) -> Desired {
+        self.binding_suffix = Some(room.to_string());
+        self
+    }
+
+    /// The name of `rule`'s binding.
+    pub fn binding_name(&self, rule: Rule) -> String {
+        binding_name(rule, self.binding_suffix.as_deref())
     }
 
     /// The same, labelled as workspace `id`'s.
@@ -155,7 +170,7 @@ impl Desired {
         json!({
             "apiVersion": "admissionregistration.k8s.io/v1",
             "kind": "ValidatingAdmissionPolicyBinding",
-            "metadata": {"name": rule.object_name(), "labels": labels(rule, &self.owner)},
+            "metadata": {"name": self.binding_name(rule), "labels": labels(rule, &self.owner)},
             "spec": {
                 "policyName": rule.object_name(),
                 "validationActions": [match mode {
@@ -188,6 +203,14 @@ pub fn scope_of(docs: &[Value]) -> Scope {
         names.insert("default".to_string());
     }
     Scope::Namespaces(names.into_iter().collect())
+}
+
+/// `kindlab-<rule>`, or `kindlab-<rule>-<suffix>` for a room's.
+pub fn binding_name(rule: Rule, suffix: Option<&str>) -> String {
+    match suffix {
+        Some(suffix) => format!("{}-{suffix}", rule.object_name()),
+        None => rule.object_name(),
+    }
 }
 
 /// `localhost:5001` -> `localhost:5001/`: a prefix that ends a host or path, so

@@ -80,8 +80,12 @@ impl GuardrailStep {
 }
 
 /// Reads every policy and binding under a guardrail's name; `owner`: the workspace id whose
-/// objects are ours.
-pub async fn observe(client: &kube::Client, owner: &str) -> Result<Seen, GuardrailError> {
+/// objects are ours; `room`: a workshop room's bindings instead of the workspace's.
+pub async fn observe(
+    client: &kube::Client,
+    owner: &str,
+    room: Option<&str>,
+) -> Result<Seen, GuardrailError> {
     let policies: Api<ValidatingAdmissionPolicy> = Api::all(client.clone());
     let bindings: Api<ValidatingAdmissionPolicyBinding> = Api::all(client.clone());
     let mut objects = Vec::new();
@@ -92,7 +96,7 @@ pub async fn observe(client: &kube::Client, owner: &str) -> Result<Seen, Guardra
             .await
             .map_err(|source| GuardrailError::List { source })?;
         let binding = bindings
-            .get_opt(&name)
+            .get_opt(&super::policy::binding_name(rule, room))
             .await
             .map_err(|source| GuardrailError::List { source })?;
         let found = [
@@ -109,7 +113,10 @@ pub async fn observe(client: &kube::Client, owner: &str) -> Result<Seen, Guardra
             if let Some(object) = object {
                 objects.push(Live {
                     kind,
-                    name: name.clone(),
+                    name: object["metadata"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
                     ours: object["metadata"]["labels"][RULE_LABEL].is_string()
                         && object["metadata"]["labels"][WORKSPACE_LABEL] == owner,
                     object,
@@ -275,24 +282,28 @@ pub async fn enforced(client: &kube::Client, rule: Rule) -> Result<(), String> {
         Err(e) if unreadable(&e) => return Ok(()),
         Err(e) => return Err(format!("cannot read ValidatingAdmissionPolicy {name}: {e}")),
     }
-    let binding = match bindings.get_opt(&name).await {
-        Ok(Some(b)) => b,
-        Ok(None) => {
-            return Err(format!(
-                "there is no ValidatingAdmissionPolicyBinding {name}"
-            ));
-        }
+    // The workspace's own binding, or a room's (`kindlab-<rule>-<room>`).
+    let all = match bindings.list(&kube::api::ListParams::default()).await {
+        Ok(list) => list.items,
         Err(e) if unreadable(&e) => return Ok(()),
         Err(e) => {
             return Err(format!(
-                "cannot read ValidatingAdmissionPolicyBinding {name}: {e}"
+                "cannot list the ValidatingAdmissionPolicyBindings: {e}"
             ));
         }
     };
-    let denies = binding
-        .spec
-        .and_then(|s| s.validation_actions)
-        .is_some_and(|a| a.iter().any(|a| a == "Deny"));
+    let for_policy: Vec<_> = all
+        .into_iter()
+        .filter(|b| b.spec.as_ref().and_then(|s| s.policy_name.as_deref()) == Some(name.as_str()))
+        .collect();
+    if for_policy.is_empty() {
+        return Err(format!("no ValidatingAdmissionPolicyBinding uses {name}"));
+    }
+    let denies = for_policy.into_iter().any(|b| {
+        b.spec
+            .and_then(|s| s.validation_actions)
+            .is_some_and(|a| a.iter().any(|a| a == "Deny"))
+    });
     if denies {
         Ok(())
     } else {
@@ -303,7 +314,7 @@ pub async fn enforced(client: &kube::Client, rule: Rule) -> Result<(), String> {
 /// Removes every guardrail kindlab made in the cluster (`down` on a cluster it keeps): what
 /// was removed, in words.
 pub async fn remove_all(client: &kube::Client, owner: &str) -> Result<Vec<String>, GuardrailError> {
-    let seen = observe(client, owner).await?;
+    let seen = observe(client, owner, None).await?;
     let steps = plan(&[], &seen)?;
     act(client, &[], &steps).await?;
     Ok(steps.iter().map(GuardrailStep::done).collect())

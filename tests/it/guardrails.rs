@@ -499,3 +499,116 @@ fn diagnose_names_the_policy_that_refuses_a_deployments_pods() {
         "{report}"
     );
 }
+
+#[test]
+fn a_room_gets_the_guardrails_its_attendees_cannot_install() {
+    let lab = shared_lab();
+    let _one = one_at_a_time();
+    let copy = lab.workspace_copy();
+    let manifest = copy.path().join("kindlab.yaml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        format!("{text}guardrails:\n  registry: deny\n  noLatest: deny\n"),
+    )
+    .unwrap();
+    let pid = std::process::id();
+    let room = format!("it-grd-{pid}");
+    let attendee = format!("gr-eve-{pid}");
+    let handout = tempfile::tempdir().unwrap();
+    let provisioned = copy.run(&[
+        "workshop",
+        "provision",
+        &attendee,
+        "--room",
+        &room,
+        "--out",
+        handout.path().to_str().unwrap(),
+        "--token-ttl",
+        "1h",
+        "-o",
+        "json",
+    ]);
+    provisioned.assert_code(0);
+    // Torn down however the test ends: the room's namespace and bindings, and the policies.
+    struct Teardown<'a>(&'a WorkspaceCopy, String);
+    impl Drop for Teardown<'_> {
+        fn drop(&mut self) {
+            self.0.run(&["workshop", "teardown", "--room", &self.1]);
+            let _ = shared_lab().kubectl_in(
+                &shared_lab().dir,
+                &[
+                    "delete",
+                    "validatingadmissionpolicies",
+                    "-l",
+                    "dev.kindlab.guardrail",
+                ],
+            );
+        }
+    }
+    let _teardown = Teardown(&copy, room.clone());
+    let report = provisioned.json();
+    assert!(
+        report["guardrails"]
+            .to_string()
+            .contains(&format!("binding kindlab-no-latest-{room} created")),
+        "{report}"
+    );
+
+    // The attendee, with nothing but its own kubeconfig, is refused.
+    let kubeconfig = handout.path().join(format!("{attendee}.kubeconfig"));
+    let started = Instant::now();
+    let refused = loop {
+        let run = kubectl_as(
+            &kubeconfig,
+            copy.path(),
+            &[
+                "set",
+                "image",
+                "deployment/orders-api",
+                "api=orders-api:latest",
+            ],
+        );
+        if run.code != 0 {
+            break run;
+        }
+        kubectl_as(
+            &kubeconfig,
+            copy.path(),
+            &["rollout", "undo", "deployment/orders-api"],
+        );
+        assert!(started.elapsed() < Duration::from_secs(60), "never refused");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(
+        (refused
+            .stderr
+            .contains(&format!("with binding 'kindlab-no-latest-{room}'"))
+            || refused
+                .stderr
+                .contains(&format!("with binding 'kindlab-registry-{room}'")))
+            && refused.stderr.contains("kindlab guardrail"),
+        "{}",
+        refused.stderr
+    );
+
+    // The lab starts for the attendee (who cannot read the policies: the refusal shows them).
+    let mut args = vec!["--workspace", copy.path().to_str().unwrap()];
+    args.extend(["lab", "start", "refused-latest-tag", "-o", "json"]);
+    let start = kindlab_env(
+        &args,
+        &[("KINDLAB_KUBECONFIG", kubeconfig.to_str().unwrap())],
+    );
+    start.assert_code(0);
+    assert!(
+        start.stdout.contains("refused by kindlab-"),
+        "{}",
+        start.stdout
+    );
+
+    // Teardown takes the room's bindings with it.
+    copy.run(&["workshop", "teardown", "--room", &room])
+        .assert_code(0);
+    let left = lab.kubectl(&["get", "validatingadmissionpolicybindings", "-o", "name"]);
+    assert!(!left.contains(&room), "{left}");
+}

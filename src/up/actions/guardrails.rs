@@ -50,7 +50,7 @@ pub async fn observe(
             ..View::default()
         });
     };
-    let seen = guardrails::observe(client, &ctx.identity.id).await?;
+    let seen = guardrails::observe(client, &ctx.identity.id, None).await?;
     let (steps, refused) = match guardrails::plan(&desired.objects(), &seen) {
         Ok(steps) => (steps, None),
         Err(e) => {
