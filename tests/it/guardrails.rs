@@ -612,3 +612,55 @@ fn a_room_gets_the_guardrails_its_attendees_cannot_install() {
     let left = lab.kubectl(&["get", "validatingadmissionpolicybindings", "-o", "name"]);
     assert!(!left.contains(&room), "{left}");
 }
+
+#[test]
+fn check_refuses_what_the_guardrails_would_and_warn_only_prints() {
+    let lab = shared_lab();
+    let copy = lab.workspace_copy();
+    let manifest = copy.path().join("kindlab.yaml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let file = copy.path().join("deploy/overlays/dev/kustomization.yaml");
+    let good = std::fs::read_to_string(&file).unwrap();
+    let tag = good
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("newTag: "))
+        .unwrap()
+        .to_string();
+    std::fs::write(&file, good.replace(&tag, "latest")).unwrap();
+
+    std::fs::write(&manifest, format!("{text}guardrails:\n  noLatest: deny\n")).unwrap();
+    let run = copy.run(&["check", "-o", "json"]);
+    run.assert_code(10);
+    let report = run.json();
+    let finding = &report["guardrails"][0];
+    assert_eq!(finding["rule"], "no-latest", "{report}");
+    assert_eq!(finding["mode"], "deny", "{report}");
+    assert_eq!(finding["object"], "Deployment dev/orders-api", "{report}");
+    assert!(
+        finding["message"].as_str().unwrap().starts_with(&format!(
+            "image {}/orders-api:latest uses the tag :latest",
+            lab.registry_host
+        )),
+        "{report}"
+    );
+
+    // Warn: printed, not a failure of its own (the missing tag `latest` still is).
+    std::fs::write(&manifest, format!("{text}guardrails:\n  noLatest: warn\n")).unwrap();
+    std::fs::write(&file, &good).unwrap();
+    let pinned_ok = copy.run(&["check"]);
+    pinned_ok.assert_code(0);
+    assert!(
+        !pinned_ok.stdout.contains("guardrail"),
+        "{}",
+        pinned_ok.stdout
+    );
+    std::fs::write(&file, good.replace(&tag, "latest")).unwrap();
+    let warned = copy.run(&["check"]);
+    assert!(
+        warned
+            .stdout
+            .contains("! Deployment dev/orders-api  warned by guardrail no-latest"),
+        "{}",
+        warned.stdout
+    );
+}
