@@ -61,10 +61,7 @@ pub enum Cause {
         nearest: Vec<String>,
     },
     /// The registry has no such repository (or hides it from anonymous callers).
-    RepositoryNotFound {
-        image: String,
-        repository: String,
-    },
+    RepositoryNotFound { image: String, repository: String },
     /// The registry refused: no credentials, wrong ones, or a pull secret that does not exist.
     Unauthorized {
         image: String,
@@ -91,10 +88,7 @@ pub enum Cause {
         suggestion: Option<String>,
     },
     /// The registry throttled the node (HTTP 429, toomanyrequests).
-    RateLimited {
-        image: String,
-        registry: String,
-    },
+    RateLimited { image: String, registry: String },
     /// The image exists, but not for the node's OS/architecture.
     PlatformMismatch {
         image: String,
@@ -104,17 +98,11 @@ pub enum Cause {
         available: Vec<String>,
     },
     /// `imagePullPolicy: Never` and the image is not on the node.
-    ImageNeverPull {
-        image: String,
-    },
+    ImageNeverPull { image: String },
     /// The registry has the tag but not all the content it points to (a broken push).
-    ImageIncomplete {
-        image: String,
-    },
+    ImageIncomplete { image: String },
     /// The pull failed for a reason kindlab does not recognise; the evidence has the message.
-    PullFailed {
-        image: String,
-    },
+    PullFailed { image: String },
     /// The container keeps exiting.
     CrashLoop {
         container: String,
@@ -142,10 +130,7 @@ pub enum Cause {
         key: Option<String>,
     },
     /// The container cannot be created or started (bad command, bad mount, ...).
-    ContainerCannotStart {
-        container: String,
-        reason: String,
-    },
+    ContainerCannotStart { container: String, reason: String },
     /// A readiness, liveness or startup probe keeps failing.
     ProbeFailing {
         container: String,
@@ -164,16 +149,14 @@ pub enum Cause {
         selector: String,
         matching_pods: usize,
     },
-    /// Not healthy, for a reason none of the above covers.
     /// An admission policy refuses the workload's pods (its message names why).
     AdmissionRefused {
         policy: String,
         binding: String,
         message: String,
     },
-    Unknown {
-        reason: String,
-    },
+    /// Not healthy, for a reason none of the above covers.
+    Unknown { reason: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
