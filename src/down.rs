@@ -138,15 +138,24 @@ pub async fn run(
     let cluster_state = match &plan.cluster {
         ClusterRemoval::Absent => "not found".to_string(),
         ClusterRemoval::Keep { why } => {
-            // The cluster stays, the admission policies this workspace put in it go.
-            let kind = Kind::find()?;
+            // The cluster stays, the admission policies this workspace put in it go. Best
+            // effort and bounded: a stopped cluster must not hold `down` up.
             let me_id = me.as_ref().map(|m| m.id.clone()).unwrap_or_default();
-            let removed = match cluster::kubeconfig::client(engine, &kind, name).await {
-                Ok(client) => crate::guardrails::reconcile::remove_all(&client, &me_id)
+            let remove = async {
+                let kind = Kind::find().map_err(|e| e.to_string())?;
+                let client = cluster::kubeconfig::client(engine, &kind, name)
                     .await
-                    .unwrap_or_else(|e| vec![format!("guardrails not removed: {e}")]),
-                Err(e) => vec![format!("guardrails not looked at: {e}")],
+                    .map_err(|e| e.to_string())?;
+                crate::guardrails::reconcile::remove_all(&client, &me_id)
+                    .await
+                    .map_err(|e| e.to_string())
             };
+            let removed =
+                match tokio::time::timeout(std::time::Duration::from_secs(15), remove).await {
+                    Ok(Ok(removed)) => removed,
+                    Ok(Err(e)) => vec![format!("guardrails not removed: {e}")],
+                    Err(_) => vec!["guardrails not removed: the API server did not answer".into()],
+                };
             match removed.is_empty() {
                 true => format!("kept: {why}"),
                 false => format!("kept: {why}; {}", removed.join(", ")),
