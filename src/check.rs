@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::diagnose::{self, Presence, RegistryProbe, reference};
 use crate::error::Result;
 use crate::exit;
+use crate::guardrails::{self, Mode};
 use crate::workspace::{Renderer, Workspace, container_images, render_overlay};
 
 /// How long one registry gets to answer: a CI gate must not hang on a dead registry.
@@ -58,6 +59,11 @@ pub struct CheckReport {
     pub strict: bool,
     pub overlay: String,
     pub references: Vec<ReferenceCheck>,
+    /// The guardrails of kindlab.yaml evaluated on the rendered objects, with the very
+    /// expressions the cluster's admission policies run: what the cluster would refuse
+    /// (`deny`) or warn about (`warn`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub guardrails: Vec<guardrails::Finding>,
 }
 
 impl CheckReport {
@@ -81,6 +87,7 @@ pub async fn run(
             strict,
             overlay: String::new(),
             references: Vec::new(),
+            guardrails: Vec::new(),
         });
     };
     let overlay = deploy
@@ -90,6 +97,9 @@ pub async fn run(
         .display()
         .to_string();
     let docs = render_overlay(renderer, &deploy.overlay).await?;
+    let desired =
+        guardrails::Desired::new(&ws.guardrails, registry_host, guardrails::scope_of(&docs));
+    let findings = guardrails::evaluate_objects(&desired, &docs)?;
     let mut used: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for c in container_images(&docs) {
         used.entry(c.image)
@@ -117,11 +127,13 @@ pub async fn run(
         Verdict::NotChecked => strict,
         Verdict::Exists => strict && c.warning.is_some(),
     };
+    let refused = |f: &guardrails::Finding| f.mode == Mode::Deny || strict;
     Ok(CheckReport {
-        ok: !checks.iter().any(fails),
+        ok: !checks.iter().any(fails) && !findings.iter().any(refused),
         strict,
         overlay,
         references: checks,
+        guardrails: findings,
     })
 }
 
@@ -222,6 +234,16 @@ fn summary(report: &CheckReport) -> String {
         count(Verdict::NotChecked),
     );
     let strict = if report.strict { " (strict)" } else { "" };
+    let refused = report
+        .guardrails
+        .iter()
+        .any(|f| f.mode == Mode::Deny || report.strict);
+    if !report.ok && refused {
+        return format!(
+            "{} breaks the guardrails of kindlab.yaml: the cluster would refuse it.",
+            report.overlay
+        );
+    }
     if !report.ok {
         return format!("{} names images that cannot be pulled.", report.overlay);
     }
@@ -273,6 +295,19 @@ pub fn table(report: &CheckReport) -> String {
         if let Some(f) = &c.fix {
             let _ = writeln!(out, "    fix: {f}");
         }
+    }
+    for f in &report.guardrails {
+        let (mark, verb) = match f.mode {
+            Mode::Deny => ("✗", "refused"),
+            _ => ("!", "warned"),
+        };
+        let _ = writeln!(
+            out,
+            "{mark} {}  {verb} by guardrail {}",
+            f.object,
+            f.rule.name()
+        );
+        let _ = writeln!(out, "    {}", f.message);
     }
     let _ = writeln!(out, "{}", summary(report));
     out
@@ -387,6 +422,7 @@ mod tests {
             strict: false,
             overlay: "deploy/overlays/dev".into(),
             references,
+            guardrails: vec![],
         };
         let all_unchecked = report(vec![reference(Verdict::NotChecked)]);
         assert_eq!(

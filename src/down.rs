@@ -137,7 +137,30 @@ pub async fn run(
 
     let cluster_state = match &plan.cluster {
         ClusterRemoval::Absent => "not found".to_string(),
-        ClusterRemoval::Keep { why } => format!("kept: {why}"),
+        ClusterRemoval::Keep { why } => {
+            // The cluster stays, the admission policies this workspace put in it go. Best
+            // effort and bounded: a stopped cluster must not hold `down` up.
+            let me_id = me.as_ref().map(|m| m.id.clone()).unwrap_or_default();
+            let remove = async {
+                let kind = Kind::find().map_err(|e| e.to_string())?;
+                let client = cluster::kubeconfig::client(engine, &kind, name)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                crate::guardrails::reconcile::remove_all(&client, &me_id)
+                    .await
+                    .map_err(|e| e.to_string())
+            };
+            let removed =
+                match tokio::time::timeout(std::time::Duration::from_secs(15), remove).await {
+                    Ok(Ok(removed)) => removed,
+                    Ok(Err(e)) => vec![format!("guardrails not removed: {e}")],
+                    Err(_) => vec!["guardrails not removed: the API server did not answer".into()],
+                };
+            match removed.is_empty() {
+                true => format!("kept: {why}"),
+                false => format!("kept: {why}; {}", removed.join(", ")),
+            }
+        }
         ClusterRemoval::Delete => {
             if let Some(pid) = cluster_seen.orphan_kind {
                 cluster::kill_group(Some(pid));

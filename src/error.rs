@@ -85,6 +85,18 @@ impl std::error::Error for Error {
 }
 
 impl Error {
+    /// The module's error this is, when it is a `T` (for callers that react to one kind of
+    /// failure, as the lab does to an admission policy's refusal).
+    pub fn downcast_ref<T: std::error::Error + 'static>(&self) -> Option<&T> {
+        match self {
+            Error::Failed(e) => {
+                let e: &(dyn std::error::Error + 'static) = e.as_ref();
+                e.downcast_ref::<T>()
+            }
+            _ => None,
+        }
+    }
+
     /// One line telling the user what to do next, if kindlab knows it.
     pub fn fix(&self) -> Option<String> {
         match self {

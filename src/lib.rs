@@ -20,6 +20,7 @@ pub mod doctor;
 pub mod down;
 pub mod error;
 pub mod exit;
+pub mod guardrails;
 pub mod images;
 pub mod init;
 pub mod interrupt;

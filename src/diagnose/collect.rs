@@ -312,6 +312,11 @@ fn replica_failure(deployment: &Deployment) -> Option<Finding> {
         .clone()
         .unwrap_or_else(|| "ReplicaFailure".into());
     let message = condition.message.clone().unwrap_or_default();
+    if let Some(refused) =
+        super::admission::refused_by_policy(&format!("deployment/{name}"), &message)
+    {
+        return Some(refused);
+    }
     Some(Finding {
         subject: format!("deployment/{name}"),
         container: None,

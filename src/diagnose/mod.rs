@@ -12,6 +12,7 @@
 //! Callers: `kindlab diagnose` ([`diagnose_target`]), rollout timeouts ([`diagnose_pod`]), and
 //! labs and `status` ([`diagnose_deployment`], [`classify_pull_failure`]).
 
+pub mod admission;
 mod collect;
 pub mod command;
 pub mod message;
@@ -148,6 +149,12 @@ pub enum Cause {
         selector: String,
         matching_pods: usize,
     },
+    /// An admission policy refuses the workload's pods (its message names why).
+    AdmissionRefused {
+        policy: String,
+        binding: String,
+        message: String,
+    },
     /// Not healthy, for a reason none of the above covers.
     Unknown { reason: String },
 }
@@ -225,6 +232,7 @@ pub enum CauseKind {
     ProbeFailing,
     Unschedulable,
     ServiceWithoutEndpoints,
+    AdmissionRefused,
     Unknown,
 }
 
@@ -249,6 +257,7 @@ impl Cause {
             Cause::ProbeFailing { .. } => CauseKind::ProbeFailing,
             Cause::Unschedulable { .. } => CauseKind::Unschedulable,
             Cause::ServiceWithoutEndpoints { .. } => CauseKind::ServiceWithoutEndpoints,
+            Cause::AdmissionRefused { .. } => CauseKind::AdmissionRefused,
             Cause::Unknown { .. } => CauseKind::Unknown,
         }
     }
@@ -276,6 +285,7 @@ impl CauseKind {
             CauseKind::ProbeFailing => "probe-failing",
             CauseKind::Unschedulable => "unschedulable",
             CauseKind::ServiceWithoutEndpoints => "service-without-endpoints",
+            CauseKind::AdmissionRefused => "admission-refused",
             CauseKind::Unknown => "unknown",
         }
     }

@@ -68,6 +68,16 @@ fn container_patch(target: &ResolvedTarget, fields: &Value) -> Value {
     body
 }
 
+/// The admission policy's refusal an error carries, if it is one.
+fn admission_denial(error: &crate::error::Error) -> Option<crate::diagnose::admission::Denial> {
+    match error.downcast_ref::<crate::k8s::K8sError>() {
+        Some(crate::k8s::K8sError::Apply { message, .. }) => {
+            crate::diagnose::admission::parse_denial(message)
+        }
+        _ => None,
+    }
+}
+
 /// Carries out one action; returns what it did, in words.
 pub async fn run(
     env: &LabEnv<'_>,
@@ -79,6 +89,15 @@ pub async fn run(
 ) -> Result<String> {
     let client = &env.client;
     match action {
+        Action::Refused(inner) => {
+            match Box::pin(run(env, lab, target, inner, phase, changes)).await {
+                Ok(done) => Err(LabError::Admitted { done }.into()),
+                Err(e) => match admission_denial(&e) {
+                    Some(denial) => Ok(format!("refused by {}: {}", denial.policy, denial.message)),
+                    None => Err(e),
+                },
+            }
+        }
         Action::SetImage(template) => {
             let image = target.render(template);
             let key = deployment_key(target);

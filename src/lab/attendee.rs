@@ -50,6 +50,7 @@ pub async fn start(
         }
     }
 
+    runner::require_guardrails(env, lab).await?;
     // The text's `kubectl apply -k ${overlay}` must fix this namespace, not the overlay's
     // own; written first, so the health check's pointers name it too.
     let overlay = env.overlay_for(&target.namespace).await?;
@@ -71,10 +72,25 @@ pub async fn start(
             return Err(restore_after(env, &store, &session, e).await);
         }
     };
-    if wait {
+    // A refused break shows in its own words, at once.
+    let (refused, watch, missing) =
+        observe::refused_symptoms(&lab.symptoms.all, &broke, std::time::Instant::now());
+    if !missing.is_empty() {
+        step.fail("");
+        let e = LabError::NotObserved {
+            expected: missing.join(", "),
+            within: std::time::Duration::ZERO,
+            seen: broke.join("; "),
+        };
+        return Err(restore_after(env, &store, &session, e.into()).await);
+    }
+    if !refused.is_empty() {
+        session.symptoms_unix = Some(unix_now());
+    }
+    if wait && !watch.is_empty() && refused.is_empty() {
         step.detail("waiting for the break to take effect");
         // The first symptom proves the break is live; the rest are the attendee's to see.
-        let first = &lab.symptoms.all[..lab.symptoms.all.len().min(1)];
+        let first = &watch[..1];
         let seen = observe::wait_for_symptoms(
             &env.client,
             &resolved,

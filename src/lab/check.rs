@@ -116,6 +116,7 @@ fn symptom_pointer(symptom: &Symptom, evidence: &str, target: &ResolvedTarget) -
             "still {evidence}: compare the Service's selector with the pods' labels (`kubectl get pods -n {} --show-labels`)",
             t.namespace
         ),
+        Symptom::Refused(_) => format!("still {evidence}"),
     }
 }
 

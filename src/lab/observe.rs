@@ -373,8 +373,42 @@ impl Snapshot {
                     .count();
                 (ready == 0).then(|| format!("Service {service} has no ready endpoints"))
             }
+            // A refusal changed nothing: there is no state to show it.
+            Symptom::Refused(_) => None,
         }
     }
+}
+
+/// The `refused` symptoms the break's own words show (`refused by POLICY: MESSAGE`), seen
+/// at `at`; and the symptoms left to watch for. A refused symptom the break does not show
+/// is returned as not seen, by its description.
+pub fn refused_symptoms(
+    symptoms: &[Symptom],
+    broke: &[String],
+    at: Instant,
+) -> (Vec<Seen>, Vec<Symptom>, Vec<String>) {
+    let mut seen = Vec::new();
+    let mut watch = Vec::new();
+    let mut missing = Vec::new();
+    for symptom in symptoms {
+        let Symptom::Refused(text) = symptom else {
+            watch.push(symptom.clone());
+            continue;
+        };
+        match broke
+            .iter()
+            .find(|b| b.starts_with("refused by ") && b.contains(text.as_str()))
+        {
+            Some(line) => seen.push(Seen {
+                symptom: symptom.clone(),
+                at,
+                wall: SystemTime::now(),
+                evidence: line.clone(),
+            }),
+            None => missing.push(describe(symptom)),
+        }
+    }
+    (seen, watch, missing)
 }
 
 /// One symptom, first seen.
@@ -578,6 +612,7 @@ pub fn describe(symptom: &Symptom) -> String {
         ),
         Symptom::Event(e) => format!("event {}", e.reason),
         Symptom::ServiceWithoutEndpoints(s) => format!("Service {s} without endpoints"),
+        Symptom::Refused(text) => format!("refused at admission ({text})"),
     }
 }
 

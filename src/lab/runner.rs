@@ -17,8 +17,28 @@ use crate::error::{Error, Result};
 use crate::interrupt::Interrupted;
 use crate::k8s::{self, Rollout};
 
+/// The guardrails `lab` needs, enforced by the cluster, or the one-line error naming the
+/// first that is not.
+pub async fn require_guardrails(env: &LabEnv<'_>, lab: &LabSpec) -> Result<()> {
+    for name in &lab.guardrails {
+        let Some(rule) = crate::guardrails::Rule::from_name(name) else {
+            continue;
+        };
+        if let Err(why) = crate::guardrails::reconcile::enforced(&env.client, rule).await {
+            return Err(LabError::GuardrailMissing {
+                lab: lab.name.clone(),
+                rule: name.clone(),
+                why,
+            }
+            .into());
+        }
+    }
+    Ok(())
+}
+
 /// Runs `lab` once against `target` and reports each phase.
 pub async fn run(env: &LabEnv<'_>, lab: &LabSpec, target: &TargetRef) -> Result<LabReport> {
+    require_guardrails(env, lab).await?;
     let mut timeline = Timeline::new(Instant::now());
 
     let step = env.ui.step(format!("Baseline: {}", target.describe()));
@@ -77,16 +97,31 @@ async fn break_detect_fix(
             .collect::<Vec<_>>()
             .join(", ")
     ));
-    let seen = observe::wait_for_symptoms(
-        &env.client,
-        target,
-        &lab.symptoms.all,
-        lab.symptoms.within.0,
-        &env.interrupt,
-        |s| step.detail(&s.evidence),
-    )
-    .await;
-    let seen = seen?;
+    // A refused break shows in its own words; the rest is watched for.
+    let (mut seen, watch, missing) = observe::refused_symptoms(&lab.symptoms.all, &broke, broke_at);
+    if !missing.is_empty() {
+        return Err(LabError::NotObserved {
+            expected: missing.join(", "),
+            within: std::time::Duration::ZERO,
+            seen: broke.join("; "),
+        }
+        .into());
+    }
+    let watched = match watch.is_empty() {
+        true => Ok(Vec::new()),
+        false => {
+            observe::wait_for_symptoms(
+                &env.client,
+                target,
+                &watch,
+                lab.symptoms.within.0,
+                &env.interrupt,
+                |s| step.detail(&s.evidence),
+            )
+            .await
+        }
+    };
+    seen.extend(watched?);
     session.symptoms_unix = Some(unix_now());
     for s in &seen {
         timeline.mark(

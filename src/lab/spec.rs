@@ -65,6 +65,14 @@ pub enum LabError {
     EndedOnCluster { lab: String, namespace: String },
     #[error("the lab was not fixed within {within:?}: {still}")]
     NotRecovered { within: Duration, still: String },
+    #[error("lab {lab:?} needs the guardrail {rule} to deny in the cluster: {why}")]
+    GuardrailMissing {
+        lab: String,
+        rule: String,
+        why: String,
+    },
+    #[error("the lab expected the cluster to refuse this change, and it was admitted: {done}")]
+    Admitted { done: String },
 }
 
 impl LabError {
@@ -95,6 +103,13 @@ impl LabError {
             LabError::NotRecovered { .. } => {
                 "`kindlab lab check` says what is still wrong; `kindlab reset` restores the lab".into()
             }
+            LabError::GuardrailMissing { rule, .. } => format!(
+                "set `guardrails: {{{}: deny}}` in kindlab.yaml and run `kindlab up` (in a workshop room, ask the instructor: attendees cannot install policies)",
+                camel(rule)
+            ),
+            LabError::Admitted { .. } => {
+                "`kindlab reset` takes the change back; check the guardrails with `kindlab status`".into()
+            }
         })
     }
 
@@ -112,8 +127,27 @@ impl LabError {
             LabError::NoSession { .. }
             | LabError::SessionRunning { .. }
             | LabError::EndedOnCluster { .. } => exit::CONFLICT,
+            LabError::GuardrailMissing { .. } => exit::MISSING_PREREQUISITE,
+            LabError::Admitted { .. } => exit::UNHEALTHY,
         }
     }
+}
+
+/// `no-latest` -> `noLatest`, as kindlab.yaml spells a rule.
+fn camel(rule: &str) -> String {
+    let mut out = String::new();
+    let mut upper = false;
+    for c in rule.chars() {
+        if c == '-' {
+            upper = true;
+        } else if upper {
+            out.push(c.to_ascii_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// A duration written as `90s`, `5m` or `1h`.
@@ -186,6 +220,10 @@ pub struct LabSpec {
     /// How long the fix may take to show (rollout included).
     #[serde(default = "default_recover_within")]
     pub recover_within: LabDuration,
+    /// Guardrails (`no-latest`, `registry`, `digest-in-production`) the cluster must enforce
+    /// with `deny` for this lab; `lab start` and `lab run` stop with a one-line fix without.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub guardrails: Vec<String>,
 }
 
 fn default_checks() -> Vec<CheckKind> {
@@ -288,6 +326,9 @@ pub enum Action {
     /// Apply the workspace's desired state (what `kubectl apply -k <overlay>` does), taking
     /// back every field the lab's break set.
     ApplyWorkspace,
+    /// This action must be refused at admission (a guardrail's lesson): the refusal is the
+    /// break, and changes nothing. Admitted, the lab stops: the cluster does not guard.
+    Refused(Box<Action>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -339,6 +380,9 @@ pub enum Symptom {
     DeploymentCondition(ConditionMatch),
     /// This Service (placeholders allowed) selects no ready pod.
     ServiceWithoutEndpoints(String),
+    /// A `refused` break was refused with a message containing this text (a guardrail's
+    /// name, an image). Seen at the break; it leaves nothing behind to go away.
+    Refused(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -463,6 +507,32 @@ fn validate(spec: &LabSpec, file: &str) -> Result<(), LabError> {
         return Err(invalid(
             "gitRevert cannot break anything".into(),
             "use gitRevert in the solution",
+        ));
+    }
+    if let Some(unknown) = spec
+        .guardrails
+        .iter()
+        .find(|g| crate::guardrails::Rule::from_name(g).is_none())
+    {
+        return Err(invalid(
+            format!("guardrails names {unknown:?}, which is no guardrail"),
+            "use registry, no-latest or digest-in-production",
+        ));
+    }
+    // A refusal is only seen where the lab expects one.
+    let refuses = spec
+        .breakage
+        .iter()
+        .any(|a| matches!(a, Action::Refused(_)));
+    let expects_refusal = spec
+        .symptoms
+        .all
+        .iter()
+        .any(|s| matches!(s, Symptom::Refused(_)));
+    if expects_refusal && !refuses {
+        return Err(invalid(
+            "symptoms expect a refusal, and no break step is `refused`".into(),
+            "wrap the break step that the cluster refuses in `refused:`",
         ));
     }
     Ok(())

@@ -140,6 +140,9 @@ async fn run_actions(ctx: &UpContext) -> Result<Done> {
             let rest = async {
                 let wiring = actions::wire_nodes::execute(ctx, &ready.client, ready.fresh).await?;
                 ctx.finished(&wiring);
+                let guarded =
+                    actions::guardrails::execute(ctx, &ready.client, renderer.as_ref()).await?;
+                ctx.finished(&guarded);
                 let deployed = actions::deploy::execute(
                     ctx,
                     &ready.client,
@@ -148,20 +151,21 @@ async fn run_actions(ctx: &UpContext) -> Result<Done> {
                     ready.fresh,
                 )
                 .await?;
-                Ok::<_, Error>((wiring, deployed))
+                Ok::<_, Error>((wiring, guarded, deployed))
             };
-            let (wiring, deployed) = tokio::select! {
+            let (wiring, guarded, deployed) = tokio::select! {
                 result = rest => match result {
                     Ok(done) => done,
                     Err(e) => return Err(explain(ctx, e, &ready.nodes).await),
                 },
                 disrupted = watch(ctx, &ready.nodes) => return Err(disrupted),
             };
-            Ok(Some((registry, images, wiring, deployed)))
+            Ok(Some((registry, images, wiring, guarded, deployed)))
         }
     );
     let (cluster_report, rest) = both(cluster, rest)?;
-    let Some((registry_report, (images_report, images), wiring, (deploy, applied))) = rest else {
+    let Some((registry_report, (images_report, images), wiring, guarded, (deploy, applied))) = rest
+    else {
         // Unreachable: a cluster action that succeeds has published the cluster.
         return Err(Error::Unhealthy {
             what: "the cluster was created but never became ready".into(),
@@ -172,6 +176,7 @@ async fn run_actions(ctx: &UpContext) -> Result<Done> {
         cluster_report,
         images_report,
         wiring,
+        guarded,
         deploy,
     ]);
     Ok((reports, images, applied))
@@ -214,10 +219,20 @@ fn account(ctx: &UpContext, i: Interrupted) -> Interrupted {
         .iter()
         .map(|f| f.split(' ').next().unwrap_or_default())
         .collect();
-    let not_done: Vec<&str> = ["registry", "cluster", "images", "wire-nodes", "deploy"]
-        .into_iter()
-        .filter(|a| !finished.contains(a))
-        .collect();
+    // The guardrails step counts only where kindlab.yaml has guardrails.
+    let guarded = ctx.workspace.guardrails.any_on();
+    let not_done: Vec<&str> = [
+        "registry",
+        "cluster",
+        "images",
+        "wire-nodes",
+        "guardrails",
+        "deploy",
+    ]
+    .into_iter()
+    .filter(|a| *a != "guardrails" || guarded)
+    .filter(|a| !finished.contains(a))
+    .collect();
     if progress.finished.is_empty() {
         left.push("nothing was finished".into());
     } else {

@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::UpContext;
-use super::actions::{build_push, cluster, deploy, registry, wire_nodes};
+use super::actions::{build_push, cluster, deploy, guardrails, registry, wire_nodes};
 use super::row::Row;
 use crate::error::{Error, Result};
 use crate::registry::Probe;
@@ -24,6 +24,7 @@ pub struct Survey {
     pub cluster: Result<cluster::View>,
     pub images: Result<build_push::View>,
     pub wiring: Result<wire_nodes::View>,
+    pub guardrails: Result<guardrails::View>,
     pub deploy: Result<deploy::View>,
     /// Another `up` or `down` holds the workspace: its pid.
     pub busy: Option<String>,
@@ -87,6 +88,17 @@ pub async fn survey(ctx: &UpContext) -> Survey {
             false => Ok(wire_nodes::View::default()),
         }
     };
+    // The guardrails hold in the overlay's namespaces.
+    let overlay_docs: Vec<serde_json::Value> = match &rendered {
+        Ok(Some(docs)) => docs.clone(),
+        _ => Vec::new(),
+    };
+    let guarded = async {
+        match usable {
+            true => guardrails::observe(ctx, &overlay_docs, client.as_ref()).await,
+            false => Ok(guardrails::View::default()),
+        }
+    };
     // The objects need the images' references; the nodes' wiring needs nothing of either.
     let images_then_deploy = async {
         let images = match registry_usable {
@@ -123,12 +135,13 @@ pub async fn survey(ctx: &UpContext) -> Survey {
         };
         (images, deploy)
     };
-    let (wiring, (images, deploy)) = tokio::join!(wiring, images_then_deploy);
+    let (wiring, guardrails, (images, deploy)) = tokio::join!(wiring, guarded, images_then_deploy);
     Survey {
         registry,
         cluster,
         images,
         wiring,
+        guardrails,
         deploy,
         busy,
         client,
@@ -172,6 +185,18 @@ impl Survey {
                 },
             },
             ActionPlan {
+                action: "guardrails",
+                planned: {
+                    let view = self.guardrails?;
+                    if view.refused.is_some()
+                        && let Some(desired) = &view.desired
+                    {
+                        crate::guardrails::plan(&desired.objects(), &view.seen)?;
+                    }
+                    view.changes()
+                },
+            },
+            ActionPlan {
                 action: "deploy",
                 planned: self.deploy?.changes(),
             },
@@ -211,6 +236,10 @@ impl Survey {
         match &self.wiring {
             Ok(view) => rows.extend(view.rows(ctx)),
             Err(e) => rows.push(Row::failed("registry wiring", e)),
+        }
+        match &self.guardrails {
+            Ok(view) => rows.extend(view.rows()),
+            Err(e) => rows.push(Row::failed("guardrails", e)),
         }
         match &self.deploy {
             Ok(view) => rows.extend(view.rows()),

@@ -165,6 +165,12 @@ pub fn provisioned(report: &ProvisionReport) -> String {
         report.attendees.len(),
         report.handout
     ));
+    if !report.guardrails.is_empty() {
+        out.push_str(&format!(
+            "Guardrails for the room: {}\n",
+            report.guardrails.join(", ")
+        ));
+    }
     out
 }
 

@@ -9,6 +9,7 @@
 //! would change). A second `provision` changes nothing; adding attendees adds only them.
 
 pub mod command;
+mod guardrails;
 pub mod handout;
 pub mod plan;
 
@@ -116,6 +117,9 @@ pub struct ProvisionReport {
     pub handout: String,
     /// What the room has but may not work as it says (a NetworkPolicy nothing enforces).
     pub warnings: Vec<String>,
+    /// The workspace's guardrails as the room's bindings: what provision did to them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub guardrails: Vec<String>,
     #[serde(serialize_with = "crate::images::serialize_secs")]
     pub duration: Duration,
 }
@@ -263,12 +267,18 @@ pub async fn provision(
     if let Some(e) = first_error {
         return Err(e);
     }
+    let guardrails = if options.dry_run {
+        Vec::new()
+    } else {
+        guardrails::provision(env, &options.room).await?
+    };
     Ok(ProvisionReport {
         room: options.room.clone(),
         dry_run: options.dry_run,
         attendees,
         handout: options.out.display().to_string(),
         warnings,
+        guardrails,
         duration: started.elapsed(),
     })
 }
@@ -818,6 +828,7 @@ pub async fn teardown(
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
+        guardrails::teardown(client, room).await?;
         step.ok("gone");
     }
     Ok(Teardown {

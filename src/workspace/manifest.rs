@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+use crate::guardrails::{GuardrailSettings, Mode, valid_allowed_registry};
+
 pub const MANIFEST_FILE: &str = "kindlab.yaml";
 
 #[derive(Debug, thiserror::Error)]
@@ -131,6 +133,18 @@ struct RawManifest {
     #[serde(default)]
     images: Vec<RawImage>,
     deploy: Option<RawDeploy>,
+    guardrails: Option<RawGuardrails>,
+}
+
+/// `guardrails:`: admission policies `up` installs and `kindlab check` evaluates.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawGuardrails {
+    registry: Option<Spanned<String>>,
+    no_latest: Option<Spanned<String>>,
+    digest_in_production: Option<Spanned<String>>,
+    #[serde(default)]
+    allowed_registries: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -195,6 +209,8 @@ pub struct Workspace {
     pub registry: RegistrySettings,
     pub images: Vec<ImageSpec>,
     pub deploy: Option<DeploySpec>,
+    /// Off unless kindlab.yaml turns rules on.
+    pub guardrails: GuardrailSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -353,7 +369,7 @@ pub fn yaml_error_position(e: &serde_saphyr::Error) -> (u64, u64, String) {
 fn syntax_fix(message: &str) -> String {
     if message.contains("unknown field") {
         format!(
-            "remove or rename the key; {MANIFEST_FILE} accepts cluster.{{name,nodeImage}}, registry.{{name,port,image}}, images[].{{name,context,dockerfile,target,args,platform,secrets}}, deploy.{{overlay,updateImages}}"
+            "remove or rename the key; {MANIFEST_FILE} accepts cluster.{{name,nodeImage}}, registry.{{name,port,image}}, images[].{{name,context,dockerfile,target,args,platform,secrets}}, deploy.{{overlay,updateImages}}, guardrails.{{registry,noLatest,digestInProduction,allowedRegistries}}"
         )
     } else {
         format!("fix the YAML at that position; `kindlab init` shows a valid {MANIFEST_FILE}")
@@ -574,6 +590,11 @@ impl Validator<'_> {
             }
         };
 
+        let guardrails = match raw.guardrails {
+            None => GuardrailSettings::default(),
+            Some(g) => self.guardrails(g)?,
+        };
+
         Ok(Workspace {
             root: self.root.to_path_buf(),
             manifest_path: self.file.to_path_buf(),
@@ -581,6 +602,41 @@ impl Validator<'_> {
             registry,
             images,
             deploy,
+            guardrails,
+        })
+    }
+
+    fn guardrails(&self, raw: RawGuardrails) -> Result<GuardrailSettings, WorkspaceError> {
+        let mode = |value: Option<Spanned<String>>, key: &str| match value {
+            None => Ok(Mode::Off),
+            Some(v) => Mode::parse(&v.value).ok_or_else(|| {
+                self.invalid(
+                    &v,
+                    format!("guardrails.{key} {:?} is not a mode", v.value),
+                    "use off, warn (admit with a warning) or deny (refuse)".into(),
+                )
+            }),
+        };
+        let mut allowed = Vec::new();
+        for entry in raw.allowed_registries {
+            if !valid_allowed_registry(&entry.value) {
+                return Err(self.invalid(
+                    &entry,
+                    format!(
+                        "guardrails.allowedRegistries entry {:?} is not a registry",
+                        entry.value
+                    ),
+                    "name a registry host or path prefix as images spell it, e.g. registry.k8s.io"
+                        .into(),
+                ));
+            }
+            allowed.push(entry.value);
+        }
+        Ok(GuardrailSettings {
+            registry: mode(raw.registry, "registry")?,
+            no_latest: mode(raw.no_latest, "noLatest")?,
+            digest_in_production: mode(raw.digest_in_production, "digestInProduction")?,
+            allowed_registries: allowed,
         })
     }
 
@@ -773,6 +829,33 @@ mod tests {
         let dir = workspace_dir();
         let err = parse(dir.path(), "deploy:\n  overlay: apps\n").unwrap_err();
         assert!(invalid_at(err).1.contains("no kustomization.yaml"));
+    }
+
+    #[test]
+    fn guardrails_are_off_unless_named_and_a_bad_mode_names_its_line() {
+        let dir = workspace_dir();
+        let ws = parse(dir.path(), "cluster:\n  name: lab\n").unwrap();
+        assert!(!ws.guardrails.any_on());
+        let ws = parse(
+            dir.path(),
+            "guardrails:\n  noLatest: deny\n  registry: warn\n  allowedRegistries: [registry.k8s.io]\n",
+        )
+        .unwrap();
+        assert_eq!(ws.guardrails.no_latest, Mode::Deny);
+        assert_eq!(ws.guardrails.registry, Mode::Warn);
+        assert_eq!(ws.guardrails.digest_in_production, Mode::Off);
+        assert_eq!(ws.guardrails.allowed_registries, ["registry.k8s.io"]);
+        let err = parse(dir.path(), "guardrails:\n  noLatest: block\n").unwrap_err();
+        let (line, message, fix) = invalid_at(err);
+        assert_eq!(line, 2);
+        assert!(message.contains("\"block\""), "{message}");
+        assert!(fix.contains("deny"), "{fix}");
+        let err = parse(
+            dir.path(),
+            "guardrails:\n  allowedRegistries:\n    - \"quay.io'\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(invalid_at(err).0, 3);
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod check;
 mod cli;
 mod cluster;
 mod diagnose;
+mod guardrails;
 mod install;
 mod interrupt;
 mod isolated_engine;
