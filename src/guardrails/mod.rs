@@ -115,11 +115,9 @@ pub enum GuardrailError {
         name: String,
         message: String,
     },
-    #[error("cannot list the cluster's admission policies")]
-    List {
-        #[source]
-        source: kube::Error,
-    },
+    /// Reading the cluster's admission policies failed (a refusal names the permission).
+    #[error(transparent)]
+    List(#[from] crate::k8s::K8sError),
     #[error("the guardrail rule {rule} cannot be evaluated: {message}")]
     Cel { rule: String, message: String },
 }
@@ -128,7 +126,8 @@ impl GuardrailError {
     pub fn exit_code(&self) -> u8 {
         match self {
             GuardrailError::NotOurs { .. } => crate::exit::CONFLICT,
-            GuardrailError::Api { .. } | GuardrailError::List { .. } => crate::exit::FAILED,
+            GuardrailError::Api { .. } => crate::exit::FAILED,
+            GuardrailError::List(e) => e.exit_code(),
             GuardrailError::Cel { .. } => crate::exit::BAD_INPUT,
         }
     }
@@ -139,7 +138,8 @@ impl GuardrailError {
                 "kindlab never changes what this workspace did not make: remove it (`kubectl delete {} {name}`) or turn that rule off in kindlab.yaml",
                 kind.to_lowercase()
             ),
-            GuardrailError::Api { .. } | GuardrailError::List { .. } => {
+            GuardrailError::List(e) if e.refusal().is_some() => return e.fix(),
+            GuardrailError::Api { .. } | GuardrailError::List(_) => {
                 "admission policies need Kubernetes v1.30 or newer and a user who may manage them (cluster-admin)".into()
             }
             GuardrailError::Cel { .. } => return None,

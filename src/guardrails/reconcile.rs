@@ -94,11 +94,13 @@ pub async fn observe(
         let policy = policies
             .get_opt(&name)
             .await
-            .map_err(|source| GuardrailError::List { source })?;
+            .map_err(|e| crate::k8s::K8sError::request("get ValidatingAdmissionPolicies", e))?;
         let binding = bindings
             .get_opt(&super::policy::binding_name(rule, room))
             .await
-            .map_err(|source| GuardrailError::List { source })?;
+            .map_err(|e| {
+                crate::k8s::K8sError::request("get ValidatingAdmissionPolicyBindings", e)
+            })?;
         let found = [
             (
                 POLICY,

@@ -576,13 +576,16 @@ mod tests {
         let (file, changes) = record_images(dir.path(), &[want("abc")]).unwrap();
         assert_eq!(file, path);
         assert_eq!(changes.len(), 1);
-        let written = std::fs::metadata(&path).unwrap().modified().unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        // Every write replaces the file (write_atomic renames a new one over it), so an
+        // unchanged inode proves no second write, whatever the file system's clock grain.
+        use std::os::unix::fs::MetadataExt as _;
+        let inode = |p: &std::path::Path| std::fs::metadata(p).unwrap().ino();
+        let written = inode(&path);
         let (_, changes) = record_images(dir.path(), &[want("abc")]).unwrap();
         assert!(changes.is_empty());
-        assert_eq!(
-            std::fs::metadata(&path).unwrap().modified().unwrap(),
-            written
-        );
+        assert_eq!(inode(&path), written, "rewritten although nothing changed");
+        let (_, changes) = record_images(dir.path(), &[want("def")]).unwrap();
+        assert_eq!(changes.len(), 1);
+        assert_ne!(inode(&path), written, "a change must be written");
     }
 }

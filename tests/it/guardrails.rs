@@ -592,6 +592,18 @@ fn a_room_gets_the_guardrails_its_attendees_cannot_install() {
         refused.stderr
     );
 
+    // The loop's undos may still be rolling out: the lab starts from a settled Deployment.
+    let settled = kubectl_as(
+        &kubeconfig,
+        copy.path(),
+        &[
+            "rollout",
+            "status",
+            "deployment/orders-api",
+            "--timeout=120s",
+        ],
+    );
+    assert_eq!(settled.code, 0, "{}", settled.stderr);
     // The lab starts for the attendee (who cannot read the policies: the refusal shows them).
     let mut args = vec!["--workspace", copy.path().to_str().unwrap()];
     args.extend(["lab", "start", "refused-latest-tag", "-o", "json"]);
