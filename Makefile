@@ -127,6 +127,7 @@ test: engine
 offline-images: engine
 	bash .ci/offline-images/build.sh
 	bash .ci/offline-images/netpol.sh
+	bash .ci/offline-images/gitops.sh
 
 .PHONY: bench
 bench: engine build
