@@ -169,6 +169,9 @@ async fn dispatch(cli: Cli, interrupt: Interrupt) -> Result<u8> {
         Command::Workshop { action } => {
             crate::workshop::command::run(&cli.workspace, action, output, &ui, interrupt).await
         }
+        Command::Sync { timeout } => {
+            crate::gitops::sync::command(&cli.workspace, timeout, output, &ui).await
+        }
         Command::Status(target) => {
             let ws = Workspace::discover(&cli.workspace)?;
             let engine = Engine::connect().await?;

@@ -54,6 +54,8 @@ pub enum Error {
     #[error(transparent)]
     Workshop(#[from] crate::workshop::WorkshopError),
     #[error(transparent)]
+    GitOps(#[from] crate::gitops::GitOpsError),
+    #[error(transparent)]
     Interrupted(#[from] Interrupted),
     #[error(transparent)]
     State(#[from] workspace::StateError),
@@ -81,6 +83,7 @@ impl Error {
             Error::Diagnose(e) => e.fix(),
             Error::Bundle(e) => e.fix(),
             Error::Workshop(e) => e.fix(),
+            Error::GitOps(e) => e.fix(),
             Error::Interrupted(e) => e.fix(),
             Error::State(e) => e.fix(),
             Error::Unhealthy { .. } => Some("run `kindlab up` to repair the lab".into()),
@@ -100,6 +103,7 @@ impl Error {
             Error::Diagnose(e) => e.exit_code(),
             Error::Bundle(e) => e.exit_code(),
             Error::Workshop(e) => e.exit_code(),
+            Error::GitOps(e) => e.exit_code(),
             Error::Interrupted(e) => e.exit_code(),
             Error::State(e) => e.exit_code(),
             Error::Unhealthy { .. } => exit::UNHEALTHY,

@@ -18,6 +18,7 @@ pub mod docker;
 pub mod doctor;
 pub mod down;
 pub mod error;
+pub mod gitops;
 pub mod images;
 pub mod interrupt;
 pub mod k8s;

@@ -131,6 +131,15 @@ struct RawManifest {
     #[serde(default)]
     images: Vec<RawImage>,
     deploy: Option<RawDeploy>,
+    gitops: Option<RawGitOps>,
+}
+
+/// `gitops: {enabled: true}`: the overlay reaches the cluster through a Git server and Flux
+/// (src/gitops), not through kindlab's own apply.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawGitOps {
+    enabled: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -180,6 +189,8 @@ pub struct Workspace {
     pub registry: RegistrySettings,
     pub images: Vec<ImageSpec>,
     pub deploy: Option<DeploySpec>,
+    /// GitOps mode (`gitops.enabled`); off by default.
+    pub gitops: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -303,7 +314,7 @@ pub fn yaml_error_position(e: &serde_saphyr::Error) -> (u64, u64, String) {
 fn syntax_fix(message: &str) -> String {
     if message.contains("unknown field") {
         format!(
-            "remove or rename the key; {MANIFEST_FILE} accepts cluster.{{name,nodeImage}}, registry.{{name,port,image}}, images[].{{name,context,dockerfile}}, deploy.{{overlay,updateImages}}"
+            "remove or rename the key; {MANIFEST_FILE} accepts cluster.{{name,nodeImage}}, registry.{{name,port,image}}, images[].{{name,context,dockerfile}}, deploy.{{overlay,updateImages}}, gitops.enabled"
         )
     } else {
         format!("fix the YAML at that position; `kindlab init` shows a valid {MANIFEST_FILE}")
@@ -467,6 +478,18 @@ impl Validator<'_> {
             }
         };
 
+        let gitops = match raw.gitops.and_then(|g| g.enabled) {
+            Some(enabled) if enabled.value && deploy.is_none() => {
+                return Err(self.invalid(
+                    &enabled,
+                    "gitops.enabled needs deploy.overlay: the controller deploys that overlay"
+                        .into(),
+                    "set deploy.overlay, or remove gitops from kindlab.yaml".into(),
+                ));
+            }
+            Some(enabled) => enabled.value,
+            None => false,
+        };
         Ok(Workspace {
             root: self.root.to_path_buf(),
             manifest_path: self.file.to_path_buf(),
@@ -474,6 +497,7 @@ impl Validator<'_> {
             registry,
             images,
             deploy,
+            gitops,
         })
     }
 

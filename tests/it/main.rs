@@ -7,6 +7,7 @@ mod check;
 mod cli;
 mod cluster;
 mod diagnose;
+mod gitops;
 mod install;
 mod interrupt;
 mod isolated_engine;

@@ -4,6 +4,7 @@
 pub mod build_push;
 pub mod cluster;
 pub mod deploy;
+pub mod gitops;
 pub mod preflight;
 pub mod registry;
 pub mod wire_nodes;

@@ -1,0 +1,218 @@
+//! `kindlab sync`: what `argocd app sync` or `flux reconcile kustomization --with-source` is
+//! to the lab text. Asks Flux to reconcile now (`reconcile.fluxcd.io/requestedAt` on the
+//! GitRepository, then the Kustomization), waits until the Kustomization has tried the
+//! commit the Git server has, and reports the revision applied and whether what it applied
+//! rolled out, with the controller's own error when it did not.
+
+use std::time::{Duration, Instant};
+
+use kube::api::Patch;
+use serde::Serialize;
+use serde_json::json;
+
+use super::objects::{self, FluxStatus, REQUESTED_AT};
+use super::{GitOpsError, MANAGER, NAMESPACE, REMOTE};
+use crate::error::Result;
+use crate::k8s::object;
+
+/// What one sync did.
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncReport {
+    /// The commit the Git server's branch is at (what the controller should apply).
+    pub pushed: Option<String>,
+    /// The workspace's HEAD.
+    pub head: Option<String>,
+    /// The revision the GitRepository fetched.
+    pub fetched: Option<String>,
+    /// The revision the Kustomization applied.
+    pub applied: Option<String>,
+    /// Everything applied is ready (the Kustomization waits for its rollouts).
+    pub rolled_out: bool,
+    pub message: String,
+    /// From the request to the controller's answer.
+    #[serde(serialize_with = "crate::images::serialize_secs")]
+    pub duration: Duration,
+}
+
+impl SyncReport {
+    pub fn text(&self) -> String {
+        let short = |r: &Option<String>| {
+            r.as_deref()
+                .map(|r| objects::commit_of(r).chars().take(12).collect::<String>())
+                .unwrap_or_else(|| "-".into())
+        };
+        let mut out = format!(
+            "✓ synced {} in {:.1}s: fetched {}, applied {}, {}\n",
+            short(&self.pushed),
+            self.duration.as_secs_f64(),
+            short(&self.fetched),
+            short(&self.applied),
+            if self.rolled_out {
+                "rolled out"
+            } else {
+                "not rolled out"
+            }
+        );
+        if self.head.is_some() && short(&self.head) != short(&self.pushed) {
+            out.push_str(&format!(
+                "  note: HEAD {} is not pushed; `git push {REMOTE}` sends it to the lab's Git server\n",
+                short(&self.head)
+            ));
+        }
+        out
+    }
+}
+
+/// Sets `requestedAt` on the GitRepository and the Kustomization; returns the token.
+pub async fn request(client: &kube::Client) -> Result<String> {
+    let token = jiff::Timestamp::now().to_string();
+    let body = json!({"metadata": {"annotations": {REQUESTED_AT: token}}});
+    for key in [objects::git_repository_key(), objects::kustomization_key()] {
+        object::patch(client, &key, Patch::Merge(body.clone()), MANAGER).await?;
+    }
+    Ok(token)
+}
+
+/// Waits until the Kustomization has tried `commit` (or, with none, handled `token`), and
+/// says how that went. A failed apply or health check is an error carrying the
+/// controller's message.
+pub async fn wait(
+    client: &kube::Client,
+    commit: Option<&str>,
+    token: &str,
+    timeout: Duration,
+    mut on_progress: impl FnMut(String),
+) -> Result<(FluxStatus, FluxStatus)> {
+    let deadline = Instant::now() + timeout;
+    let mut last = String::new();
+    loop {
+        let source = object::get(client, &objects::git_repository_key())
+            .await?
+            .map(|o| FluxStatus::of(&serde_json::to_value(o).unwrap_or_default()))
+            .unwrap_or_default();
+        let kustomization = object::get(client, &objects::kustomization_key())
+            .await?
+            .map(|o| FluxStatus::of(&serde_json::to_value(o).unwrap_or_default()))
+            .unwrap_or_default();
+        let tried = match commit {
+            Some(c) => kustomization
+                .attempted
+                .as_deref()
+                .is_some_and(|a| objects::commit_of(a) == c),
+            None => kustomization.handled.as_deref() == Some(token),
+        };
+        let source_failed = source.ready == Some(false)
+            && commit.is_some_and(|c| {
+                source
+                    .revision
+                    .as_deref()
+                    .is_none_or(|r| objects::commit_of(r) != c)
+            });
+        if source_failed {
+            return Err(GitOpsError::SyncFailed {
+                object: "gitrepository/kindlab".into(),
+                message: format!("GitRepository: {}", source.message),
+            }
+            .into());
+        }
+        if tried && kustomization.observed {
+            match kustomization.ready {
+                Some(true) => return Ok((source, kustomization)),
+                Some(false) => {
+                    return Err(GitOpsError::SyncFailed {
+                        object: "kustomization/kindlab".into(),
+                        message: format!("{}: {}", kustomization.reason, kustomization.message),
+                    }
+                    .into());
+                }
+                None => {}
+            }
+        }
+        let now = if kustomization.message.is_empty() {
+            "waiting for the controller".to_string()
+        } else {
+            kustomization.message.clone()
+        };
+        if now != last {
+            on_progress(now.clone());
+            last = now;
+        }
+        if Instant::now() >= deadline {
+            return Err(GitOpsError::SyncTimeout {
+                secs: timeout.as_secs(),
+                last,
+            }
+            .into());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Request, wait, report: `kindlab sync` and the end of GitOps mode's `up`.
+pub async fn sync(
+    client: &kube::Client,
+    head: Option<String>,
+    pushed: Option<String>,
+    timeout: Duration,
+    on_progress: impl FnMut(String),
+) -> Result<SyncReport> {
+    let started = Instant::now();
+    if object::get(client, &objects::kustomization_key())
+        .await?
+        .is_none()
+    {
+        return Err(GitOpsError::NotSetUp {
+            namespace: NAMESPACE.into(),
+        }
+        .into());
+    }
+    let token = request(client).await?;
+    let (source, kustomization) =
+        wait(client, pushed.as_deref(), &token, timeout, on_progress).await?;
+    Ok(SyncReport {
+        pushed,
+        head,
+        fetched: source.revision,
+        applied: kustomization.revision,
+        rolled_out: kustomization.ready == Some(true),
+        message: kustomization.message,
+        duration: started.elapsed(),
+    })
+}
+
+/// `kindlab sync`: the workspace's lab, its `kindlab` remote, one sync.
+pub async fn command(
+    workspace: &std::path::Path,
+    timeout_secs: u64,
+    output: crate::ui::Output,
+    ui: &crate::ui::Ui,
+) -> Result<u8> {
+    let ws = crate::workspace::Workspace::discover(workspace)?;
+    if !ws.gitops {
+        return Err(GitOpsError::Disabled.into());
+    }
+    let repo = super::remote::Repo::open(&ws.root)?;
+    let client = crate::k8s::client_for_context(&format!("kind-{}", ws.cluster.name)).await?;
+    let step = ui.step("Sync");
+    let result = sync(
+        &client,
+        repo.head(),
+        repo.pushed(),
+        Duration::from_secs(timeout_secs),
+        |m| step.detail(m),
+    )
+    .await;
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            step.fail("");
+            return Err(e);
+        }
+    };
+    step.ok(format!("{:.1}s", report.duration.as_secs_f64()));
+    match output {
+        crate::ui::Output::Json => crate::ui::print_json(&report),
+        crate::ui::Output::Text => print!("{}", report.text()),
+    }
+    Ok(crate::error::exit::OK)
+}
