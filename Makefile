@@ -133,6 +133,8 @@ offline-images: engine
 bench: engine build
 	@$(MAKE) --no-print-directory images KINDLAB=./target/release/kindlab
 	$(WITH_ENV) bash bench/run.sh
+	@# GitOps mode: median push → running, and the controller's share of a cold up (bench/gitops.sh)
+	$(WITH_ENV) bash bench/gitops.sh
 
 # A workshop room at once: provision, 30 labs started together, fixed, checked, reset
 # (bench/room.sh; numbers in bench/results/room.json).

@@ -148,6 +148,88 @@ pub async fn wait(
     }
 }
 
+/// Waits until the Kustomization has applied `commit` (health checks still running, or
+/// failed: a lab's break is such a commit). Its status then.
+pub async fn wait_tried(
+    client: &kube::Client,
+    commit: Option<&str>,
+    token: &str,
+    timeout: Duration,
+) -> Result<FluxStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let kustomization = object::get(client, &objects::kustomization_key())
+            .await?
+            .map(|o| FluxStatus::of(&serde_json::to_value(o).unwrap_or_default()))
+            .unwrap_or_default();
+        let tried = match commit {
+            Some(c) => kustomization
+                .attempted
+                .as_deref()
+                .is_some_and(|a| objects::commit_of(a) == c),
+            None => kustomization.handled.as_deref() == Some(token),
+        };
+        if tried {
+            return Ok(kustomization);
+        }
+        if Instant::now() >= deadline {
+            return Err(GitOpsError::SyncTimeout {
+                secs: timeout.as_secs(),
+                last: kustomization.message,
+            }
+            .into());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// When the controller fetched and applied a pushed commit (a lab's timeline).
+#[derive(Debug, Clone, Copy)]
+pub struct Followed {
+    pub fetched: Instant,
+    pub applied: Instant,
+}
+
+/// Watches (by polling) the GitRepository fetch `commit` and the Kustomization apply it.
+pub async fn follow(client: &kube::Client, commit: &str, timeout: Duration) -> Result<Followed> {
+    let deadline = Instant::now() + timeout;
+    let mut fetched = None;
+    loop {
+        let now = Instant::now();
+        let get = |key| async move {
+            object::get(client, &key)
+                .await
+                .map(|o| o.map(|o| FluxStatus::of(&serde_json::to_value(o).unwrap_or_default())))
+        };
+        let source = get(objects::git_repository_key())
+            .await?
+            .unwrap_or_default();
+        let kustomization = get(objects::kustomization_key()).await?.unwrap_or_default();
+        let is = |r: &Option<String>| {
+            r.as_deref()
+                .is_some_and(|r| objects::commit_of(r) == commit)
+        };
+        if fetched.is_none() && is(&source.revision) {
+            fetched = Some(now);
+        }
+        if is(&kustomization.attempted) {
+            let fetched = fetched.unwrap_or(now);
+            return Ok(Followed {
+                fetched,
+                applied: now,
+            });
+        }
+        if now >= deadline {
+            return Err(GitOpsError::SyncTimeout {
+                secs: timeout.as_secs(),
+                last: kustomization.message,
+            }
+            .into());
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// Request, wait, report: `kindlab sync` and the end of GitOps mode's `up`.
 pub async fn sync(
     client: &kube::Client,

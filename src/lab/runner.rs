@@ -22,7 +22,7 @@ pub async fn run(env: &LabEnv<'_>, lab: &LabSpec, target: &TargetRef) -> Result<
     let mut timeline = Timeline::new(Instant::now());
 
     let step = env.ui.step(format!("Baseline: {}", target.describe()));
-    let resolved = match baseline(env, target).await {
+    let resolved = match baseline(env, target, lab_uses_git_push(lab)).await {
         Ok(r) => r,
         Err(e) => {
             step.fail("");
@@ -131,16 +131,27 @@ async fn break_detect_fix(
     let mut fixed_by = Vec::new();
     for action in &lab.solution {
         check_interrupt(env, "the lab's fix")?;
-        match actions::run(
-            env,
-            lab,
-            target,
-            action,
-            Phase::Solution,
-            &mut session.changes,
-        )
-        .await
-        {
+        // GitOps mode: the push's way to the cluster goes on the timeline (pushed,
+        // fetched, applied; rolled out once verified).
+        let done = if matches!(action, crate::lab::spec::Action::PushGit) {
+            actions::push_git_timed(env).await.map(|(done, moments)| {
+                for (name, detail, at) in moments {
+                    timeline.mark(name, detail, at);
+                }
+                done
+            })
+        } else {
+            actions::run(
+                env,
+                lab,
+                target,
+                action,
+                Phase::Solution,
+                &mut session.changes,
+            )
+            .await
+        };
+        match done {
             Ok(done) => {
                 step.detail(&done);
                 fixed_by.push(done);
@@ -162,6 +173,13 @@ async fn break_detect_fix(
         return Err(e);
     }
     session.fixed_unix = Some(unix_now());
+    if lab_uses_git_push(lab) {
+        timeline.mark(
+            "rolled out",
+            "the controller's apply rolled out and every check passes",
+            Instant::now(),
+        );
+    }
     timeline.mark("verify", "every check passes", Instant::now());
     step.ok("every check passes");
 
@@ -195,7 +213,13 @@ async fn break_detect_fix(
 
 /// The target, found healthy and as the workspace declares it. In a namespace of its own
 /// (`-n attendee-07`) where the workspace is not deployed yet, it is deployed first.
-pub async fn baseline(env: &LabEnv<'_>, target: &TargetRef) -> Result<ResolvedTarget> {
+/// `through_git`: the lab changes the cluster only through the GitOps controller, so objects
+/// it manages are expected, not refused.
+pub async fn baseline(
+    env: &LabEnv<'_>,
+    target: &TargetRef,
+    through_git: bool,
+) -> Result<ResolvedTarget> {
     let exists = k8s::object::get(
         &env.client,
         &k8s::object::ObjectKey {
@@ -236,7 +260,11 @@ pub async fn baseline(env: &LabEnv<'_>, target: &TargetRef) -> Result<ResolvedTa
         .await?;
     }
     let resolved = ResolvedTarget::resolve(&env.client, target, &env.overlay()).await?;
-    env.refuse_gitops(&target.namespace).await?;
+    // A GitOps lab changes the cluster only through Git (pushGit): the controller owning the
+    // objects is the point. Any other lab would be undone by it: refused, saying so.
+    if !through_git {
+        env.refuse_gitops(&target.namespace).await?;
+    }
     let snapshot = Snapshot::list(&env.client, &resolved).await?;
     let not_ready = |why: String| LabError::NotReady {
         what: target.describe(),
@@ -443,4 +471,12 @@ pub fn cause_name(finding: &Finding) -> String {
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default()
+}
+
+/// The lab breaks and fixes through the GitOps controller (a `pushGit` action).
+pub fn lab_uses_git_push(lab: &LabSpec) -> bool {
+    lab.breakage
+        .iter()
+        .chain(&lab.solution)
+        .any(|a| matches!(a, crate::lab::spec::Action::PushGit))
 }

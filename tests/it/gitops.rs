@@ -189,6 +189,53 @@ fn the_gitops_loop_push_sync_fail_revert_and_a_hand_edit_undone() {
         "the controller did not revert the hand edit"
     );
 
+    // A kubectl lab is refused in GitOps mode, saying the controller would undo it.
+    let refused = ws.run_env(&["lab", "run", "bad-image-tag"], &env);
+    assert_ne!(refused.code, 0, "{}", refused.stdout);
+    assert!(
+        refused.stderr.contains("undoes a kubectl change")
+            && refused.stderr.contains("git push kindlab"),
+        "{}",
+        refused.stderr
+    );
+
+    // The GitOps lab: the break is a pushed commit, the fix a revert pushed and synced; the
+    // report has the push's way to the cluster; history is kept, not rewritten.
+    let before = git(ws.path(), &["rev-list", "--count", "HEAD"]);
+    let run = ws.run_env(&["lab", "run", "bad-image-tag-gitops", "-o", "json"], &env);
+    assert_eq!(
+        run.code, 0,
+        "lab run failed\nstdout:\n{}\nstderr:\n{}",
+        run.stdout, run.stderr
+    );
+    let report = run.json();
+    let phases: Vec<String> = report["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect();
+    let at = |name: &str| {
+        phases
+            .iter()
+            .position(|p| p == name)
+            .unwrap_or_else(|| panic!("no phase {name} in {phases:?}"))
+    };
+    assert!(
+        at("break") < at("pushed")
+            && at("pushed") < at("fetched")
+            && at("fetched") <= at("applied")
+            && at("applied") < at("rolled out"),
+        "{phases:?}"
+    );
+    let after = git(ws.path(), &["rev-list", "--count", "HEAD"]);
+    assert_eq!(
+        after.parse::<u32>().unwrap(),
+        before.parse::<u32>().unwrap() + 2,
+        "the break and its revert are two new commits"
+    );
+    assert!(!image_of(&context).ends_with(":nonexistent"));
+
     // down: the server and the remote go with the cluster.
     let down = ws.run_env(&["down"], &env);
     assert_eq!(down.code, 0, "{}", down.stderr);
