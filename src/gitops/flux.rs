@@ -94,6 +94,11 @@ pub fn install_kustomization(config: &Path, registry_host: &str) -> String {
             text.push_str(&format!("- {}\n", config.join(c).join(part).display()));
         }
     }
+    // A pushed fix must not wait for the health check of the broken revision it replaces
+    // (2 minutes): kustomize-controller's own feature gate for that.
+    text.push_str(
+        "patches:\n- target:\n    kind: Deployment\n    name: kustomize-controller\n  patch: |-\n    - op: add\n      path: /spec/template/spec/containers/0/args/-\n      value: --feature-gates=CancelHealthCheckOnNewRevision=true\n",
+    );
     text.push_str("images:\n");
     for c in CONTROLLERS {
         let image = cluster_image(registry_host, c);

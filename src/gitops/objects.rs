@@ -95,16 +95,24 @@ pub struct FluxStatus {
     pub handled: Option<String>,
     /// The object's generation has been seen by the controller.
     pub observed: bool,
+    /// The Healthy condition's message (Kustomization: "Running health checks for revision
+    /// …" once what it applied is being waited on).
+    pub health: String,
+    /// The Reconciling condition is True: the controller is working on it.
+    pub reconciling: bool,
 }
 
 impl FluxStatus {
     pub fn of(object: &Value) -> FluxStatus {
         let status = &object["status"];
-        let ready = status["conditions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|c| c["type"] == "Ready");
+        let condition = |kind: &str| {
+            status["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|c| c["type"] == kind)
+        };
+        let ready = condition("Ready");
         let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
         let revision = status["lastAppliedRevision"]
             .as_str()
@@ -126,6 +134,22 @@ impl FluxStatus {
                 .map(str::to_string),
             observed: status["observedGeneration"].as_i64()
                 == object["metadata"]["generation"].as_i64(),
+            health: condition("Healthy")
+                .map(|c| text(&c["message"]))
+                .unwrap_or_default(),
+            reconciling: condition("Reconciling").is_some_and(|c| c["status"] == "True"),
+        }
+    }
+}
+
+impl FluxStatus {
+    /// The revision the cluster runs: once Ready, the one the controller last tried (its
+    /// `lastAppliedRevision` was seen to lag a successful apply of a revert); else the last
+    /// applied one.
+    pub fn applied(&self) -> Option<String> {
+        match (self.ready, &self.attempted) {
+            (Some(true), Some(a)) => Some(a.clone()),
+            _ => self.revision.clone(),
         }
     }
 }
@@ -202,6 +226,10 @@ mod tests {
         assert_eq!(s.handled.as_deref(), Some("2026-12-06T22:00:00Z"));
         assert!(s.observed);
         assert_eq!(commit_of("main@sha1:bbb"), "bbb");
+        assert_eq!(s.applied().as_deref(), Some("main@sha1:aaa"));
+        let mut ready = s.clone();
+        ready.ready = Some(true);
+        assert_eq!(ready.applied().as_deref(), Some("main@sha1:bbb"));
     }
 
     #[test]

@@ -181,9 +181,10 @@ pub fn sync_state(seen: &Observed) -> (bool, String, String) {
         .head
         .as_deref()
         .map(|h| h.chars().take(12).collect::<String>());
-    let mut detail = format!("revision {} applied", short(&ks.revision));
+    let applied = ks.applied();
+    let mut detail = format!("revision {} applied", short(&applied));
     if let Some(h) = &head
-        && short(&ks.revision) != *h
+        && short(&applied) != *h
     {
         let pushed = seen
             .pushed

@@ -94,13 +94,15 @@ pub async fn wait(
             .await?
             .map(|o| FluxStatus::of(&serde_json::to_value(o).unwrap_or_default()))
             .unwrap_or_default();
-        let tried = match commit {
-            Some(c) => kustomization
-                .attempted
-                .as_deref()
-                .is_some_and(|a| objects::commit_of(a) == c),
-            None => kustomization.handled.as_deref() == Some(token),
-        };
+        // The request handled (so a drift a `kubectl` edit made is corrected by now), and
+        // the pushed commit tried.
+        let tried = kustomization.handled.as_deref() == Some(token)
+            && commit.is_none_or(|c| {
+                kustomization
+                    .attempted
+                    .as_deref()
+                    .is_some_and(|a| objects::commit_of(a) == c)
+            });
         let source_failed = source.ready == Some(false)
             && commit.is_some_and(|c| {
                 source
@@ -212,7 +214,12 @@ pub async fn follow(client: &kube::Client, commit: &str, timeout: Duration) -> R
         if fetched.is_none() && is(&source.revision) {
             fetched = Some(now);
         }
-        if is(&kustomization.attempted) {
+        // Applied: its objects are applied and their health is being waited on, or the
+        // reconcile of that revision is over.
+        let applied = is(&kustomization.attempted)
+            && (kustomization.health.contains(commit)
+                || (!kustomization.reconciling && kustomization.ready.is_some()));
+        if applied {
             let fetched = fetched.unwrap_or(now);
             return Ok(Followed {
                 fetched,
@@ -255,7 +262,7 @@ pub async fn sync(
         pushed,
         head,
         fetched: source.revision,
-        applied: kustomization.revision,
+        applied: kustomization.applied(),
         rolled_out: kustomization.ready == Some(true),
         message: kustomization.message,
         duration: started.elapsed(),

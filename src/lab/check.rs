@@ -44,7 +44,9 @@ pub async fn run(
     let snapshot = Snapshot::list(&env.client, target).await?;
     let mut checks = Vec::new();
     let mut kinds = lab.check.clone();
-    if super::runner::lab_uses_git_push(lab) && !kinds.contains(&CheckKind::SyncedFromGit) {
+    // A GitOps lab: "matches the workspace" means "the controller applied HEAD".
+    if super::runner::lab_uses_git_push(lab) {
+        kinds.retain(|k| !matches!(k, CheckKind::MatchesWorkspace | CheckKind::SyncedFromGit));
         kinds.insert(0, CheckKind::SyncedFromGit);
     }
     for kind in &kinds {
@@ -79,7 +81,7 @@ pub async fn run(
 }
 
 /// GitOps mode: where the fix is between the workspace and the cluster.
-async fn sync_pointers(env: &LabEnv<'_>) -> Vec<String> {
+pub(crate) async fn sync_pointers(env: &LabEnv<'_>) -> Vec<String> {
     let Ok(repo) = crate::gitops::remote::Repo::open(&env.workspace.root) else {
         return vec!["the workspace is not a git repository".into()];
     };
@@ -89,7 +91,7 @@ async fn sync_pointers(env: &LabEnv<'_>) -> Vec<String> {
         .flatten()
         .and_then(|o| serde_json::to_value(o).ok())
         .map(|k| crate::gitops::objects::FluxStatus::of(&k))
-        .and_then(|s| s.revision);
+        .and_then(|s| s.applied());
     git_pointers(
         repo.head().as_deref(),
         repo.pushed().as_deref(),

@@ -279,9 +279,14 @@ pub async fn baseline(
         }
         None => return Err(not_ready("it does not exist".into()).into()),
     }
-    let differences = env
-        .differences(&target.namespace, &Changes::default())
-        .await?;
+    // A GitOps lab's desired state is what the controller applied from the lab's Git server
+    // (its objects carry the controller's labels, so they differ from kindlab's apply).
+    let differences = if through_git {
+        super::check::sync_pointers(env).await
+    } else {
+        env.differences(&target.namespace, &Changes::default())
+            .await?
+    };
     if !differences.is_empty() {
         return Err(not_ready(differences.join("; ")).into());
     }

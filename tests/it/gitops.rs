@@ -173,7 +173,7 @@ fn the_gitops_loop_push_sync_fail_revert_and_a_hand_edit_undone() {
             "set",
             "image",
             "deploy/orders-api",
-            "orders-api=busybox:1.36",
+            "api=busybox:1.36",
         ],
     );
     assert_eq!(image_of(&context), "busybox:1.36");
