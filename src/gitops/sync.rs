@@ -15,6 +15,10 @@ use super::{GitOpsError, MANAGER, NAMESPACE, REMOTE};
 use crate::error::Result;
 use crate::k8s::object;
 
+/// How long the pushed commit must stay failed before `sync` reports the failure: two of
+/// the Kustomization's retry intervals (10s).
+const FAILURE_GRACE: Duration = Duration::from_secs(25);
+
 /// What one sync did.
 #[derive(Debug, Clone, Serialize)]
 pub struct SyncReport {
@@ -85,6 +89,7 @@ pub async fn wait(
 ) -> Result<(FluxStatus, FluxStatus)> {
     let deadline = Instant::now() + timeout;
     let mut last = String::new();
+    let mut failing_since: Option<Instant> = None;
     loop {
         let source = object::get(client, &objects::git_repository_key())
             .await?
@@ -120,6 +125,12 @@ pub async fn wait(
         if tried && kustomization.observed {
             match kustomization.ready {
                 Some(true) => return Ok((source, kustomization)),
+                // A health check can fail at once on what the previous revision left (a
+                // Deployment still marked as past its deadline) and pass on the
+                // controller's retry: failing means failing for a while.
+                Some(false)
+                    if failing_since.get_or_insert_with(Instant::now).elapsed() < FAILURE_GRACE => {
+                }
                 Some(false) => {
                     return Err(GitOpsError::SyncFailed {
                         object: "kustomization/kindlab".into(),
