@@ -220,6 +220,10 @@ pub async fn baseline(
     target: &TargetRef,
     through_git: bool,
 ) -> Result<ResolvedTarget> {
+    // Refused before anything is committed: only the controller can carry the push.
+    if through_git && !env.workspace.gitops {
+        return Err(crate::gitops::GitOpsError::Disabled.into());
+    }
     let exists = k8s::object::get(
         &env.client,
         &k8s::object::ObjectKey {
