@@ -128,12 +128,15 @@ test: engine
 offline-images: engine
 	bash .ci/offline-images/build.sh
 	bash .ci/offline-images/netpol.sh
+	bash .ci/offline-images/gitops.sh
 
 .PHONY: bench
 bench: engine build
 	@$(MAKE) --no-print-directory images KINDLAB=./target/release/kindlab
 	$(WITH_ENV) bash bench/run.sh
 	KINDLAB=./target/release/kindlab $(WITH_ENV) bash bench/build.sh
+	@# GitOps mode: median push → running, and the controller's share of a cold up (bench/gitops.sh)
+	$(WITH_ENV) bash bench/gitops.sh
 
 # Image builds alone: kindlab's cold and warm build against `docker build` of the same context
 # (bench/build.sh; numbers in bench/results/build.json).

@@ -19,5 +19,12 @@ if [ -f "$CACHE/env" ]; then
     . "$CACHE/netpol.env"
     set +a
   fi
+  # GitOps mode's controller and Git server images, and Flux's manifests (gitops.sh).
+  if [ -f "$CACHE/gitops.env" ]; then
+    set -a
+    # shellcheck disable=SC1091
+    . "$CACHE/gitops.env"
+    set +a
+  fi
 fi
 exec "$@"

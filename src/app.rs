@@ -118,6 +118,9 @@ async fn dispatch(cli: Cli, interrupt: Interrupt) -> Result<u8> {
         Command::Workshop { action } => {
             workshop::command::run(&cli.workspace, action, output, &ui, interrupt).await
         }
+        Command::Sync { timeout } => {
+            crate::gitops::sync::command(&cli.workspace, timeout, output, &ui).await
+        }
         Command::Status(target) => Ok(ui::show(
             &status::command(workspace()?, target, ui, interrupt).await?,
             output,

@@ -60,6 +60,13 @@ pub enum Command {
     },
     /// Show the lab's state; exits non-zero when anything is off.
     Status(TargetArgs),
+    /// GitOps mode: ask Flux to sync the pushed commit now, wait, and report the revision
+    /// applied and its rollout (what `argocd app sync` / `flux reconcile` are to a lab text).
+    Sync {
+        /// How long to wait for the controller, in seconds.
+        #[arg(long, default_value_t = 180)]
+        timeout: u64,
+    },
     /// Build the workspace's images and push them to the local registry.
     Build {
         /// Images to build (names from kindlab.yaml); all when none are given.

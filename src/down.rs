@@ -208,11 +208,13 @@ pub async fn run(
         }
     };
 
+    let mut lines = vec![
+        format!("cluster kind-{name}: {cluster_state}"),
+        format!("registry {registry_name}: {registry_state}"),
+    ];
+    lines.extend(crate::gitops::down(engine, ws, me.as_ref()).await?);
     Ok(DownReport {
-        lines: vec![
-            format!("cluster kind-{name}: {cluster_state}"),
-            format!("registry {registry_name}: {registry_state}"),
-        ],
+        lines,
         cluster: cluster_state,
         registry: registry_state,
         plan,

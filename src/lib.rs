@@ -42,6 +42,7 @@ pub mod doctor;
 pub mod down;
 pub mod error;
 pub mod exit;
+pub mod gitops;
 pub mod guardrails;
 pub mod images;
 pub mod init;

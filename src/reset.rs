@@ -77,10 +77,16 @@ pub async fn run(
     let mut report = Vec::new();
     for ns in namespaces {
         let step = env.ui.step(format!("Resetting namespace {ns}"));
-        env.refuse_gitops(&ns).await?;
+        // GitOps mode: the controller owns the objects; reset goes through Git (lab::undo).
+        if !env.workspace.gitops {
+            env.refuse_gitops(&ns).await?;
+        }
         let session = sessions.iter().find(|s| s.target.target.namespace == ns);
         let done = match session {
             Some(s) => lab::undo(env, s).await,
+            None if env.workspace.gitops => {
+                crate::lab::actions::push_git(env).await.map(|l| vec![l])
+            }
             // No session here (the lab ran from another machine, or by hand): what labs
             // left is read from the cluster.
             None => match env.observed_changes(&ns).await {

@@ -262,6 +262,7 @@ pub async fn run(
         }
         Action::CommitImageTag(tag) => commit_image_tag(env, lab, target, tag, changes),
         Action::GitRevert => git_revert(env, changes),
+        Action::PushGit => push_git(env).await,
         Action::ApplyWorkspace => {
             let done = env
                 .restore(&target.target.namespace, changes, phase == Phase::Solution)
@@ -522,6 +523,76 @@ fn merge(base: &mut Value, patch: &Value) {
         }
         (b, p) => *b = p.clone(),
     }
+}
+
+/// GitOps mode: `git push kindlab`, then the controller's sync of that commit.
+pub(crate) async fn push_git(env: &LabEnv<'_>) -> Result<String> {
+    if !env.workspace.gitops {
+        return Err(crate::gitops::GitOpsError::Disabled.into());
+    }
+    let repo = crate::gitops::remote::Repo::open(&env.workspace.root)?;
+    repo.push()?;
+    let pushed = repo.pushed();
+    let token = crate::gitops::sync::request(&env.client).await?;
+    let tried = crate::gitops::sync::wait_tried(
+        &env.client,
+        pushed.as_deref(),
+        &token,
+        std::time::Duration::from_secs(120),
+    )
+    .await?;
+    Ok(format!(
+        "pushed {} to the lab's Git server (`git push {}`); the controller applied it{}",
+        pushed.as_deref().map(short).unwrap_or("-"),
+        crate::gitops::REMOTE,
+        if tried.ready == Some(false) && !tried.message.is_empty() {
+            format!(" and reports: {}", tried.message)
+        } else {
+            String::new()
+        }
+    ))
+}
+
+/// `pushGit` with its moments, for a lab's timeline: pushed, fetched by the controller,
+/// applied by it (the rollout is the verify that follows).
+pub(crate) async fn push_git_timed(
+    env: &LabEnv<'_>,
+) -> Result<(String, Vec<(&'static str, String, std::time::Instant)>)> {
+    if !env.workspace.gitops {
+        return Err(crate::gitops::GitOpsError::Disabled.into());
+    }
+    let repo = crate::gitops::remote::Repo::open(&env.workspace.root)?;
+    repo.push()?;
+    let pushed_at = std::time::Instant::now();
+    let pushed = repo.pushed().unwrap_or_default();
+    crate::gitops::sync::request(&env.client).await?;
+    let followed =
+        crate::gitops::sync::follow(&env.client, &pushed, std::time::Duration::from_secs(120))
+            .await?;
+    let sha = short(&pushed).to_string();
+    Ok((
+        format!(
+            "pushed {sha} to the lab's Git server (`git push {}`); the controller applied it",
+            crate::gitops::REMOTE
+        ),
+        vec![
+            (
+                "pushed",
+                format!("`git push {}` of {sha}", crate::gitops::REMOTE),
+                pushed_at,
+            ),
+            (
+                "fetched",
+                format!("the GitRepository fetched {sha}"),
+                followed.fetched,
+            ),
+            (
+                "applied",
+                format!("the Kustomization applied {sha}"),
+                followed.applied,
+            ),
+        ],
+    ))
 }
 
 #[cfg(test)]

@@ -43,8 +43,15 @@ pub async fn run(
 ) -> Result<Verdict> {
     let snapshot = Snapshot::list(&env.client, target).await?;
     let mut checks = Vec::new();
-    for kind in &lab.check {
+    let mut kinds = lab.check.clone();
+    // A GitOps lab: "matches the workspace" means "the controller applied HEAD".
+    if super::runner::lab_uses_git_push(lab) {
+        kinds.retain(|k| !matches!(k, CheckKind::MatchesWorkspace | CheckKind::SyncedFromGit));
+        kinds.insert(0, CheckKind::SyncedFromGit);
+    }
+    for kind in &kinds {
         let pointers = match kind {
+            CheckKind::SyncedFromGit => sync_pointers(env).await,
             CheckKind::RolloutComplete => rollout_pointers(&snapshot, target),
             CheckKind::SymptomsGone => lab
                 .symptoms
@@ -71,6 +78,51 @@ pub async fn run(
         fixed: checks.iter().all(|c| c.ok),
         checks,
     })
+}
+
+/// GitOps mode: where the fix is between the workspace and the cluster.
+pub(crate) async fn sync_pointers(env: &LabEnv<'_>) -> Vec<String> {
+    let Ok(repo) = crate::gitops::remote::Repo::open(&env.workspace.root) else {
+        return vec!["the workspace is not a git repository".into()];
+    };
+    let applied = k8s::object::get(&env.client, &crate::gitops::objects::kustomization_key())
+        .await
+        .ok()
+        .flatten()
+        .and_then(|o| serde_json::to_value(o).ok())
+        .map(|k| crate::gitops::objects::FluxStatus::of(&k))
+        .and_then(|s| s.applied());
+    git_pointers(
+        repo.head().as_deref(),
+        repo.pushed().as_deref(),
+        applied.as_deref().map(crate::gitops::objects::commit_of),
+    )
+}
+
+/// "Fixed in Git, not synced yet" vs "fixed": HEAD, what the lab's Git server has, what the
+/// controller applied. Pure.
+pub fn git_pointers(
+    head: Option<&str>,
+    pushed: Option<&str>,
+    applied: Option<&str>,
+) -> Vec<String> {
+    let short = |c: Option<&str>| c.map_or("-".to_string(), |c| c.chars().take(7).collect());
+    let remote = crate::gitops::REMOTE;
+    if head != pushed {
+        return vec![format!(
+            "fixed in Git? HEAD {} is not pushed: the controller only sees the lab's Git server (`git push {remote}`)",
+            short(head)
+        )];
+    }
+    if pushed != applied {
+        return vec![format!(
+            "pushed {}, not synced yet: the controller still applies {} (it polls every {}; `kindlab sync` asks now)",
+            short(pushed),
+            short(applied),
+            crate::gitops::objects::INTERVAL
+        )];
+    }
+    Vec::new()
 }
 
 fn rollout_pointers(snapshot: &Snapshot, target: &ResolvedTarget) -> Vec<String> {
@@ -126,6 +178,17 @@ mod tests {
 
     fn target() -> ResolvedTarget {
         crate::lab::target::sample_target()
+    }
+
+    #[test]
+    fn fixed_in_git_but_not_pushed_or_not_synced_is_not_fixed() {
+        assert!(git_pointers(Some("bbb"), Some("aaa"), Some("aaa"))[0].contains("is not pushed"));
+        let p = git_pointers(Some("bbb"), Some("bbb"), Some("aaa"));
+        assert!(
+            p[0].contains("not synced yet") && p[0].contains("kindlab sync"),
+            "{p:?}"
+        );
+        assert!(git_pointers(Some("bbb"), Some("bbb"), Some("bbb")).is_empty());
     }
 
     #[test]

@@ -78,6 +78,12 @@ pub async fn undo(env: &LabEnv<'_>, session: &Session) -> Result<Vec<String>> {
             }
         }
     }
+    // GitOps mode: the cluster follows the lab's Git server; the revert reaches it by a push
+    // and the controller's sync (kindlab's own apply would fight the controller).
+    if env.workspace.gitops {
+        done.push(actions::push_git(env).await?);
+        return Ok(done);
+    }
     done.extend(
         env.restore(&session.target.target.namespace, changes, false)
             .await?,

@@ -42,7 +42,7 @@ pub async fn run(env: &LabEnv<'_>, lab: &LabSpec, target: &TargetRef) -> Result<
     let mut timeline = Timeline::new(Instant::now());
 
     let step = env.ui.step(format!("Baseline: {}", target.describe()));
-    let resolved = baseline(env, target).await?;
+    let resolved = baseline(env, target, lab_uses_git_push(lab)).await?;
     let detail = format!("healthy, running {}", resolved.image);
     step.ok(&detail);
     timeline.mark("baseline", detail, Instant::now());
@@ -148,16 +148,27 @@ async fn break_detect_fix(
     let mut fixed_by = Vec::new();
     for action in &lab.solution {
         check_interrupt(env, "the lab's fix")?;
-        match actions::run(
-            env,
-            lab,
-            target,
-            action,
-            Phase::Solution,
-            &mut session.changes,
-        )
-        .await
-        {
+        // GitOps mode: the push's way to the cluster goes on the timeline (pushed,
+        // fetched, applied; rolled out once verified).
+        let done = if matches!(action, crate::lab::spec::Action::PushGit) {
+            actions::push_git_timed(env).await.map(|(done, moments)| {
+                for (name, detail, at) in moments {
+                    timeline.mark(name, detail, at);
+                }
+                done
+            })
+        } else {
+            actions::run(
+                env,
+                lab,
+                target,
+                action,
+                Phase::Solution,
+                &mut session.changes,
+            )
+            .await
+        };
+        match done {
             Ok(done) => {
                 step.detail(&done);
                 fixed_by.push(done);
@@ -175,6 +186,13 @@ async fn break_detect_fix(
     let verified = verify(env, lab, target, &session.changes, |m| step.detail(m)).await;
     verified?;
     session.fixed_unix = Some(unix_now());
+    if lab_uses_git_push(lab) {
+        timeline.mark(
+            "rolled out",
+            "the controller's apply rolled out and every check passes",
+            Instant::now(),
+        );
+    }
     timeline.mark("verify", "every check passes", Instant::now());
     step.ok("every check passes");
 
@@ -208,7 +226,17 @@ async fn break_detect_fix(
 
 /// The target, found healthy and as the workspace declares it. In a namespace of its own
 /// (`-n attendee-07`) where the workspace is not deployed yet, it is deployed first.
-pub async fn baseline(env: &LabEnv<'_>, target: &TargetRef) -> Result<ResolvedTarget> {
+/// `through_git`: the lab changes the cluster only through the GitOps controller, so objects
+/// it manages are expected, not refused.
+pub async fn baseline(
+    env: &LabEnv<'_>,
+    target: &TargetRef,
+    through_git: bool,
+) -> Result<ResolvedTarget> {
+    // Refused before anything is committed: only the controller can carry the push.
+    if through_git && !env.workspace.gitops {
+        return Err(crate::gitops::GitOpsError::Disabled.into());
+    }
     let exists = k8s::object::get(
         &env.client,
         &k8s::object::ObjectKey {
@@ -249,7 +277,11 @@ pub async fn baseline(env: &LabEnv<'_>, target: &TargetRef) -> Result<ResolvedTa
         .await?;
     }
     let resolved = ResolvedTarget::resolve(&env.client, target, &env.overlay()).await?;
-    env.refuse_gitops(&target.namespace).await?;
+    // A GitOps lab changes the cluster only through Git (pushGit): the controller owning the
+    // objects is the point. Any other lab would be undone by it: refused, saying so.
+    if !through_git {
+        env.refuse_gitops(&target.namespace).await?;
+    }
     let snapshot = Snapshot::list(&env.client, &resolved).await?;
     let not_ready = |why: String| LabError::NotReady {
         what: target.describe(),
@@ -264,9 +296,14 @@ pub async fn baseline(env: &LabEnv<'_>, target: &TargetRef) -> Result<ResolvedTa
         }
         None => return Err(not_ready("it does not exist".into()).into()),
     }
-    let differences = env
-        .differences(&target.namespace, &Changes::default())
-        .await?;
+    // A GitOps lab's desired state is what the controller applied from the lab's Git server
+    // (its objects carry the controller's labels, so they differ from kindlab's apply).
+    let differences = if through_git {
+        super::check::sync_pointers(env).await
+    } else {
+        env.differences(&target.namespace, &Changes::default())
+            .await?
+    };
     if !differences.is_empty() {
         return Err(not_ready(differences.join("; ")).into());
     }
@@ -456,4 +493,12 @@ pub fn cause_name(finding: &Finding) -> String {
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default()
+}
+
+/// The lab breaks and fixes through the GitOps controller (a `pushGit` action).
+pub fn lab_uses_git_push(lab: &LabSpec) -> bool {
+    lab.breakage
+        .iter()
+        .chain(&lab.solution)
+        .any(|a| matches!(a, crate::lab::spec::Action::PushGit))
 }

@@ -323,6 +323,9 @@ pub enum Action {
     CommitImageTag(String),
     /// Revert the commit the lab's break made (`git revert`).
     GitRevert,
+    /// GitOps mode: push HEAD to the lab's Git server (`git push kindlab`), ask the
+    /// controller to sync, and wait until it has tried that commit (applied, or failed to).
+    PushGit,
     /// Apply the workspace's desired state (what `kubectl apply -k <overlay>` does), taking
     /// back every field the lab's break set.
     ApplyWorkspace,
@@ -421,6 +424,9 @@ pub enum CheckKind {
     MatchesWorkspace,
     /// None of the lab's symptoms shows any more.
     SymptomsGone,
+    /// GitOps mode: HEAD is pushed and the controller applied it ("fixed in Git, not synced
+    /// yet" is not fixed). Added by itself to every lab that uses `pushGit`.
+    SyncedFromGit,
 }
 
 /// Parses a lab file; `file` names it in errors (`file:line:col: message`, and the fix).

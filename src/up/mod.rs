@@ -25,6 +25,7 @@ use serde::Serialize;
 
 pub use actions::build_push::ImageStep;
 pub use actions::deploy::DeployStep;
+pub use actions::gitops::rows as gitops_rows;
 pub use context::{Progress, RegistryTarget, UpContext, UpOptions, interrupted};
 pub use outcome::{ActionReport, Outcome};
 pub use row::Row;
@@ -143,14 +144,19 @@ async fn run_actions(ctx: &UpContext) -> Result<Done> {
                 let guarded =
                     actions::guardrails::execute(ctx, &ready.client, renderer.as_ref()).await?;
                 ctx.finished(&guarded);
-                let deployed = actions::deploy::execute(
-                    ctx,
-                    &ready.client,
-                    renderer.as_ref(),
-                    &images.1,
-                    ready.fresh,
-                )
-                .await?;
+                // GitOps mode: the controller deploys the overlay from Git, not kindlab.
+                let deployed = if ctx.workspace.gitops {
+                    actions::gitops::execute(ctx, &ready.client, renderer.as_ref()).await?
+                } else {
+                    actions::deploy::execute(
+                        ctx,
+                        &ready.client,
+                        renderer.as_ref(),
+                        &images.1,
+                        ready.fresh,
+                    )
+                    .await?
+                };
                 Ok::<_, Error>((wiring, guarded, deployed))
             };
             let (wiring, guarded, deployed) = tokio::select! {

@@ -241,7 +241,9 @@ impl Survey {
             Ok(view) => rows.extend(view.rows()),
             Err(e) => rows.push(Row::failed("guardrails", e)),
         }
+        // GitOps mode: the controller deploys the overlay; `status` adds its rows instead.
         match &self.deploy {
+            _ if ctx.workspace.gitops => {}
             Ok(view) => rows.extend(view.rows()),
             Err(e) => rows.push(Row::failed("overlay", e)),
         }

@@ -26,7 +26,7 @@ impl Git {
         })
     }
 
-    fn run(&self, args: &[&str]) -> Result<String, WorkspaceError> {
+    pub(crate) fn run(&self, args: &[&str]) -> Result<String, WorkspaceError> {
         let out = std::process::Command::new(&self.program)
             .arg("-C")
             .arg(&self.dir)

@@ -134,6 +134,7 @@ struct RawManifest {
     images: Vec<RawImage>,
     deploy: Option<RawDeploy>,
     guardrails: Option<RawGuardrails>,
+    gitops: Option<RawGitOps>,
 }
 
 /// `guardrails:`: admission policies `up` installs and `kindlab check` evaluates.
@@ -145,6 +146,14 @@ struct RawGuardrails {
     digest_in_production: Option<Spanned<String>>,
     #[serde(default)]
     allowed_registries: Vec<Spanned<String>>,
+}
+
+/// `gitops: {enabled: true}`: the overlay reaches the cluster through a Git server and Flux
+/// (src/gitops), not through kindlab's own apply.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawGitOps {
+    enabled: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -211,6 +220,8 @@ pub struct Workspace {
     pub deploy: Option<DeploySpec>,
     /// Off unless kindlab.yaml turns rules on.
     pub guardrails: GuardrailSettings,
+    /// GitOps mode (`gitops.enabled`); off by default.
+    pub gitops: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -369,7 +380,7 @@ pub fn yaml_error_position(e: &serde_saphyr::Error) -> (u64, u64, String) {
 fn syntax_fix(message: &str) -> String {
     if message.contains("unknown field") {
         format!(
-            "remove or rename the key; {MANIFEST_FILE} accepts cluster.{{name,nodeImage}}, registry.{{name,port,image}}, images[].{{name,context,dockerfile,target,args,platform,secrets}}, deploy.{{overlay,updateImages}}, guardrails.{{registry,noLatest,digestInProduction,allowedRegistries}}"
+            "remove or rename the key; {MANIFEST_FILE} accepts cluster.{{name,nodeImage}}, registry.{{name,port,image}}, images[].{{name,context,dockerfile,target,args,platform,secrets}}, deploy.{{overlay,updateImages}}, guardrails.{{registry,noLatest,digestInProduction,allowedRegistries}}, gitops.enabled"
         )
     } else {
         format!("fix the YAML at that position; `kindlab init` shows a valid {MANIFEST_FILE}")
@@ -595,6 +606,18 @@ impl Validator<'_> {
             Some(g) => self.guardrails(g)?,
         };
 
+        let gitops = match raw.gitops.and_then(|g| g.enabled) {
+            Some(enabled) if enabled.value && deploy.is_none() => {
+                return Err(self.invalid(
+                    &enabled,
+                    "gitops.enabled needs deploy.overlay: the controller deploys that overlay"
+                        .into(),
+                    "set deploy.overlay, or remove gitops from kindlab.yaml".into(),
+                ));
+            }
+            Some(enabled) => enabled.value,
+            None => false,
+        };
         Ok(Workspace {
             root: self.root.to_path_buf(),
             manifest_path: self.file.to_path_buf(),
@@ -603,6 +626,7 @@ impl Validator<'_> {
             images,
             deploy,
             guardrails,
+            gitops,
         })
     }
 

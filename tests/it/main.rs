@@ -8,6 +8,7 @@ mod check;
 mod cli;
 mod cluster;
 mod diagnose;
+mod gitops;
 mod guardrails;
 mod install;
 mod interrupt;

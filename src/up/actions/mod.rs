@@ -4,6 +4,7 @@
 pub mod build_push;
 pub mod cluster;
 pub mod deploy;
+pub mod gitops;
 pub mod guardrails;
 pub mod preflight;
 pub mod registry;

@@ -1,0 +1,3 @@
+module kindlab.invalid/gitserver
+
+go 1.26
