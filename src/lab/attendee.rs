@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::check::{self, Verdict};
 use super::env::LabEnv;
 use super::observe;
-use super::runner;
+use super::phases;
 use super::session::{self, CheckRecord, Session, SessionReport, SessionStore, unix_now};
 use super::spec::{LabError, LabSpec, LabText, TextStep};
 use super::target::{ResolvedTarget, TargetRef};
@@ -50,19 +50,19 @@ pub async fn start(
         }
     }
 
-    runner::require_guardrails(env, lab).await?;
+    phases::require_guardrails(env, lab).await?;
     // The text's `kubectl apply -k ${overlay}` must fix this namespace, not the overlay's
     // own; written first, so the health check's pointers name it too.
     let overlay = env.overlay_for(&target.namespace).await?;
     let step = env.ui.step(format!("Checking {}", target.describe()));
-    let mut resolved = runner::baseline(env, target, runner::lab_uses_git_push(lab)).await?;
+    let mut resolved = phases::baseline(env, target, phases::lab_uses_git_push(lab)).await?;
     resolved.overlay = overlay;
     step.ok("healthy, as the workspace declares it");
 
-    let mut session = runner::new_session(env, lab, source, &resolved, attendee);
+    let mut session = phases::new_session(env, lab, source, &resolved, attendee);
     store.save(&session)?;
     let step = env.ui.step(format!("Starting lab {}", lab.name));
-    let broke = runner::apply_break(env, lab, &resolved, &mut session).await;
+    let broke = phases::apply_break(env, lab, &resolved, &mut session).await;
     store.save(&session)?;
     let broke = match broke {
         Ok(b) => b,
@@ -283,7 +283,7 @@ pub async fn solve(env: &LabEnv<'_>, lab: &LabSpec, mut session: Session) -> Res
             }
         }
     }
-    let verified = runner::verify(env, lab, &target, &session.changes, |m| step.detail(m)).await;
+    let verified = phases::verify(env, lab, &target, &session.changes, |m| step.detail(m)).await;
     verified?;
     step.ok("fixed");
     if session.fixed_unix.is_none() {

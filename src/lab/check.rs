@@ -41,11 +41,23 @@ pub async fn run(
     target: &ResolvedTarget,
     changes: &Changes,
 ) -> Result<Verdict> {
+    run_against(env, lab, target, changes, None).await
+}
+
+/// As `run`; `desired`: the workspace's objects in the target's namespace, when the caller
+/// rendered them already (`verify` renders once, then checks until fixed).
+pub async fn run_against(
+    env: &LabEnv<'_>,
+    lab: &LabSpec,
+    target: &ResolvedTarget,
+    changes: &Changes,
+    desired: Option<&[serde_json::Value]>,
+) -> Result<Verdict> {
     let snapshot = Snapshot::list(&env.client, target).await?;
     let mut checks = Vec::new();
     let mut kinds = lab.check.clone();
     // A GitOps lab: "matches the workspace" means "the controller applied HEAD".
-    if super::runner::lab_uses_git_push(lab) {
+    if super::phases::lab_uses_git_push(lab) {
         kinds.retain(|k| !matches!(k, CheckKind::MatchesWorkspace | CheckKind::SyncedFromGit));
         kinds.insert(0, CheckKind::SyncedFromGit);
     }
@@ -64,9 +76,13 @@ pub async fn run(
                 })
                 .map(|(s, evidence)| symptom_pointer(s, &evidence, target))
                 .collect(),
-            CheckKind::MatchesWorkspace => {
-                env.differences(&target.target.namespace, changes).await?
-            }
+            CheckKind::MatchesWorkspace => match desired {
+                Some(docs) => {
+                    env.differences_from(docs, &target.target.namespace, changes)
+                        .await?
+                }
+                None => env.differences(&target.target.namespace, changes).await?,
+            },
         };
         checks.push(CheckResult {
             check: *kind,

@@ -303,9 +303,20 @@ impl LabEnv<'_> {
     /// must change nothing, and a dry-run release of the lab's fields must change nothing.
     pub async fn differences(&self, namespace: &str, changes: &Changes) -> Result<Vec<String>> {
         let docs = self.desired(namespace).await?;
+        self.differences_from(&docs, namespace, changes).await
+    }
+
+    /// As `differences`, against desired objects already rendered (a wait that checks again
+    /// and again renders the workspace once).
+    pub async fn differences_from(
+        &self,
+        docs: &[Value],
+        namespace: &str,
+        changes: &Changes,
+    ) -> Result<Vec<String>> {
         let overlay = self.overlay_in(namespace);
         let mut differences = Vec::new();
-        for doc in &docs {
+        for doc in docs {
             let Some(key) = ObjectKey::of(doc) else {
                 continue;
             };

@@ -9,6 +9,7 @@ pub mod check;
 pub mod command;
 pub mod env;
 pub mod observe;
+pub mod phases;
 pub mod render;
 pub mod report;
 pub mod resources;
