@@ -557,6 +557,20 @@ fn a_room_gets_the_guardrails_its_attendees_cannot_install() {
 
     // The attendee, with nothing but its own kubeconfig, is refused.
     let kubeconfig = handout.path().join(format!("{attendee}.kubeconfig"));
+    let healthy_image = kubectl_as(
+        &kubeconfig,
+        copy.path(),
+        &[
+            "get",
+            "deployment/orders-api",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[?(@.name==\"api\")].image}",
+        ],
+    )
+    .stdout
+    .trim()
+    .to_string();
+    assert!(!healthy_image.is_empty(), "no image for container api");
     let started = Instant::now();
     let refused = loop {
         let run = kubectl_as(
@@ -572,10 +586,17 @@ fn a_room_gets_the_guardrails_its_attendees_cannot_install() {
         if run.code != 0 {
             break run;
         }
+        // Admitted before the policy took effect: back to the healthy image (an undo could
+        // land on an earlier admitted `:latest` after several tries).
         kubectl_as(
             &kubeconfig,
             copy.path(),
-            &["rollout", "undo", "deployment/orders-api"],
+            &[
+                "set",
+                "image",
+                "deployment/orders-api",
+                &format!("api={healthy_image}"),
+            ],
         );
         assert!(started.elapsed() < Duration::from_secs(60), "never refused");
         std::thread::sleep(Duration::from_millis(500));
