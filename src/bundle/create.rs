@@ -88,7 +88,7 @@ pub async fn create(
         }
         let mut from = from;
         // A `# syntax=` frontend is an image BuildKit runs: offline, it must be in the bundle.
-        if let Some(frontend) = crate::docker::buildkit::frontend_image(&text)
+        if let Some(frontend) = crate::docker::dockerfile::frontend_image(&text)
             && !from.contains(&frontend)
         {
             from.push(frontend);

@@ -230,8 +230,8 @@ impl BuildRequest {
         })?;
         let input_hash = hex::encode(hasher.finalize());
         let text = std::fs::read_to_string(context.join(dockerfile)).unwrap_or_default();
-        let frontend = super::buildkit::frontend_image(&text);
-        let uses_heredoc = super::buildkit::uses_heredoc(&text);
+        let frontend = super::dockerfile::frontend_image(&text);
+        let uses_heredoc = super::dockerfile::uses_heredoc(&text);
         Ok(BuildRequest {
             context_tar,
             input_hash,

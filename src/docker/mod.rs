@@ -2,6 +2,7 @@
 
 mod build;
 pub mod buildkit;
+pub mod dockerfile;
 pub mod dockerignore;
 mod engine;
 pub mod labels;

@@ -9,19 +9,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::policy::{Desired, Scope};
-use super::rules::Rule;
+use super::rules::{GUARDED_KINDS, Rule};
 use super::{GuardrailError, Mode, PRODUCTION_LABEL};
-
-/// The kinds the policies match (their `matchConstraints`).
-pub const GUARDED_KINDS: [&str; 7] = [
-    "Pod",
-    "Deployment",
-    "StatefulSet",
-    "DaemonSet",
-    "ReplicaSet",
-    "Job",
-    "CronJob",
-];
 
 /// One object that breaks one rule, with the message the API server would give.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

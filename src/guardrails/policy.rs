@@ -194,8 +194,7 @@ pub fn scope_of(docs: &[Value]) -> Scope {
             }
         } else if let Some(n) = doc["metadata"]["namespace"].as_str() {
             names.insert(n.to_string());
-        } else if super::evaluate::GUARDED_KINDS.contains(&doc["kind"].as_str().unwrap_or_default())
-        {
+        } else if super::rules::GUARDED_KINDS.contains(&doc["kind"].as_str().unwrap_or_default()) {
             names.insert("default".to_string());
         }
     }

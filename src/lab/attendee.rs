@@ -55,7 +55,7 @@ pub async fn start(
     // own; written first, so the health check's pointers name it too.
     let overlay = env.overlay_for(&target.namespace).await?;
     let step = env.ui.step(format!("Checking {}", target.describe()));
-    let mut resolved = phases::baseline(env, target, phases::lab_uses_git_push(lab)).await?;
+    let mut resolved = phases::baseline(env, target, lab.uses_git_push()).await?;
     resolved.overlay = overlay;
     step.ok("healthy, as the workspace declares it");
 

@@ -57,7 +57,7 @@ pub async fn run_against(
     let mut checks = Vec::new();
     let mut kinds = lab.check.clone();
     // A GitOps lab: "matches the workspace" means "the controller applied HEAD".
-    if super::phases::lab_uses_git_push(lab) {
+    if lab.uses_git_push() {
         kinds.retain(|k| !matches!(k, CheckKind::MatchesWorkspace | CheckKind::SyncedFromGit));
         kinds.insert(0, CheckKind::SyncedFromGit);
     }

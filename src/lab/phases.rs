@@ -227,11 +227,3 @@ pub async fn verify(
         }
     }
 }
-
-/// The lab breaks and fixes through the GitOps controller (a `pushGit` action).
-pub fn lab_uses_git_push(lab: &LabSpec) -> bool {
-    lab.breakage
-        .iter()
-        .chain(&lab.solution)
-        .any(|a| matches!(a, crate::lab::spec::Action::PushGit))
-}

@@ -8,8 +8,7 @@ use super::actions::{self, Phase};
 use super::env::LabEnv;
 use super::observe;
 use super::phases::{
-    apply_break, baseline, check_interrupt, lab_uses_git_push, new_session, require_guardrails,
-    verify,
+    apply_break, baseline, check_interrupt, new_session, require_guardrails, verify,
 };
 use super::report::{LabReport, Timeline, unix_ms};
 use super::session::{Session, SessionStore, unix_now};
@@ -24,7 +23,7 @@ pub async fn run(env: &LabEnv<'_>, lab: &LabSpec, target: &TargetRef) -> Result<
     let mut timeline = Timeline::new(Instant::now());
 
     let step = env.ui.step(format!("Baseline: {}", target.describe()));
-    let resolved = baseline(env, target, lab_uses_git_push(lab)).await?;
+    let resolved = baseline(env, target, lab.uses_git_push()).await?;
     let detail = format!("healthy, running {}", resolved.image);
     step.ok(&detail);
     timeline.mark("baseline", detail, Instant::now());
@@ -168,7 +167,7 @@ async fn break_detect_fix(
     let verified = verify(env, lab, target, &session.changes, |m| step.detail(m)).await;
     verified?;
     session.fixed_unix = Some(unix_now());
-    if lab_uses_git_push(lab) {
+    if lab.uses_git_push() {
         timeline.mark(
             "rolled out",
             "the controller's apply rolled out and every check passes",

@@ -430,6 +430,16 @@ pub enum CheckKind {
 }
 
 /// Parses a lab file; `file` names it in errors (`file:line:col: message`, and the fix).
+impl LabSpec {
+    /// The lab breaks and fixes through the GitOps controller (a `pushGit` action).
+    pub fn uses_git_push(&self) -> bool {
+        self.breakage
+            .iter()
+            .chain(&self.solution)
+            .any(|a| matches!(a, Action::PushGit))
+    }
+}
+
 pub fn parse(text: &str, file: &str) -> Result<LabSpec, LabError> {
     let spec: LabSpec = serde_saphyr::from_str(text).map_err(|e| {
         let (line, column, message) = crate::workspace::yaml_error_position(&e);
