@@ -45,3 +45,30 @@ impl Report for BuildReport {
         ui::lines(pushed.chain(self.workspace_changes.iter().cloned()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_text_names_each_pushed_image_then_each_workspace_change() {
+        let report = BuildReport {
+            images: vec![ImageResult {
+                name: "orders-api".into(),
+                reference: "localhost:5001/orders-api:1f5bd6cbc52f".into(),
+                tag: "1f5bd6cbc52f".into(),
+                digest: "sha256:abc".into(),
+                built: true,
+                duration: std::time::Duration::from_secs(2),
+            }],
+            workspace_changes: vec![
+                "deploy/overlays/dev/kustomization.yaml: orders-api -> 1f5bd6cbc52f".into(),
+            ],
+        };
+        assert_eq!(
+            report.text(),
+            "localhost:5001/orders-api:1f5bd6cbc52f  sha256:abc\n\
+             deploy/overlays/dev/kustomization.yaml: orders-api -> 1f5bd6cbc52f\n"
+        );
+    }
+}

@@ -389,4 +389,25 @@ mod tests {
         assert_eq!(plan.cluster, ClusterRemoval::Absent);
         assert!(matches!(plan.registry, RegistryRemoval::Keep { .. }));
     }
+
+    #[test]
+    fn the_text_is_one_line_per_thing_done() {
+        use crate::ui::Report as _;
+        let report = DownReport {
+            cluster: "kindlab".into(),
+            registry: "kind-registry".into(),
+            plan: DownPlan {
+                cluster: ClusterRemoval::Delete,
+                registry: RegistryRemoval::Remove { purge: false },
+            },
+            lines: vec![
+                "cluster kind-kindlab: deleted".into(),
+                "registry kind-registry: removed; images kept".into(),
+            ],
+        };
+        assert_eq!(
+            report.text(),
+            "cluster kind-kindlab: deleted\nregistry kind-registry: removed; images kept\n"
+        );
+    }
 }

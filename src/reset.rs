@@ -221,3 +221,34 @@ async fn deployments(env: &LabEnv<'_>, namespace: &str) -> Result<Vec<String>> {
         .filter_map(|d| d["metadata"]["name"].as_str().map(str::to_string))
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_namespace_says_what_became_of_it_then_the_time() {
+        use crate::ui::Report as _;
+        let report = ResetReport {
+            namespaces: vec![
+                NamespaceReset {
+                    namespace: "dev".into(),
+                    ended: None,
+                    done: vec![],
+                },
+                NamespaceReset {
+                    namespace: "att01".into(),
+                    ended: None,
+                    done: vec!["re-applied Deployment att01/orders-api".into()],
+                },
+            ],
+            duration: Duration::from_millis(300),
+        };
+        assert_eq!(
+            report.text(),
+            "dev: already as the workspace declares it\n\
+             att01: restored\n\
+             Reset in 0.3s: the lab is as the workspace declares it.\n"
+        );
+    }
+}

@@ -271,3 +271,36 @@ impl Report for Teardown {
         torn_down(self)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_room_and_a_teardown_read_as_one_line() {
+        use crate::ui::Report as _;
+        let empty = RoomStatus {
+            room: "r1".into(),
+            attendees: vec![],
+        };
+        assert_eq!(
+            empty.text(),
+            "Room r1 has no attendees (`kindlab workshop provision` makes them).\n"
+        );
+        let planned = Teardown {
+            room: "r1".into(),
+            dry_run: true,
+            namespaces: vec!["r1-ann".into(), "r1-bob".into()],
+            duration: std::time::Duration::ZERO,
+        };
+        assert_eq!(
+            planned.text(),
+            "`kindlab workshop teardown` would delete room r1's namespaces: r1-ann, r1-bob\n"
+        );
+        let reset = RoomReset {
+            attendees: vec![],
+            duration: std::time::Duration::from_secs(2),
+        };
+        assert_eq!(reset.text(), "Reset 0 attendee(s) in 2.0s.\n");
+    }
+}
