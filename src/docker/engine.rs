@@ -87,6 +87,23 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// The container named `name` as the engine describes it, or None when there is none.
+    pub async fn inspect_container(
+        &self,
+        name: &str,
+    ) -> Result<Option<bollard::models::ContainerInspectResponse>, DockerError> {
+        match self.docker.inspect_container(name, None).await {
+            Ok(inspect) => Ok(Some(inspect)),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            Err(source) => Err(DockerError::Api {
+                action: format!("inspect container {name}"),
+                source,
+            }),
+        }
+    }
+
     /// Connects and checks the engine answers, negotiating the API version down to what an
     /// older engine speaks (Debian's 20.10 speaks 1.41).
     pub async fn connect() -> Result<Engine, DockerError> {

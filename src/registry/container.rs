@@ -237,17 +237,8 @@ pub async fn observe_container(
     name: &str,
     me: Option<&WorkspaceIdentity>,
 ) -> Result<Option<RegistrySeen>, DockerError> {
-    let inspect = match engine.docker.inspect_container(name, None).await {
-        Ok(i) => i,
-        Err(bollard::errors::Error::DockerResponseServerError {
-            status_code: 404, ..
-        }) => return Ok(None),
-        Err(source) => {
-            return Err(DockerError::Api {
-                action: format!("inspect container {name}"),
-                source,
-            });
-        }
+    let Some(inspect) = engine.inspect_container(name).await? else {
+        return Ok(None);
     };
     let config = inspect.config.unwrap_or_default();
     let binding = inspect
