@@ -557,50 +557,31 @@ fn a_room_gets_the_guardrails_its_attendees_cannot_install() {
 
     // The attendee, with nothing but its own kubeconfig, is refused.
     let kubeconfig = handout.path().join(format!("{attendee}.kubeconfig"));
-    let healthy_image = kubectl_as(
-        &kubeconfig,
-        copy.path(),
-        &[
-            "get",
-            "deployment/orders-api",
-            "-o",
-            "jsonpath={.spec.template.spec.containers[?(@.name==\"api\")].image}",
-        ],
-    )
-    .stdout
-    .trim()
-    .to_string();
-    assert!(!healthy_image.is_empty(), "no image for container api");
+    // Policies take a moment to be enforced after they are made: the attendee asks the
+    // server with a dry run (admission runs on it too) until it refuses, so the Deployment
+    // is never changed by a `:latest` admitted too early. Then the real change is refused.
+    let set_latest = [
+        "set",
+        "image",
+        "deployment/orders-api",
+        "api=orders-api:latest",
+    ];
     let started = Instant::now();
-    let refused = loop {
-        let run = kubectl_as(
-            &kubeconfig,
-            copy.path(),
-            &[
-                "set",
-                "image",
-                "deployment/orders-api",
-                "api=orders-api:latest",
-            ],
-        );
-        if run.code != 0 {
-            break run;
+    loop {
+        let mut dry = set_latest.to_vec();
+        dry.push("--dry-run=server");
+        if kubectl_as(&kubeconfig, copy.path(), &dry).code != 0 {
+            break;
         }
-        // Admitted before the policy took effect: back to the healthy image (an undo could
-        // land on an earlier admitted `:latest` after several tries).
-        kubectl_as(
-            &kubeconfig,
-            copy.path(),
-            &[
-                "set",
-                "image",
-                "deployment/orders-api",
-                &format!("api={healthy_image}"),
-            ],
-        );
-        assert!(started.elapsed() < Duration::from_secs(60), "never refused");
+        assert!(started.elapsed() < Duration::from_secs(90), "never refused");
         std::thread::sleep(Duration::from_millis(500));
-    };
+    }
+    let refused = kubectl_as(&kubeconfig, copy.path(), &set_latest);
+    assert_ne!(
+        refused.code, 0,
+        "the real change was admitted: {}",
+        refused.stdout
+    );
     assert!(
         (refused
             .stderr
