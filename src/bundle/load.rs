@@ -16,7 +16,7 @@ use super::manifest::{
     FoundMember, ImageEntry, ImageRole, LoadStep, Manifest, check_members, node_alias, plan_load,
 };
 use super::{BundleError, inspect_image, split_reference};
-use crate::docker::{self, DockerError, Engine};
+use crate::docker::{self, Engine};
 use crate::interrupt::{Interrupt, Interrupted};
 use crate::registry::{self, RegistryClient, RegistryRemoval};
 use crate::ui::{Ui, format_bytes};
@@ -432,16 +432,7 @@ async fn push_apps(
 
 async fn tag(engine: &Engine, id: &str, reference: &str) -> Result<(), BundleError> {
     let (repo, tag) = split_reference(reference);
-    let options = bollard::query_parameters::TagImageOptionsBuilder::default()
-        .repo(repo)
-        .tag(tag)
-        .build();
-    engine
-        .docker
-        .tag_image(id, Some(options))
-        .await
-        .map_err(DockerError::api(format!("tag {reference}")))?;
-    Ok(())
+    Ok(engine.tag_image(id, repo, tag).await?)
 }
 
 /// Undoes a load: names it added are removed (an image left with no name goes with its

@@ -87,6 +87,18 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// Tags the image `source` (an ID or a reference) as `repo:tag`.
+    pub async fn tag_image(&self, source: &str, repo: &str, tag: &str) -> Result<(), DockerError> {
+        let options = bollard::query_parameters::TagImageOptionsBuilder::default()
+            .repo(repo)
+            .tag(tag)
+            .build();
+        self.docker
+            .tag_image(source, Some(options))
+            .await
+            .map_err(DockerError::api(format!("tag {source} as {repo}:{tag}")))
+    }
+
     /// The container named `name` as the engine describes it, or None when there is none.
     pub async fn inspect_container(
         &self,

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::plan::ControllerSeen;
 use super::{FLUX_VERSION, GitOpsError, Images, NAMESPACE};
-use crate::docker::{DockerError, Engine};
+use crate::docker::Engine;
 use crate::error::Result;
 use crate::k8s::{self, K8sError};
 use crate::workspace::{Renderer, render_overlay};
@@ -152,15 +152,7 @@ pub async fn push_images(
         }
         let target = cluster_image(registry_host, c);
         let (repo, tag) = target.rsplit_once(':').unwrap_or((&target, FLUX_VERSION));
-        let options = bollard::query_parameters::TagImageOptionsBuilder::default()
-            .repo(repo)
-            .tag(tag)
-            .build();
-        engine
-            .docker
-            .tag_image(local, Some(options))
-            .await
-            .map_err(DockerError::api(format!("tag {local} as {target}")))?;
+        engine.tag_image(local, repo, tag).await?;
         on_detail(format!("pushing {target}"));
         crate::docker::push_image(engine, repo, tag, |_| {}).await?;
     }
