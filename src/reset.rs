@@ -106,9 +106,14 @@ pub async fn run(
         };
         for deployment in deployments(env, &ns).await? {
             step.detail(format!("rollout of {ns}/{deployment}"));
-            let waited = k8s::wait_rollout(&env.client, &ns, &deployment, rollout_timeout, |m| {
-                step.detail(format!("{ns}/{deployment}: {m}"))
-            })
+            let waited = k8s::wait_rollout(
+                &env.client,
+                &ns,
+                &deployment,
+                rollout_timeout,
+                &crate::diagnose::StuckPodExplainer::default(),
+                |m| step.detail(format!("{ns}/{deployment}: {m}")),
+            )
             .await;
             waited?;
         }
@@ -158,7 +163,7 @@ pub async fn command(
         let summary = up::run(&ctx).await?;
         return Ok(ui::show(&Recreated(summary), output));
     }
-    let connection = lab::env::connect(ws, &args.target.cluster.access()).await?;
+    let connection = crate::cluster::connect(ws, &args.target.cluster.access()).await?;
     let env = LabEnv::open(ws, connection, args.target.registry.clone(), ui, interrupt).await?;
     // An attendee's kubeconfig names its namespace: reset that one, not the overlay's.
     let namespace = args.namespace.clone().or(env.default_namespace.clone());

@@ -2,6 +2,7 @@
 //! through the Docker API.
 
 mod config;
+mod connect;
 mod kind_cli;
 pub mod kubeconfig;
 pub mod lifecycle;
@@ -9,6 +10,7 @@ mod nodes;
 pub mod wiring;
 
 pub use config::{render_hosts_toml, render_kind_config, render_registry_hosting};
+pub use connect::{Connection, connect};
 pub use kind_cli::{Kind, is_kind_process, kill_group};
 pub use lifecycle::{ClusterSeen, ClusterStep};
 pub use nodes::{
@@ -64,6 +66,8 @@ pub enum ClusterError {
         seconds: u64,
         last_error: String,
     },
+    #[error("the lab is not up: {why}")]
+    NotUp { why: String },
     #[error(transparent)]
     Docker(#[from] DockerError),
 }
@@ -126,6 +130,7 @@ impl ClusterError {
             ClusterError::ApiNotReady { name, .. } => format!(
                 "look at the node: `docker logs {name}-control-plane`; if it stays down, `kindlab down` and `kindlab up`"
             ),
+            ClusterError::NotUp { .. } => "run `kindlab up` first".into(),
             ClusterError::Docker(e) => return e.fix(),
         })
     }
@@ -140,6 +145,7 @@ impl ClusterError {
             ClusterError::NodeDown { .. } => exit::DISRUPTED,
             ClusterError::Cancelled { .. } => exit::INTERRUPTED,
             ClusterError::ApiNotReady { .. } => exit::TIMEOUT,
+            ClusterError::NotUp { .. } => exit::UNHEALTHY,
             ClusterError::Docker(e) => e.exit_code(),
             _ => exit::FAILED,
         }

@@ -49,6 +49,37 @@ pub async fn diagnose_pod(
     diagnose_pod_facts(&facts)
 }
 
+/// How long a stuck rollout's registry may take to answer: the rollout has already failed and
+/// the user is waiting.
+const STUCK_ROLLOUT_REGISTRY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4);
+
+/// Explains the pod of a stuck rollout with the same judgement as `kindlab diagnose`,
+/// registry included (briefly), so the rollout error names the cause and its fix.
+pub struct StuckPodExplainer {
+    registry: super::RegistryAccess,
+}
+
+impl Default for StuckPodExplainer {
+    fn default() -> Self {
+        StuckPodExplainer {
+            registry: super::RegistryAccess::new().with_timeout(STUCK_ROLLOUT_REGISTRY_TIMEOUT),
+        }
+    }
+}
+
+impl crate::k8s::ExplainPod for StuckPodExplainer {
+    async fn explain(&self, client: &Client, pod: &Pod) -> Option<crate::k8s::Explanation> {
+        let finding = diagnose_pod(client, pod, &self.registry)
+            .await
+            .into_iter()
+            .next()?;
+        Some(crate::k8s::Explanation {
+            summary: finding.summary,
+            fix: finding.fix,
+        })
+    }
+}
+
 /// The diagnosis of a Deployment: each unhealthy pod's findings, or why it has no pods.
 pub async fn diagnose_deployment(
     client: &Client,

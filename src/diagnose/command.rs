@@ -20,7 +20,7 @@ pub async fn run(
     let access = args.cluster.access();
     let client = match &ws {
         _ if access.is_explicit() => access.connect().await?.client,
-        Some(ws) => crate::lab::env::connect(ws, &access).await?.client,
+        Some(ws) => crate::cluster::connect(ws, &access).await?.client,
         None => super::default_client().await?,
     };
     let namespace = args

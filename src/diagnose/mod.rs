@@ -30,7 +30,9 @@ mod corpus_tests;
 
 use serde::{Deserialize, Serialize};
 
-pub use collect::{default_client, diagnose_deployment, diagnose_pod, diagnose_target};
+pub use collect::{
+    StuckPodExplainer, default_client, diagnose_deployment, diagnose_pod, diagnose_target,
+};
 pub use pod::{
     EventFact, NodeFit, PodFacts, diagnose_pod_facts, pod_needs_diagnosis, pod_needs_diagnosis_at,
 };

@@ -170,7 +170,15 @@ pub async fn install(
     k8s::apply_all(client, docs).await?;
     for c in CONTROLLERS {
         on_detail(format!("rollout of {NAMESPACE}/{c}"));
-        k8s::wait_rollout(client, NAMESPACE, c, timeout, |_| {}).await?;
+        k8s::wait_rollout(
+            client,
+            NAMESPACE,
+            c,
+            timeout,
+            &crate::diagnose::StuckPodExplainer::default(),
+            |_| {},
+        )
+        .await?;
     }
     Ok(())
 }

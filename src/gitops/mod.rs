@@ -18,6 +18,7 @@ pub mod sync;
 use std::path::PathBuf;
 
 use crate::exit;
+use crate::k8s::gitops::GitOpsOwner;
 
 /// Where the controllers and kindlab's GitRepository and Kustomization live.
 pub const NAMESPACE: &str = "flux-system";
@@ -33,6 +34,48 @@ pub const BRANCH: &str = "main";
 pub const FLUX_VERSION: &str = "v1.9.6";
 /// The field manager (and the `requestedAt` author) for what kindlab writes.
 pub const MANAGER: &str = "kindlab";
+
+/// How to change an object a GitOps controller manages. kindlab's own Kustomization re-applies
+/// the overlay on every interval, so a kubectl change lasts seconds: the way is Git and
+/// `kindlab sync`.
+pub fn change_through_git(owner: &GitOpsOwner) -> String {
+    match owner {
+        GitOpsOwner::FluxKustomization { name, namespace }
+            if name == OBJECT_NAME && namespace == NAMESPACE =>
+        {
+            format!(
+                "this workspace is in GitOps mode: Flux re-applies the overlay from Git every {} and undoes a kubectl change; change it through Git (commit, `git push {REMOTE}`, then `kindlab sync`), or run a GitOps lab (bad-image-tag-gitops)",
+                objects::INTERVAL,
+            )
+        }
+        other => other.fix(),
+    }
+}
+
+/// The error that refuses to apply over `object`, which `owner` manages.
+pub fn refusal(object: String, owner: &GitOpsOwner) -> crate::k8s::K8sError {
+    crate::k8s::gitops::refusal(object, owner, change_through_git(owner))
+}
+
+/// Refuses when a GitOps controller manages the live object of any of `docs`: applying over
+/// it would fight the controller.
+pub async fn refuse_managed(
+    client: &kube::Client,
+    docs: &[serde_json::Value],
+) -> Result<(), crate::k8s::K8sError> {
+    for doc in docs {
+        let Some(key) = crate::k8s::object::ObjectKey::of(doc) else {
+            continue;
+        };
+        if let Some(live) = crate::k8s::object::get(client, &key).await? {
+            let live = serde_json::to_value(&live).unwrap_or_default();
+            if let Some(owner) = crate::k8s::gitops::owner(&live) {
+                return Err(refusal(key.describe(), &owner));
+            }
+        }
+    }
+    Ok(())
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum GitOpsError {
@@ -192,3 +235,25 @@ pub async fn down(
 }
 
 crate::error::failure_from_inherent!(GitOpsError);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kindlabs_own_kustomization_says_a_kubectl_change_is_undone_and_how_to_change_it() {
+        let own = GitOpsOwner::FluxKustomization {
+            name: OBJECT_NAME.into(),
+            namespace: NAMESPACE.into(),
+        };
+        assert_eq!(
+            change_through_git(&own),
+            "this workspace is in GitOps mode: Flux re-applies the overlay from Git every 30s and undoes a kubectl change; change it through Git (commit, `git push kindlab`, then `kindlab sync`), or run a GitOps lab (bad-image-tag-gitops)"
+        );
+        let theirs = GitOpsOwner::FluxKustomization {
+            name: "apps".into(),
+            namespace: NAMESPACE.into(),
+        };
+        assert_eq!(change_through_git(&theirs), theirs.fix());
+    }
+}

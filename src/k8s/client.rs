@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use kube::Client;
 use kube::config::{Config, KubeConfigOptions, Kubeconfig};
 
-use super::K8sError;
+use super::error::K8sError;
 
 /// Client from kubeconfig YAML text (what `kind get kubeconfig --name X` prints).
 /// `context: None` uses the kubeconfig's current-context.

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use crate::exit;
 
-/// What kindlab found out about why a rollout is stuck: the pod that is not ready and why,
-/// or (when no pod exists at all) the Deployment condition that says why.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Diagnosis {
+/// What kindlab saw of a stuck rollout: the pod that is not ready and why, or (when no pod
+/// exists at all) the Deployment condition that says why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StuckRollout {
     /// The stuck pod; `None` when the Deployment could not create pods at all.
     pub pod: Option<String>,
     /// The kubelet's or controller's reason, e.g. `ImagePullBackOff`, `CrashLoopBackOff`.
@@ -17,20 +17,27 @@ pub struct Diagnosis {
     pub message: String,
     /// The newest Warning event about the pod.
     pub last_warning: Option<String>,
-    /// Why the pod is stuck, as `kindlab diagnose` says it: the cause, evidence and fix.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub finding: Option<crate::diagnose::Finding>,
+    /// Why the pod is stuck, in the user's terms, from the caller's [`super::ExplainPod`].
+    pub explanation: Option<Explanation>,
 }
 
-impl fmt::Display for Diagnosis {
+/// A stuck pod explained: the cause in one line and what to do (kindlab's `diagnose` gives
+/// both; this module only judges rollouts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Explanation {
+    pub summary: String,
+    pub fix: String,
+}
+
+impl fmt::Display for StuckRollout {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.pod {
             Some(pod) => write!(f, "pod {pod} is {}", self.reason)?,
             None => write!(f, "{}", self.reason)?,
         }
-        // The diagnosis says why in fewer and better words than the raw messages.
-        if let Some(finding) = &self.finding {
-            return write!(f, ": {}", finding.summary);
+        // The explanation says why in fewer and better words than the raw messages.
+        if let Some(explanation) = &self.explanation {
+            return write!(f, ": {}", explanation.summary);
         }
         if !self.message.is_empty() {
             write!(f, ": {}", self.message)?;
@@ -106,15 +113,15 @@ pub enum K8sError {
         #[source]
         source: kube::runtime::watcher::Error,
     },
-    #[error("deployment {name:?} in namespace {namespace:?} failed to roll out: {message}{}", with_diagnosis(.diagnosis))]
+    #[error("deployment {name:?} in namespace {namespace:?} failed to roll out: {message}{}", with_stuck(.stuck))]
     RolloutFailed {
         namespace: String,
         name: String,
         message: String,
         /// Boxed: it is the bulk of the error, which travels up every `Result`.
-        diagnosis: Option<Box<Diagnosis>>,
+        stuck: Option<Box<StuckRollout>>,
     },
-    #[error("deployment {name:?} in namespace {namespace:?} did not finish rolling out within {} ({last_status}){}", crate::ui::format_duration(*.waited), with_diagnosis(.diagnosis))]
+    #[error("deployment {name:?} in namespace {namespace:?} did not finish rolling out within {} ({last_status}){}", crate::ui::format_duration(*.waited), with_stuck(.stuck))]
     RolloutTimeout {
         namespace: String,
         name: String,
@@ -122,7 +129,7 @@ pub enum K8sError {
         /// The last progress message, e.g. "0 of 1 updated replicas are available".
         last_status: String,
         /// Boxed: it is the bulk of the error, which travels up every `Result`.
-        diagnosis: Option<Box<Diagnosis>>,
+        stuck: Option<Box<StuckRollout>>,
     },
     #[error("Kubernetes API request failed while trying to {action}")]
     Api {
@@ -239,15 +246,15 @@ impl K8sError {
             K8sError::RolloutFailed {
                 namespace,
                 name,
-                diagnosis,
+                stuck,
                 ..
             }
             | K8sError::RolloutTimeout {
                 namespace,
                 name,
-                diagnosis,
+                stuck,
                 ..
-            } => Some(rollout_fix(namespace, name, diagnosis.as_deref())),
+            } => Some(rollout_fix(namespace, name, stuck.as_deref())),
             K8sError::Api { .. } => None,
         }
     }
@@ -434,20 +441,21 @@ fn watched_kind(what: &str) -> (&str, Option<&str>) {
     (kind, rest.split_once('/').map(|(ns, _)| ns))
 }
 
-/// The fix for a stuck rollout depends on why the pod is stuck, which the diagnosis says.
-fn rollout_fix(namespace: &str, name: &str, diagnosis: Option<&Diagnosis>) -> String {
+/// The fix for a stuck rollout depends on why the pod is stuck: the explanation's fix, or
+/// the kubectl command that shows more for the kubelet's reason.
+fn rollout_fix(namespace: &str, name: &str, stuck: Option<&StuckRollout>) -> String {
     let describe_deployment =
         format!("inspect it with `kubectl describe deployment -n {namespace} {name}`");
-    let Some(diagnosis) = diagnosis else {
+    let Some(stuck) = stuck else {
         return describe_deployment;
     };
-    if let Some(finding) = &diagnosis.finding {
-        return finding.fix.clone();
+    if let Some(explanation) = &stuck.explanation {
+        return explanation.fix.clone();
     }
-    let Some(pod) = &diagnosis.pod else {
+    let Some(pod) = &stuck.pod else {
         return describe_deployment;
     };
-    match diagnosis.reason.as_str() {
+    match stuck.reason.as_str() {
         "ErrImagePull" | "ImagePullBackOff" | "InvalidImageName" | "ErrImageNeverPull" => {
             "check the image reference; `kindlab status` lists what the registry holds".into()
         }
@@ -479,8 +487,8 @@ fn qualified(namespace: &Option<String>, name: &str) -> String {
     }
 }
 
-fn with_diagnosis(diagnosis: &Option<Box<Diagnosis>>) -> String {
-    match diagnosis {
+fn with_stuck(stuck: &Option<Box<StuckRollout>>) -> String {
+    match stuck {
         Some(d) => format!("; {d}"),
         None => String::new(),
     }
@@ -593,13 +601,13 @@ mod tests {
         assert_eq!(quota.refusal(), None);
     }
 
-    fn image_pull_diagnosis() -> Diagnosis {
-        Diagnosis {
+    fn image_pull_stuck() -> StuckRollout {
+        StuckRollout {
             pod: Some("web-7d9f-abcde".into()),
             reason: "ImagePullBackOff".into(),
             message: "Back-off pulling image \"localhost:5001/web:dev\"".into(),
             last_warning: Some("Failed to pull image \"localhost:5001/web:dev\": not found".into()),
-            finding: None,
+            explanation: None,
         }
     }
 
@@ -610,7 +618,7 @@ mod tests {
             name: "web".into(),
             waited: Duration::from_secs(120),
             last_status: "0 of 1 updated replicas are available".into(),
-            diagnosis: Some(Box::new(image_pull_diagnosis())),
+            stuck: Some(Box::new(image_pull_stuck())),
         };
         assert_eq!(
             err.to_string(),
@@ -627,22 +635,10 @@ mod tests {
     }
 
     #[test]
-    fn a_finding_gives_the_reason_and_the_fix() {
-        use crate::diagnose::{Cause, Certainty, Finding};
-        let mut diagnosis = image_pull_diagnosis();
-        diagnosis.finding = Some(Finding {
-            subject: "pod/web-7d9f-abcde".into(),
-            container: Some("web".into()),
-            cause: Cause::TagNotFound {
-                image: "localhost:5001/web:dev".into(),
-                repository: "localhost:5001/web".into(),
-                tag: "dev".into(),
-                nearest: vec!["v1".into()],
-            },
-            certainty: Certainty::Certain,
-            candidates: vec![],
+    fn an_explanation_gives_the_reason_and_the_fix() {
+        let mut stuck = image_pull_stuck();
+        stuck.explanation = Some(Explanation {
             summary: "localhost:5001/web has no tag \"dev\"; nearest: v1".into(),
-            evidence: vec![],
             fix: "use an existing tag".into(),
         });
         let err = K8sError::RolloutTimeout {
@@ -650,7 +646,7 @@ mod tests {
             name: "web".into(),
             waited: Duration::from_secs(60),
             last_status: "0 of 1 updated replicas are available".into(),
-            diagnosis: Some(Box::new(diagnosis)),
+            stuck: Some(Box::new(stuck)),
         };
         assert_eq!(
             err.to_string(),
@@ -667,12 +663,12 @@ mod tests {
             namespace: "shop".into(),
             name: "api".into(),
             message: "deployment \"api\" exceeded its progress deadline".into(),
-            diagnosis: Some(Box::new(Diagnosis {
+            stuck: Some(Box::new(StuckRollout {
                 pod: Some("api-1".into()),
                 reason: "CrashLoopBackOff".into(),
                 message: String::new(),
                 last_warning: None,
-                finding: None,
+                explanation: None,
             })),
         };
         assert_eq!(
@@ -690,13 +686,13 @@ mod tests {
     }
 
     #[test]
-    fn rollout_without_diagnosis_points_at_the_deployment() {
+    fn a_rollout_with_no_stuck_pod_seen_points_at_the_deployment() {
         let err = K8sError::RolloutTimeout {
             namespace: "default".into(),
             name: "web".into(),
             waited: Duration::from_secs(90),
             last_status: "waiting".into(),
-            diagnosis: None,
+            stuck: None,
         };
         assert!(err.to_string().ends_with("within 1m30s (waiting)"));
         assert_eq!(

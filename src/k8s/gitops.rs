@@ -42,17 +42,6 @@ impl GitOpsOwner {
             GitOpsOwner::ArgoCd { application } => format!(
                 "change it through Git: commit and push, then `argocd app sync {application}` (or wait for Argo CD to poll)"
             ),
-            // kindlab's own GitOps mode (src/gitops): its Kustomization re-applies the
-            // overlay on every interval, so a kubectl change lasts seconds.
-            GitOpsOwner::FluxKustomization { name, namespace }
-                if name == crate::gitops::OBJECT_NAME && namespace == crate::gitops::NAMESPACE =>
-            {
-                format!(
-                    "this workspace is in GitOps mode: Flux re-applies the overlay from Git every {} and undoes a kubectl change; change it through Git (commit, `git push {}`, then `kindlab sync`), or run a GitOps lab (bad-image-tag-gitops)",
-                    crate::gitops::objects::INTERVAL,
-                    crate::gitops::REMOTE
-                )
-            }
             GitOpsOwner::FluxKustomization { name, namespace } => format!(
                 "change it through Git: commit and push, then `flux reconcile kustomization {name} -n {namespace} --with-source`"
             ),
@@ -108,49 +97,20 @@ pub fn owner(object: &Value) -> Option<GitOpsOwner> {
     None
 }
 
-/// The error that refuses to apply over `object`.
-pub fn refusal(object: String, owner: &GitOpsOwner) -> super::K8sError {
-    super::K8sError::ManagedByGitOps {
+/// The error that refuses to apply over `object`; `fix` says how to change it through Git
+/// ([`GitOpsOwner::fix`], or kindlab's own GitOps mode's words).
+pub fn refusal(object: String, owner: &GitOpsOwner, fix: String) -> super::error::K8sError {
+    super::error::K8sError::ManagedByGitOps {
         object,
         controller: owner.describe(),
-        fix: owner.fix(),
+        fix,
     }
-}
-
-/// Refuses when a GitOps controller manages the live object of any of `docs`.
-pub async fn refuse_managed(client: &kube::Client, docs: &[Value]) -> Result<(), super::K8sError> {
-    for doc in docs {
-        let Some(key) = super::object::ObjectKey::of(doc) else {
-            continue;
-        };
-        if let Some(live) = super::object::get(client, &key).await? {
-            let live = serde_json::to_value(&live).unwrap_or_default();
-            if let Some(found) = owner(&live) {
-                return Err(refusal(key.describe(), &found));
-            }
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn kindlabs_own_gitops_mode_says_a_kubectl_change_is_undone_and_how_to_change_it() {
-        let owner = GitOpsOwner::FluxKustomization {
-            name: "kindlab".into(),
-            namespace: "flux-system".into(),
-        };
-        let fix = owner.fix();
-        assert!(fix.contains("undoes a kubectl change"), "{fix}");
-        assert!(
-            fix.contains("git push kindlab") && fix.contains("kindlab sync"),
-            "{fix}"
-        );
-    }
 
     #[test]
     fn argo_cd_by_tracking_id_or_by_its_field_manager() {

@@ -1,32 +1,28 @@
 //! Talking to the lab's Kubernetes API: clients from kubeconfig, server-side apply of what
 //! `kustomize build` prints, and waiting for Deployments the way `kubectl rollout status` does,
-//! with a diagnosis of the stuck pod when a rollout does not finish.
+//! saying what the stuck pod shows when a rollout does not finish (explained by the caller).
 //!
 //! The module is called `k8s` (not `kube`) so the `kube` crate is never shadowed.
 
 mod apply;
 mod client;
+mod document;
 mod error;
 pub mod gitops;
 pub mod object;
+mod plan;
 mod rollout;
 
-pub(crate) use apply::prepare;
-pub use apply::{
-    Applied, ApplyOutcome, LAST_APPLIED, ObjectChange, ObjectPlan, apply_all, compare,
-    kubectl_last_applied, plan_objects,
-};
+pub use apply::{Applied, ApplyOutcome, apply_all};
 pub use client::{
     ClusterAccess, Connected, client_for_context, client_from_kubeconfig,
     client_from_kubeconfig_yaml,
 };
-pub use error::{Diagnosis, K8sError, Refusal};
+pub(crate) use document::prepare;
+pub use document::{FIELD_MANAGER, LAST_APPLIED, MANAGED_BY_LABEL, kubectl_last_applied};
+pub use error::{Explanation, K8sError, Refusal, StuckRollout};
+pub use plan::{ObjectChange, ObjectPlan, compare, plan_objects};
 pub use rollout::{
-    Rollout, event_time, is_fatal_watch_error, judge, pod_not_ready_reason, wait_rollout,
+    ExplainPod, Rollout, event_time, is_fatal_watch_error, judge, pod_not_ready_reason,
+    wait_rollout,
 };
-
-/// The field manager kindlab's server-side applies are recorded under.
-pub const FIELD_MANAGER: &str = "kindlab";
-
-/// Label kindlab adds to every object it applies, so its objects can be told apart.
-pub const MANAGED_BY_LABEL: (&str, &str) = ("app.kubernetes.io/managed-by", "kindlab");

@@ -7,7 +7,7 @@ use kube::core::GroupVersionKind;
 use kube::discovery::{ApiResource, Scope, pinned_kind};
 use serde_json::Value;
 
-use super::K8sError;
+use super::error::K8sError;
 
 /// Which object.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -13,13 +13,21 @@ use kube::core::Selector;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, watcher};
 
-use super::{Diagnosis, K8sError};
+use super::error::{Explanation, K8sError, StuckRollout};
 
-/// Diagnosis runs after the wait has already failed; it must not hold the user much longer.
-const DIAGNOSIS_TIMEOUT: Duration = Duration::from_secs(15);
+/// Looking at the stuck pod runs after the wait has already failed; it must not hold the
+/// user much longer.
+const STUCK_POD_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// How long the stuck pod's registry may take to answer, within [`DIAGNOSIS_TIMEOUT`].
-const REGISTRY_TIMEOUT: Duration = Duration::from_secs(4);
+/// Says why a pod is not ready, in the user's terms. This module judges rollouts; explaining
+/// a pod is `diagnose`'s job, which the caller hands in, so a rollout error can carry both.
+pub trait ExplainPod: Sync {
+    fn explain(
+        &self,
+        client: &kube::Client,
+        pod: &Pod,
+    ) -> impl Future<Output = Option<Explanation>> + Send;
+}
 
 /// Container waiting reasons that only say "not there yet"; any other reason says more.
 const BENIGN_WAITING: &[&str] = &["ContainerCreating", "PodInitializing"];
@@ -90,13 +98,14 @@ pub fn judge(deployment: &Deployment) -> Rollout {
 
 /// Waits, with a watch on this one Deployment, until [`judge`] says it is complete (`Ok`) or
 /// failed ([`K8sError::RolloutFailed`]), or until `timeout` passes ([`K8sError::RolloutTimeout`]).
-/// Failures carry a [`Diagnosis`] of the stuck pod. `on_progress` receives each new progress
-/// message.
+/// Failures carry what was seen of the stuck pod ([`StuckRollout`]), explained by `explain`.
+/// `on_progress` receives each new progress message.
 pub async fn wait_rollout(
     client: &kube::Client,
     namespace: &str,
     name: &str,
     timeout: Duration,
+    explain: &impl ExplainPod,
     mut on_progress: impl FnMut(&str),
 ) -> Result<(), K8sError> {
     let deadline = tokio::time::Instant::now() + timeout;
@@ -160,12 +169,12 @@ pub async fn wait_rollout(
                 }
             }
             Rollout::Failed(message) => {
-                let diagnosis = diagnose(client, namespace, &deployment).await;
+                let stuck = look_at_stuck_pod(client, namespace, &deployment, explain).await;
                 return Err(K8sError::RolloutFailed {
                     namespace: namespace.to_string(),
                     name: name.to_string(),
                     message,
-                    diagnosis: diagnosis.map(Box::new),
+                    stuck: stuck.map(Box::new),
                 });
             }
         }
@@ -182,8 +191,8 @@ pub async fn wait_rollout(
             source,
         });
     }
-    let diagnosis = match &latest {
-        Some(deployment) => diagnose(client, namespace, deployment).await,
+    let stuck = match &latest {
+        Some(deployment) => look_at_stuck_pod(client, namespace, deployment, explain).await,
         None => None,
     };
     if last_status.is_empty() {
@@ -194,7 +203,7 @@ pub async fn wait_rollout(
         name: name.to_string(),
         waited: timeout,
         last_status,
-        diagnosis: diagnosis.map(Box::new),
+        stuck: stuck.map(Box::new),
     })
 }
 
@@ -211,30 +220,32 @@ pub fn is_fatal_watch_error(err: &watcher::Error) -> bool {
 }
 
 /// Best effort: a failed lookup here must not hide the rollout error it explains.
-async fn diagnose(
+async fn look_at_stuck_pod(
     client: &kube::Client,
     namespace: &str,
     deployment: &Deployment,
-) -> Option<Diagnosis> {
+    explain: &impl ExplainPod,
+) -> Option<StuckRollout> {
     match tokio::time::timeout(
-        DIAGNOSIS_TIMEOUT,
-        diagnose_inner(client, namespace, deployment),
+        STUCK_POD_TIMEOUT,
+        stuck_pod_seen(client, namespace, deployment, explain),
     )
     .await
     {
-        Ok(diagnosis) => diagnosis,
+        Ok(stuck) => stuck,
         Err(_elapsed) => {
-            tracing::debug!("diagnosis of the stuck rollout timed out");
+            tracing::debug!("looking at the stuck rollout's pod timed out");
             replica_failure(deployment)
         }
     }
 }
 
-async fn diagnose_inner(
+async fn stuck_pod_seen(
     client: &kube::Client,
     namespace: &str,
     deployment: &Deployment,
-) -> Option<Diagnosis> {
+    explain: &impl ExplainPod,
+) -> Option<StuckRollout> {
     let Some(pod) = stuck_pod(client, namespace, deployment).await else {
         return replica_failure(deployment);
     };
@@ -249,19 +260,13 @@ async fn diagnose_inner(
             None
         }
     };
-    // The same judgement as `kindlab diagnose`, registry included (briefly: the rollout has
-    // already failed and the user is waiting).
-    let registry = crate::diagnose::RegistryAccess::new().with_timeout(REGISTRY_TIMEOUT);
-    let finding = crate::diagnose::diagnose_pod(client, &pod, &registry)
-        .await
-        .into_iter()
-        .next();
-    Some(Diagnosis {
+    let explanation = explain.explain(client, &pod).await;
+    Some(StuckRollout {
         pod: Some(pod_name),
         reason,
         message,
         last_warning,
-        finding,
+        explanation,
     })
 }
 
@@ -302,12 +307,12 @@ fn pick_stuck_pod(pods: &[Pod]) -> Option<&Pod> {
 }
 
 /// When no pod exists, the Deployment's ReplicaFailure condition says why (quota, admission).
-fn replica_failure(deployment: &Deployment) -> Option<Diagnosis> {
+fn replica_failure(deployment: &Deployment) -> Option<StuckRollout> {
     let conditions = deployment.status.as_ref()?.conditions.as_ref()?;
     let condition = conditions
         .iter()
         .find(|c| c.type_ == "ReplicaFailure" && c.status == "True")?;
-    Some(Diagnosis {
+    Some(StuckRollout {
         pod: None,
         reason: condition
             .reason
@@ -315,7 +320,7 @@ fn replica_failure(deployment: &Deployment) -> Option<Diagnosis> {
             .unwrap_or_else(|| "ReplicaFailure".into()),
         message: condition.message.clone().unwrap_or_default(),
         last_warning: None,
-        finding: None,
+        explanation: None,
     })
 }
 
@@ -950,12 +955,12 @@ mod tests {
         );
         assert_eq!(
             replica_failure(&d),
-            Some(Diagnosis {
+            Some(StuckRollout {
                 pod: None,
                 reason: "FailedCreate".into(),
                 message: "pods \"web-1\" is forbidden: exceeded quota".into(),
                 last_warning: None,
-                finding: None,
+                explanation: None,
             })
         );
         assert_eq!(replica_failure(&web(Some(1), json!({}))), None);

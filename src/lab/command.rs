@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::attendee;
-use super::env::{self, LabEnv};
+use super::env::LabEnv;
 use super::render::attendee::{Catalogue, LabPage, Sessions};
 use super::render::html;
 use super::session::{self, Session, SessionStore};
@@ -97,7 +97,7 @@ pub async fn run(
         } => {
             let ws = Workspace::discover(workspace)?;
             let reports = if all_namespaces {
-                let cluster = env::connect(&ws, &target.cluster.access()).await?;
+                let cluster = crate::cluster::connect(&ws, &target.cluster.access()).await?;
                 session::mirrored(&cluster.client).await?
             } else {
                 SessionStore::new(&ws)
@@ -119,7 +119,7 @@ pub async fn run(
             let sessions = match (&from, all_namespaces, &ws) {
                 (Some(dir), _, _) => read_reports(dir)?,
                 (None, true, Some(ws)) => {
-                    let cluster = env::connect(ws, &target.cluster.access()).await?;
+                    let cluster = crate::cluster::connect(ws, &target.cluster.access()).await?;
                     session::mirrored(&cluster.client).await?
                 }
                 (None, true, None) => {
@@ -237,7 +237,7 @@ async fn lab_env<'a>(
     ui: &'a Ui,
     interrupt: Interrupt,
 ) -> Result<LabEnv<'a>> {
-    let connection = env::connect(ws, &target.cluster.access()).await?;
+    let connection = crate::cluster::connect(ws, &target.cluster.access()).await?;
     LabEnv::open(ws, connection, target.registry.clone(), ui, interrupt).await
 }
 
@@ -271,7 +271,7 @@ async fn session_env<'a>(
         given if given.is_explicit() => given,
         _ => session.access_or_context(&format!("kind-{}", ws.cluster.name)),
     };
-    let connection = env::connect(ws, &access).await?;
+    let connection = crate::cluster::connect(ws, &access).await?;
     LabEnv::open(
         ws,
         connection,

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::session::Changes;
 use super::spec::LabError;
+use crate::cluster::Connection;
 use crate::error::Result;
 use crate::interrupt::Interrupt;
 use crate::k8s::object::{self, ObjectKey};
@@ -39,60 +40,6 @@ pub struct LabEnv<'a> {
     pub default_namespace: Option<String>,
     pub ui: &'a Ui,
     pub interrupt: Interrupt,
-}
-
-/// The cluster a lab command talks to.
-pub struct Connection {
-    pub client: kube::Client,
-    pub context: String,
-    pub namespace: Option<String>,
-    pub access: ClusterAccess,
-    /// The kubeconfig it came from (its server and CA, for a workshop's handout).
-    pub kubeconfig: kube::config::Kubeconfig,
-}
-
-/// Connects as `access` says; without `--kubeconfig` or `--context`, to the workspace's kind
-/// cluster, which must be up (else the error says to run `kindlab up`, not kind's own words).
-pub async fn connect(ws: &Workspace, access: &ClusterAccess) -> Result<Connection> {
-    if access.is_explicit() {
-        let connected = access.connect().await?;
-        return Ok(Connection {
-            client: connected.client,
-            context: connected.context,
-            namespace: connected.namespace,
-            access: access.clone(),
-            kubeconfig: connected.kubeconfig,
-        });
-    }
-    let kind = crate::cluster::Kind::find()?;
-    let engine = crate::docker::Engine::connect().await?;
-    let name = &ws.cluster.name;
-    let not_up = |why: String| LabError::NotUp { why };
-    let nodes = crate::cluster::list_nodes(&engine, name)
-        .await
-        .map_err(crate::cluster::ClusterError::from)?;
-    if nodes.is_empty() {
-        return Err(not_up(format!("there is no kind cluster {name:?}")).into());
-    }
-    let kubeconfig = crate::cluster::kubeconfig::read(&engine, &kind, name).await?;
-    let client = k8s::client_from_kubeconfig(
-        kubeconfig.clone(),
-        "the admin kubeconfig of the kind cluster",
-    )
-    .await?;
-    if let Err(e) = client.apiserver_version().await {
-        return Err(not_up(format!(
-            "the API server of kind-{name} does not answer ({e})"
-        ))
-        .into());
-    }
-    Ok(Connection {
-        client,
-        context: format!("kind-{name}"),
-        namespace: None,
-        access: ClusterAccess::default(),
-        kubeconfig,
-    })
 }
 
 impl<'a> LabEnv<'a> {
@@ -241,7 +188,7 @@ impl LabEnv<'_> {
     /// declares in `namespace`: applying over it would fight the controller.
     pub async fn refuse_gitops(&self, namespace: &str) -> Result<()> {
         let docs = self.desired(namespace).await?;
-        Ok(k8s::gitops::refuse_managed(&self.client, &docs).await?)
+        Ok(crate::gitops::refuse_managed(&self.client, &docs).await?)
     }
 
     /// Applies the workspace's desired state in `namespace` (kindlab's field manager, taking

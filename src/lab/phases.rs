@@ -11,6 +11,7 @@ use super::observe::Snapshot;
 use super::session::{Changes, Session, unix_now};
 use super::spec::{LabError, LabSpec};
 use super::target::{ResolvedTarget, TargetRef};
+use crate::diagnose::StuckPodExplainer;
 use crate::error::Result;
 use crate::interrupt::Interrupted;
 use crate::k8s::{self, Rollout};
@@ -82,6 +83,7 @@ pub async fn baseline(
             &target.namespace,
             &target.deployment,
             std::time::Duration::from_secs(180),
+            &StuckPodExplainer::default(),
             |_| {},
         )
         .await?;
@@ -194,6 +196,7 @@ pub async fn verify(
         &target.target.namespace,
         &target.target.deployment,
         within,
+        &StuckPodExplainer::default(),
         &mut on_progress,
     )
     .await?;

@@ -53,8 +53,6 @@ pub enum LabError {
     CannotApply { action: String, why: String },
     #[error("the lab needs {what}")]
     Needs { what: String, fix: String },
-    #[error("the lab is not up: {why}")]
-    NotUp { why: String },
     #[error("no lab is running in {workspace}")]
     NoSession { workspace: PathBuf },
     #[error("lab {lab:?} is already running (started {started})")]
@@ -92,7 +90,6 @@ impl LabError {
                 "this lab does not fit the target; pick another (`kindlab lab list`) or another --target".into()
             }
             LabError::Needs { fix, .. } => fix.clone(),
-            LabError::NotUp { .. } => "run `kindlab up` first".into(),
             LabError::NoSession { .. } => "start one with `kindlab lab start NAME`".into(),
             LabError::SessionRunning { .. } => {
                 "finish it (`kindlab lab check`), or give it up with `kindlab reset`".into()
@@ -118,9 +115,7 @@ impl LabError {
             LabError::Unknown { .. } | LabError::Read { .. } | LabError::Invalid { .. } => {
                 exit::BAD_INPUT
             }
-            LabError::NotReady { .. } | LabError::NotRecovered { .. } | LabError::NotUp { .. } => {
-                exit::UNHEALTHY
-            }
+            LabError::NotReady { .. } | LabError::NotRecovered { .. } => exit::UNHEALTHY,
             LabError::NotObserved { .. } => exit::TIMEOUT,
             LabError::CannotApply { .. } => exit::BAD_INPUT,
             LabError::Needs { .. } => exit::MISSING_PREREQUISITE,

@@ -7,10 +7,10 @@ use comfy_table::{Table, presets::NOTHING};
 
 use super::{ProvisionOptions, ProvisionReport, RoomReset, RoomStatus, Teardown, WorkshopError};
 use crate::cli::{ProvisionArgs, RoomArgs, WorkshopAction};
+use crate::cluster::connect;
 use crate::error::Result;
 use crate::interrupt::Interrupt;
 use crate::lab::LabEnv;
-use crate::lab::env::connect;
 use crate::ui::{self, Output, Report, Ui};
 use crate::workspace::Workspace;
 

@@ -367,7 +367,15 @@ async fn provision_one(
         for deployment in docs.iter().filter(|d| d["kind"] == "Deployment") {
             let name = deployment["metadata"]["name"].as_str().unwrap_or_default();
             step.detail(format!("rollout of {attendee}/{name}"));
-            k8s::wait_rollout(client, attendee, name, options.rollout_timeout, |_| {}).await?;
+            k8s::wait_rollout(
+                client,
+                attendee,
+                name,
+                options.rollout_timeout,
+                &crate::diagnose::StuckPodExplainer::default(),
+                |_| {},
+            )
+            .await?;
         }
     }
     let now = unix_now();

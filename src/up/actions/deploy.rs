@@ -384,7 +384,7 @@ pub async fn execute(
             if let Some(DeployStep::Refuse { object, owner }) =
                 steps.iter().find(|s| matches!(s, DeployStep::Refuse { .. }))
             {
-                return Err(k8s::gitops::refusal(object.clone(), owner).into());
+                return Err(crate::gitops::refusal(object.clone(), owner).into());
             }
             let changed: Vec<Value> = docs
                 .iter()
@@ -411,7 +411,7 @@ pub async fn execute(
             }
             for (namespace, name) in rollouts(&applied, &steps) {
                 step.detail(format!("rollout of {namespace}/{name}"));
-                k8s::wait_rollout(client, &namespace, &name, ctx.rollout_timeout(), |m| {
+                k8s::wait_rollout(client, &namespace, &name, ctx.rollout_timeout(), &crate::diagnose::StuckPodExplainer::default(), |m| {
                     step.detail(format!("{namespace}/{name}: {m}"))
                 })
                 .await?;
