@@ -201,24 +201,15 @@ async fn port_check(engine: &Engine, registry: &RegistrySettings) -> Check {
 }
 
 async fn disk_check(engine: &Engine) -> Check {
-    let root = engine
-        .docker
-        .info()
-        .await
-        .ok()
-        .and_then(|i| i.docker_root_dir)
-        .unwrap_or_else(|| "/var/lib/docker".into());
-    let path = Path::new(&root);
-    if !path.exists() {
+    let storage = engine.storage().await;
+    let root = storage.root.display();
+    match storage.free() {
         // Docker Desktop, Colima: the engine's disk is inside a VM kindlab cannot measure.
-        return Check::pass(
+        None => Check::pass(
             "disk",
             format!("engine storage {root} is not on this machine"),
-        );
-    }
-    match rustix::fs::statvfs(path) {
-        Ok(st) => {
-            let free = st.f_bavail.saturating_mul(st.f_frsize);
+        ),
+        Some(Ok(free)) => {
             let gib = free as f64 / (1024.0 * 1024.0 * 1024.0);
             if free >= MIN_FREE_BYTES {
                 Check::pass("disk", format!("{gib:.1} GiB free for {root}"))
@@ -233,7 +224,7 @@ async fn disk_check(engine: &Engine) -> Check {
                 )
             }
         }
-        Err(e) => Check::fail("disk", format!("cannot measure {root}: {e}"), None),
+        Some(Err(e)) => Check::fail("disk", format!("cannot measure {root}: {e}"), None),
     }
 }
 
@@ -321,16 +312,12 @@ async fn workshop_checks(
 
     if let Some(engine) = engine {
         let info = engine.docker.info().await.ok();
-        let root = info
-            .as_ref()
-            .and_then(|i| i.docker_root_dir.clone())
-            .unwrap_or_else(|| "/var/lib/docker".into());
+        let storage = crate::docker::EngineStorage::from_info(info.as_ref());
         // The engine runs on this kernel when its storage is on this machine (not in
         // Docker Desktop's or Colima's VM): only then do /proc's limits apply to it.
-        let local = Path::new(&root).exists();
-        let free = local
-            .then(|| bundle::free_space(Path::new(&root)))
-            .flatten();
+        let local = storage.is_local();
+        let free = storage.free().and_then(Result::ok);
+        let root = storage.root.display().to_string();
         let cpus = info.as_ref().and_then(|i| i.ncpu);
         let memory = info.as_ref().and_then(|i| i.mem_total);
 

@@ -478,20 +478,13 @@ async fn check_engine_space(engine: &Engine, need: u64) -> Result<(), BundleErro
     if need == 0 {
         return Ok(());
     }
-    let root = engine
-        .docker
-        .info()
-        .await
-        .ok()
-        .and_then(|i| i.docker_root_dir)
-        .unwrap_or_else(|| "/var/lib/docker".into());
-    let path = Path::new(&root);
-    let Some(free) = super::free_space(path) else {
+    let storage = engine.storage().await;
+    let Some(Ok(free)) = storage.free() else {
         return Ok(()); // the engine's disk is in a VM (Docker Desktop, Colima)
     };
     if free < need {
         return Err(BundleError::NoSpace {
-            path: path.to_path_buf(),
+            path: storage.root,
             need,
             free,
         });

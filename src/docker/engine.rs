@@ -86,7 +86,41 @@ pub struct Engine {
     pub host: DockerHost,
 }
 
+/// Where the engine keeps images and containers (`docker info`'s DockerRootDir).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineStorage {
+    pub root: PathBuf,
+}
+
+impl EngineStorage {
+    /// From the engine's info (Docker's default root when the engine does not say).
+    pub fn from_info(info: Option<&bollard::models::SystemInfo>) -> EngineStorage {
+        let root = info
+            .and_then(|i| i.docker_root_dir.clone())
+            .unwrap_or_else(|| "/var/lib/docker".into());
+        EngineStorage { root: root.into() }
+    }
+
+    /// On this machine, not inside Docker Desktop's or Colima's VM: only then can kindlab
+    /// measure it, and only then do this kernel's limits apply to the engine.
+    pub fn is_local(&self) -> bool {
+        self.root.exists()
+    }
+
+    /// Bytes free for the engine; `None` when its storage is not on this machine.
+    pub fn free(&self) -> Option<rustix::io::Result<u64>> {
+        self.is_local().then(|| {
+            rustix::fs::statvfs(&self.root).map(|st| st.f_bavail.saturating_mul(st.f_frsize))
+        })
+    }
+}
+
 impl Engine {
+    /// Where the engine keeps its storage, asked once.
+    pub async fn storage(&self) -> EngineStorage {
+        EngineStorage::from_info(self.docker.info().await.ok().as_ref())
+    }
+
     /// Tags the image `source` (an ID or a reference) as `repo:tag`.
     pub async fn tag_image(&self, source: &str, repo: &str, tag: &str) -> Result<(), DockerError> {
         let options = bollard::query_parameters::TagImageOptionsBuilder::default()

@@ -9,4 +9,4 @@ pub mod labels;
 
 pub use build::{BuildError, BuildEvent, BuildRequest, build_image, push_image};
 pub use buildkit::Builder;
-pub use engine::{DockerError, Engine, resolve_host};
+pub use engine::{DockerError, Engine, EngineStorage, resolve_host};
