@@ -65,6 +65,10 @@ pub struct VolumeSeen {
     pub name: String,
     #[serde(flatten)]
     pub owner: Owner,
+    /// The workspace that made it no longer exists where it was made (its folder, or the
+    /// identity in it, is gone), so its images can be taken over (`up --adopt`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub owner_gone: bool,
 }
 
 /// Everything `plan` looks at.
@@ -82,6 +86,8 @@ pub struct RegistryDesired<'a> {
     pub adopt: bool,
     /// The adoption is already remembered in the workspace's state.
     pub adopted_before: bool,
+    /// This workspace took over the images volume of a workspace that is gone.
+    pub volume_adopted_before: bool,
 }
 
 /// One thing `up` does to the registry. [`RegistryStep::describe`] says it before (plans,
@@ -90,6 +96,8 @@ pub struct RegistryDesired<'a> {
 pub enum RegistryStep {
     /// Use a registry this workspace did not create, and remember that (never deleted).
     Adopt { owner: Owner },
+    /// Use the images volume of a workspace that is gone, and remember that (never deleted).
+    AdoptVolume { owner: Owner },
     /// Exists as desired but stopped.
     Start,
     /// Exists as desired but paused.
@@ -107,6 +115,11 @@ impl RegistryStep {
             RegistryStep::Adopt { owner } => format!(
                 "adopt registry {} (made by {}; kindlab will never delete it)",
                 spec.name,
+                owner.describe()
+            ),
+            RegistryStep::AdoptVolume { owner } => format!(
+                "take over volume {} and its images (made by {}, which is gone; kindlab will never delete it)",
+                volume_name(&spec.name),
                 owner.describe()
             ),
             RegistryStep::Start => format!("start the stopped container {}", spec.name),
@@ -130,6 +143,11 @@ impl RegistryStep {
             RegistryStep::Adopt { owner } => {
                 format!("adopted {} (made by {})", spec.name, owner.describe())
             }
+            RegistryStep::AdoptVolume { owner } => format!(
+                "took over volume {} (made by {})",
+                volume_name(&spec.name),
+                owner.describe()
+            ),
             RegistryStep::Start => "started the stopped container".into(),
             RegistryStep::Unpause => "unpaused the paused container".into(),
             RegistryStep::Create => format!("{} on 127.0.0.1:{}", spec.name, spec.port),
@@ -145,8 +163,11 @@ pub fn plan(
 ) -> Result<Vec<RegistryStep>, RegistryError> {
     let spec = desired.settings;
     let Some(seen) = &observed.container else {
-        check_volume(spec, observed.volume.as_ref())?;
-        return Ok(vec![RegistryStep::Create]);
+        let mut steps: Vec<RegistryStep> = check_volume(desired, observed.volume.as_ref())?
+            .into_iter()
+            .collect();
+        steps.push(RegistryStep::Create);
+        return Ok(steps);
     };
     let mut steps = Vec::new();
     let port_differs = seen.host_port != Some(spec.port);
@@ -168,8 +189,11 @@ pub fn plan(
             None
         };
         if let Some(why) = why {
-            check_volume(spec, observed.volume.as_ref())?;
-            return Ok(vec![RegistryStep::Recreate { why }]);
+            let mut steps: Vec<RegistryStep> = check_volume(desired, observed.volume.as_ref())?
+                .into_iter()
+                .collect();
+            steps.push(RegistryStep::Recreate { why });
+            return Ok(steps);
         }
     } else {
         if !desired.adopt {
@@ -206,17 +230,29 @@ fn describe_port(port: Option<u16>) -> String {
     port.map_or("no port".to_string(), |p| format!("port {p}"))
 }
 
-/// A volume of that name that is not this workspace's is never reused: its images are
-/// someone else's.
-fn check_volume(spec: &RegistrySpec, volume: Option<&VolumeSeen>) -> Result<(), RegistryError> {
-    match volume {
-        Some(v) if !v.owner.is_this_workspace() => Err(RegistryError::VolumeNotOurs {
-            volume: v.name.clone(),
-            registry: spec.name.clone(),
-            owner: v.owner.clone(),
-        }),
-        _ => Ok(()),
+/// A volume of that name that is not this workspace's is not reused: its images are someone
+/// else's. Only when the workspace that made it is gone may the user take it over (`--adopt`).
+fn check_volume(
+    desired: RegistryDesired<'_>,
+    volume: Option<&VolumeSeen>,
+) -> Result<Option<RegistryStep>, RegistryError> {
+    let Some(v) = volume else {
+        return Ok(None);
+    };
+    if v.owner.is_this_workspace() || desired.volume_adopted_before {
+        return Ok(None);
     }
+    if v.owner_gone && desired.adopt {
+        return Ok(Some(RegistryStep::AdoptVolume {
+            owner: v.owner.clone(),
+        }));
+    }
+    Err(RegistryError::VolumeNotOurs {
+        volume: v.name.clone(),
+        registry: desired.settings.name.clone(),
+        owner: v.owner.clone(),
+        owner_gone: v.owner_gone,
+    })
 }
 
 /// Reads the container named `name` and its images volume, as workspace `me` sees them.
@@ -288,10 +324,14 @@ async fn observe_volume(
     me: Option<&WorkspaceIdentity>,
 ) -> Result<Option<VolumeSeen>, DockerError> {
     match engine.docker.inspect_volume(name).await {
-        Ok(v) => Ok(Some(VolumeSeen {
-            name: name.to_string(),
-            owner: labels::owner(Some(&v.labels), me),
-        })),
+        Ok(v) => {
+            let owner = labels::owner(Some(&v.labels), me);
+            Ok(Some(VolumeSeen {
+                name: name.to_string(),
+                owner_gone: crate::workspace::is_gone(&owner),
+                owner,
+            }))
+        }
         Err(bollard::errors::Error::DockerResponseServerError {
             status_code: 404, ..
         }) => Ok(None),
@@ -314,7 +354,9 @@ pub async fn apply(
     for step in steps {
         tracing::debug!(?step, "registry");
         match step {
-            RegistryStep::Adopt { .. } => {}
+            // Nothing to do in the engine: the adoption is remembered in the workspace's
+            // state, and creating a volume that exists leaves it (and its labels) as it is.
+            RegistryStep::Adopt { .. } | RegistryStep::AdoptVolume { .. } => {}
             RegistryStep::Start => {
                 on_detail("starting the stopped container");
                 engine
@@ -371,7 +413,7 @@ async fn create(
     ensure_image(engine, &spec.image, on_detail).await?;
     let volume = volume_name(&spec.name);
     // Creating a volume that exists returns it unchanged: `plan` has already checked that it
-    // is this workspace's.
+    // is this workspace's, or one the user took over from a workspace that is gone.
     engine
         .docker
         .create_volume(VolumeCreateRequest {
@@ -552,6 +594,9 @@ pub enum RegistryRemoval {
     Absent,
     /// Remove the container; the images volume stays unless `purge`.
     Remove { purge: bool },
+    /// Remove the container; its images volume was taken over from a workspace that is gone,
+    /// so it stays even with `--purge`.
+    RemoveKeepingImages { why: String },
     /// Leave the container (and its images) alone, for the reason given.
     Keep { why: String },
 }
@@ -598,7 +643,18 @@ pub fn plan_removal(
             why: format!("kind cluster {} still pulls from it", used_by.join(", ")),
         });
     }
-    Ok(RegistryRemoval::Remove { purge })
+    match &observed.volume {
+        Some(v) if purge && !v.owner.is_this_workspace() => {
+            Ok(RegistryRemoval::RemoveKeepingImages {
+                why: format!(
+                    "taken over from {}: kindlab never deletes it (`docker volume rm {}` does)",
+                    v.owner.describe(),
+                    v.name
+                ),
+            })
+        }
+        _ => Ok(RegistryRemoval::Remove { purge }),
+    }
 }
 
 /// Carries out a removal; returns what happened, in words.
@@ -610,6 +666,12 @@ pub async fn remove(
     Ok(match removal {
         RegistryRemoval::Absent => "not found; nothing to remove".into(),
         RegistryRemoval::Keep { why } => format!("kept: {why}"),
+        RegistryRemoval::RemoveKeepingImages { why } => {
+            if observe_container(engine, name, None).await?.is_some() {
+                remove_container(engine, name).await?;
+            }
+            format!("removed; images volume {} kept: {why}", volume_name(name))
+        }
         RegistryRemoval::Remove { purge } => {
             let gone = observe_container(engine, name, None).await?.is_none();
             if !gone {
@@ -661,6 +723,7 @@ mod tests {
             settings: spec,
             adopt,
             adopted_before: false,
+            volume_adopted_before: false,
         }
     }
 
@@ -770,6 +833,7 @@ mod tests {
             settings: &s,
             adopt: true,
             adopted_before: true,
+            volume_adopted_before: false,
         };
         assert!(
             plan(
@@ -809,6 +873,7 @@ mod tests {
             volume: Some(VolumeSeen {
                 name: "kind-registry-images".into(),
                 owner: other(),
+                owner_gone: false,
             }),
         };
         assert!(matches!(
@@ -820,11 +885,85 @@ mod tests {
             volume: Some(VolumeSeen {
                 name: "kind-registry-images".into(),
                 owner: Owner::ThisWorkspace,
+                owner_gone: false,
             }),
         };
         assert_eq!(
             plan(desired(&s, false), &ours_volume).unwrap(),
             vec![RegistryStep::Create]
+        );
+    }
+
+    #[test]
+    fn the_images_volume_of_a_gone_workspace_is_taken_over_only_with_adopt() {
+        let s = spec();
+        let gone = RegistryObserved {
+            container: None,
+            volume: Some(VolumeSeen {
+                name: "kind-registry-images".into(),
+                owner: other(),
+                owner_gone: true,
+            }),
+        };
+        let refused = plan(desired(&s, false), &gone).unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "volume \"kind-registry-images\" (for registry \"kind-registry\") holds the images of the kindlab workspace at /w/b, which no longer exists"
+        );
+        assert_eq!(
+            refused.fix().as_deref(),
+            Some(
+                "take it over with its images: `kindlab up --adopt` (kindlab then uses it and never deletes it); or set registry.name in kindlab.yaml to another name, or remove it with `docker volume rm kind-registry-images`"
+            )
+        );
+        assert_eq!(
+            plan(desired(&s, true), &gone).unwrap(),
+            vec![
+                RegistryStep::AdoptVolume { owner: other() },
+                RegistryStep::Create
+            ]
+        );
+        let remembered = RegistryDesired {
+            volume_adopted_before: true,
+            ..desired(&s, false)
+        };
+        assert_eq!(plan(remembered, &gone).unwrap(), vec![RegistryStep::Create]);
+        // A workspace that still exists keeps its images, --adopt or not.
+        let alive = RegistryObserved {
+            container: None,
+            volume: Some(VolumeSeen {
+                owner_gone: false,
+                ..gone.volume.clone().unwrap()
+            }),
+        };
+        assert!(matches!(
+            plan(desired(&s, true), &alive),
+            Err(RegistryError::VolumeNotOurs {
+                owner_gone: false,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn down_purge_keeps_a_volume_taken_over() {
+        let observed = RegistryObserved {
+            volume: Some(VolumeSeen {
+                name: "kind-registry-images".into(),
+                owner: other(),
+                owner_gone: true,
+            }),
+            ..ours(true, Some(5001), "registry:3")
+        };
+        assert_eq!(
+            plan_removal(&observed, false, &[], false, true).unwrap(),
+            RegistryRemoval::RemoveKeepingImages {
+                why: "taken over from the kindlab workspace at /w/b: kindlab never deletes it (`docker volume rm kind-registry-images` does)".into()
+            }
+        );
+        assert_eq!(
+            plan_removal(&observed, false, &[], false, false).unwrap(),
+            RegistryRemoval::Remove { purge: false }
         );
     }
 

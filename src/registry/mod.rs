@@ -33,11 +33,12 @@ pub enum RegistryError {
     NotOurs { name: String, owner: Owner },
     #[error("registry container {name:?} was made by {}, not by this workspace", .owner.describe())]
     NotOursToDelete { name: String, owner: Owner },
-    #[error("volume {volume:?} (for registry {registry:?}) holds the images of {}", .owner.describe())]
+    #[error("volume {volume:?} (for registry {registry:?}) holds the images of {}{}", .owner.describe(), if *.owner_gone { ", which no longer exists" } else { "" })]
     VolumeNotOurs {
         volume: String,
         registry: String,
         owner: Owner,
+        owner_gone: bool,
     },
     #[error("{host} (container {name:?}) answers {answer}: it is not a registry")]
     NotARegistry {
@@ -108,6 +109,13 @@ impl RegistryError {
                     "kindlab deletes only registries this workspace made; `docker rm -f {name}` removes it if you mean to (`--keep-registry` leaves it)"
                 ),
             },
+            RegistryError::VolumeNotOurs {
+                volume,
+                owner_gone: true,
+                ..
+            } => format!(
+                "take it over with its images: `kindlab up --adopt` (kindlab then uses it and never deletes it); or set registry.name in kindlab.yaml to another name, or remove it with `docker volume rm {volume}`"
+            ),
             RegistryError::VolumeNotOurs { volume, .. } => format!(
                 "set registry.name in kindlab.yaml to another name, or remove the volume where it belongs (`kindlab down --purge` there, or `docker volume rm {volume}`)"
             ),

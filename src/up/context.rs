@@ -214,10 +214,13 @@ impl UpContext {
     pub fn registry_desired(&self) -> RegistryDesired<'_> {
         let adopted_before =
             self.state().registry.adopted.as_deref() == Some(&self.workspace.registry.name);
+        let volume = crate::registry::volume_name(&self.workspace.registry.name);
         RegistryDesired {
             settings: &self.workspace.registry,
             adopt: self.options.adopt || adopted_before,
             adopted_before,
+            volume_adopted_before: self.state().registry.adopted_volume.as_deref()
+                == Some(volume.as_str()),
         }
     }
 

@@ -26,5 +26,5 @@ pub use overlay::{
 pub use scaffold::scaffold;
 pub use state::{
     AUTO_PORTS, ClusterRecord, Creating, LocalState, Owner, RegistryRecord, STATE_DIR, StateError,
-    WorkspaceIdentity, WorkspaceLock, first_free_port,
+    WorkspaceIdentity, WorkspaceLock, first_free_port, is_gone,
 };

@@ -143,6 +143,26 @@ impl Owner {
     }
 }
 
+/// Whether the workspace `owner` names is gone: it recorded where it was made, and no
+/// workspace with its identity is there any more (the folder was deleted, or made anew).
+/// Without a recorded path nothing can be said, so it is not gone.
+pub fn is_gone(owner: &Owner) -> bool {
+    let Owner::OtherWorkspace {
+        id,
+        path: Some(path),
+    } = owner
+    else {
+        return false;
+    };
+    let identity = Path::new(path).join(STATE_DIR).join(IDENTITY_FILE);
+    match read_json::<WorkspaceIdentity>(&identity) {
+        Ok(Some(there)) => there.id != *id,
+        Ok(None) => true,
+        // Unreadable is not proof of absence.
+        Err(_) => false,
+    }
+}
+
 /// `state.json`. Every field is optional so older and newer kindlabs read each other's file.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -162,6 +182,9 @@ pub struct RegistryRecord {
     /// A registry container this workspace uses but did not create (`up --adopt`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adopted: Option<String>,
+    /// An images volume this workspace took over from a workspace that is gone (`up --adopt`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adopted_volume: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -408,6 +431,26 @@ mod tests {
             Owner::from_record(None, None, false, Some(&me())),
             Owner::NotKindlab
         );
+    }
+
+    #[test]
+    fn a_workspace_is_gone_when_its_folder_or_its_identity_there_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = workspace_at(dir.path());
+        let me = ws.ensure_identity().unwrap();
+        let recorded = |id: &str, path: &Path| Owner::OtherWorkspace {
+            id: id.into(),
+            path: Some(path.display().to_string()),
+        };
+        assert!(!is_gone(&recorded(&me.id, dir.path())));
+        assert!(is_gone(&recorded("another-id", dir.path())), "made anew");
+        assert!(is_gone(&recorded(&me.id, &dir.path().join("deleted"))));
+        let unknown_path = Owner::OtherWorkspace {
+            id: me.id.clone(),
+            path: None,
+        };
+        assert!(!is_gone(&unknown_path));
+        assert!(!is_gone(&Owner::NotKindlab));
     }
 
     #[test]

@@ -341,3 +341,76 @@ fn a_missing_registry_image_that_cannot_be_pulled_is_explained() {
     );
     assert!(run.stderr.contains("help: pull it"), "{}", run.stderr);
 }
+
+#[test]
+fn the_images_volume_of_a_deleted_workspace_is_refused_then_taken_over_with_adopt() {
+    let first = TestWorkspace::new();
+    first.run(&["registry", "up"]).assert_code(0);
+    let built = first.run(&["build", "-o", "json"]);
+    built.assert_code(0);
+    let tag = built.json()["images"][0]["tag"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    first.run(&["registry", "down"]).assert_code(0);
+    let manifest = std::fs::read_to_string(first.path().join("kindlab.yaml")).unwrap();
+    let gone = first.path().display().to_string();
+    std::fs::remove_dir_all(first.path()).unwrap();
+
+    // A new workspace with the same names finds the kept volume of a workspace that is gone.
+    let second = TestWorkspace::new();
+    second.write_manifest(&manifest);
+    let refused = second.run(&["registry", "up"]);
+    refused.assert_code(5);
+    let volume = format!("{}-images", first.registry);
+    let error = &refused.stderr[refused.stderr.find("error: ").unwrap()..];
+    assert_eq!(
+        error.trim_end(),
+        format!(
+            "error: volume {volume:?} (for registry {:?}) holds the images of the kindlab workspace at {gone}, which no longer exists\n\
+             help: take it over with its images: `kindlab up --adopt` (kindlab then uses it and never deletes it); or set registry.name in kindlab.yaml to another name, or remove it with `docker volume rm {volume}`",
+            first.registry
+        )
+    );
+
+    let adopted = second.run(&["registry", "up", "--adopt"]);
+    adopted.assert_code(0);
+    assert!(
+        adopted.stdout.contains(&format!(
+            "took over volume {volume} (made by the kindlab workspace at {gone})"
+        )),
+        "{}",
+        adopted.stdout
+    );
+    let tags = std::process::Command::new("curl")
+        .args([
+            "-s",
+            &format!("http://127.0.0.1:{}/v2/orders-api/tags/list", first.port),
+        ])
+        .output()
+        .unwrap();
+    let tags = String::from_utf8_lossy(&tags.stdout);
+    assert!(tags.contains(&tag), "the images were lost: {tags}");
+    // Remembered: a plain `up` uses it from now on.
+    second.run(&["registry", "up"]).assert_code(0);
+
+    let purged = second.run(&["registry", "down", "--purge"]);
+    purged.assert_code(0);
+    assert!(
+        purged.stdout.contains(&format!(
+            "images volume {volume} kept: taken over from the kindlab workspace at {gone}"
+        )),
+        "{}",
+        purged.stdout
+    );
+    assert_eq!(
+        docker(&[
+            "volume",
+            "ls",
+            "-q",
+            "--filter",
+            &format!("name=^{volume}$")
+        ]),
+        volume
+    );
+}

@@ -136,6 +136,13 @@ pub async fn execute(ctx: &UpContext) -> Result<ActionReport> {
             {
                 ctx.update_state(|s| s.registry.adopted = Some(spec.name.clone()))?;
             }
+            if steps
+                .iter()
+                .any(|s| matches!(s, RegistryStep::AdoptVolume { .. }))
+            {
+                let volume = registry::volume_name(&spec.name);
+                ctx.update_state(|s| s.registry.adopted_volume = Some(volume))?;
+            }
             Ok((steps, seen))
         })
         .await;
@@ -144,10 +151,12 @@ pub async fn execute(ctx: &UpContext) -> Result<ActionReport> {
         Outcome::Created
     } else if steps.is_empty() {
         Outcome::Reused
-    } else if steps
-        .iter()
-        .all(|s| matches!(s, RegistryStep::Adopt { .. }))
-    {
+    } else if steps.iter().all(|s| {
+        matches!(
+            s,
+            RegistryStep::Adopt { .. } | RegistryStep::AdoptVolume { .. }
+        )
+    }) {
         Outcome::Adopted
     } else {
         Outcome::Repaired
