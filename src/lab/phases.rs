@@ -61,14 +61,12 @@ pub async fn baseline(
     .is_some();
     if !exists {
         let desired = env.desired(&target.namespace).await?;
-        let declares = desired.iter().any(|d| {
-            d["kind"] == "Deployment" && d["metadata"]["name"] == target.deployment.as_str()
-        });
-        if !declares {
+        let declared = declared_deployments(&desired);
+        if !declared.contains(&target.deployment.as_str()) {
             return Err(LabError::NotReady {
                 what: target.describe(),
                 why: "it does not exist, and the workspace does not declare it".into(),
-                fix: "name a Deployment of the workspace with --target deployment/NAME".into(),
+                fix: missing_target_fix(&declared, &env.overlay()),
             }
             .into());
         }
@@ -228,5 +226,56 @@ pub async fn verify(
                 .into());
             }
         }
+    }
+}
+
+/// The names of the Deployments among the workspace's objects, sorted.
+fn declared_deployments(desired: &[serde_json::Value]) -> Vec<&str> {
+    let mut names: Vec<&str> = desired
+        .iter()
+        .filter(|d| d["kind"] == "Deployment")
+        .filter_map(|d| d["metadata"]["name"].as_str())
+        .collect();
+    names.sort_unstable();
+    names
+}
+
+/// How to name a target the workspace has: its own Deployments, or where to declare one.
+fn missing_target_fix(declared: &[&str], overlay: &str) -> String {
+    match declared {
+        [] => format!("the workspace declares no Deployment: add one to {overlay}"),
+        [only] => format!("the workspace declares one Deployment: --target deployment/{only}"),
+        several => format!(
+            "name one of the workspace's Deployments with --target deployment/NAME: {}",
+            several.join(", ")
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_target_is_answered_with_the_workspaces_own_deployments() {
+        let docs = [
+            serde_json::json!({"kind": "Deployment", "metadata": {"name": "web"}}),
+            serde_json::json!({"kind": "Service", "metadata": {"name": "web"}}),
+            serde_json::json!({"kind": "Deployment", "metadata": {"name": "orders-api"}}),
+        ];
+        let declared = declared_deployments(&docs);
+        assert_eq!(declared, ["orders-api", "web"]);
+        assert_eq!(
+            missing_target_fix(&declared, "deploy/overlays/dev"),
+            "name one of the workspace's Deployments with --target deployment/NAME: orders-api, web"
+        );
+        assert_eq!(
+            missing_target_fix(&declared[..1], "deploy/overlays/dev"),
+            "the workspace declares one Deployment: --target deployment/orders-api"
+        );
+        assert_eq!(
+            missing_target_fix(&[], "deploy/overlays/dev"),
+            "the workspace declares no Deployment: add one to deploy/overlays/dev"
+        );
     }
 }

@@ -265,7 +265,11 @@ fn a_lab_runs_against_another_deployment_of_the_workspace() {
     ]);
     missing.assert_code(10);
     assert!(
-        missing.stderr.contains("the workspace does not declare it"),
+        missing.stderr.contains(&format!(
+            "error: the lab needs Deployment {}/nope, which is not ready: it does not exist, and the workspace does not declare it\n\
+             help: name one of the workspace's Deployments with --target deployment/NAME: orders-api, orders-worker\n",
+            ns.name
+        )),
         "{}",
         missing.stderr
     );
