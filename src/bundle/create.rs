@@ -292,10 +292,10 @@ async fn build_app(
             Ok(())
         }
         Err(e) => {
+            // The build's output under its step; the step's guard then marks it failed.
             for line in e.details() {
                 ui.note(format!("    | {line}"));
             }
-            step.fail("");
             Err(e.into())
         }
     }

@@ -205,13 +205,8 @@ pub async fn execute(
             Ok((steps, report))
         })
         .await;
-    let (steps, report) = match result {
-        Ok(r) => r,
-        Err(e) => {
-            step.fail("");
-            return Err(e);
-        }
-    };
+    // A failure returns here; the step's guard marks it failed.
+    let (steps, report) = result?;
     let outcome = if steps.contains(&Step::CreateServer) {
         Outcome::Created
     } else if steps.is_empty() {

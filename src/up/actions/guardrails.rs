@@ -191,10 +191,8 @@ pub async fn execute(
             Ok(())
         })
         .await;
-    if let Err(e) = result {
-        step.fail("");
-        return Err(e);
-    }
+    // A failure returns here; the step's guard marks it failed.
+    result?;
     let created = view
         .steps
         .iter()
