@@ -53,6 +53,40 @@ pub fn owner(labels: Option<&HashMap<String, String>>, me: Option<&WorkspaceIden
     )
 }
 
+/// What every observation of a kindlab container starts with: its image, whether it runs,
+/// and who made it (from its labels, as workspace `me` sees it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerBasics {
+    pub image: String,
+    /// Running and not paused.
+    pub running: bool,
+    pub paused: bool,
+    /// The engine's word for its state (`running`, `exited`, ...).
+    pub status: String,
+    pub owner: Owner,
+}
+
+impl ContainerBasics {
+    pub fn of(
+        inspect: &bollard::models::ContainerInspectResponse,
+        me: Option<&WorkspaceIdentity>,
+    ) -> ContainerBasics {
+        let config = inspect.config.as_ref();
+        let state = inspect.state.as_ref();
+        let paused = state.and_then(|s| s.paused).unwrap_or(false);
+        ContainerBasics {
+            image: config.and_then(|c| c.image.clone()).unwrap_or_default(),
+            running: state.and_then(|s| s.running).unwrap_or(false) && !paused,
+            paused,
+            status: state
+                .and_then(|s| s.status)
+                .map(|s| s.to_string())
+                .unwrap_or_default(),
+            owner: owner(config.and_then(|c| c.labels.as_ref()), me),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

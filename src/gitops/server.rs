@@ -41,7 +41,7 @@ pub async fn observe(
     let Some(inspect) = engine.inspect_container(name).await? else {
         return Ok(None);
     };
-    let config = inspect.config.unwrap_or_default();
+    let basics = labels::ContainerBasics::of(&inspect, me);
     let network = inspect.network_settings.unwrap_or_default();
     let host_port = network
         .ports
@@ -51,14 +51,12 @@ pub async fn observe(
     let on_kind_network = network
         .networks
         .is_some_and(|n| n.contains_key(KIND_NETWORK));
-    let state = inspect.state.unwrap_or_default();
-    let paused = state.paused.unwrap_or(false);
     Ok(Some(ServerSeen {
         name: name.to_string(),
-        image: config.image.unwrap_or_default(),
-        running: state.running.unwrap_or(false) && !paused,
-        paused,
-        owner: labels::owner(config.labels.as_ref(), me),
+        image: basics.image,
+        running: basics.running,
+        paused: basics.paused,
+        owner: basics.owner,
         host_port,
         on_kind_network,
     }))

@@ -276,7 +276,7 @@ pub async fn observe_container(
     let Some(inspect) = engine.inspect_container(name).await? else {
         return Ok(None);
     };
-    let config = inspect.config.unwrap_or_default();
+    let basics = labels::ContainerBasics::of(&inspect, me);
     let binding = inspect
         .host_config
         .and_then(|h| h.port_bindings)
@@ -298,16 +298,14 @@ pub async fn observe_container(
                 .then_some(m.name)
                 .flatten()
         });
-    let state = inspect.state.unwrap_or_default();
-    let paused = state.paused.unwrap_or(false);
     Ok(Some(RegistrySeen {
         id: inspect.id.unwrap_or_default(),
         name: name.to_string(),
-        image: config.image.unwrap_or_default(),
-        running: state.running.unwrap_or(false) && !paused,
-        paused,
-        state: state.status.map(|s| s.to_string()).unwrap_or_default(),
-        owner: labels::owner(config.labels.as_ref(), me),
+        image: basics.image,
+        running: basics.running,
+        paused: basics.paused,
+        state: basics.status,
+        owner: basics.owner,
         host_port: binding
             .as_ref()
             .and_then(|b| b.host_port.as_deref())
