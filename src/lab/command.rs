@@ -58,8 +58,7 @@ pub async fn run(
             interrupt.handle();
             let spec = lab::load_lab(&name)?;
             let ws = Workspace::discover(workspace)?;
-            let env = lab_env(&ws, &on.cluster, ui, interrupt).await?;
-            let target = lab_target(&spec, &on, &env)?;
+            let (env, target) = open_lab(&ws, &spec, &on, ui, interrupt).await?;
             let who = who
                 .or_else(|| std::env::var("USER").ok())
                 .unwrap_or_else(|| "attendee".into());
@@ -68,9 +67,7 @@ pub async fn run(
         }
         LabAction::Check(args) => {
             let ws = Workspace::discover(workspace)?;
-            let session = find_session(&ws, &SessionStore::new(&ws), &args).await?;
-            let spec = lab::load_lab(&session.source_or_name())?;
-            let env = session_env(&ws, &session, &args, ui, interrupt).await?;
+            let (session, spec, env) = open_session(&ws, &args, ui, interrupt).await?;
             let checked = attendee::check(&env, &spec, session).await?;
             Ok(ui::show(&checked, output))
         }
@@ -85,9 +82,7 @@ pub async fn run(
         LabAction::Solve(args) => {
             interrupt.handle();
             let ws = Workspace::discover(workspace)?;
-            let session = find_session(&ws, &SessionStore::new(&ws), &args).await?;
-            let spec = lab::load_lab(&session.source_or_name())?;
-            let env = session_env(&ws, &session, &args, ui, interrupt).await?;
+            let (session, spec, env) = open_session(&ws, &args, ui, interrupt).await?;
             let solved = attendee::solve(&env, &spec, session).await?;
             Ok(ui::show(&solved, output))
         }
@@ -163,8 +158,7 @@ pub async fn run(
             interrupt.handle();
             let spec = lab::load_lab(&name)?;
             let ws = Workspace::discover(workspace)?;
-            let env = lab_env(&ws, &on.cluster, ui, interrupt).await?;
-            let target = lab_target(&spec, &on, &env)?;
+            let (env, target) = open_lab(&ws, &spec, &on, ui, interrupt).await?;
             let mut runs = Vec::new();
             for i in 0..repeat {
                 if repeat > 1 {
@@ -211,6 +205,32 @@ fn read_reports(dir: &Path) -> Result<Vec<session::SessionReport>> {
 
 /// The lab's target: its defaults, overridden by the command line; the namespace defaults to
 /// the kubeconfig context's (an attendee's own).
+/// The environment and target of a lab about to begin (`start`, `run`).
+async fn open_lab<'a>(
+    ws: &'a Workspace,
+    spec: &LabSpec,
+    on: &LabTargetArgs,
+    ui: &'a Ui,
+    interrupt: Interrupt,
+) -> Result<(LabEnv<'a>, TargetRef)> {
+    let env = lab_env(ws, &on.cluster, ui, interrupt).await?;
+    let target = lab_target(spec, on, &env)?;
+    Ok((env, target))
+}
+
+/// The session a `check` or `solve` continues, its lab and its environment.
+async fn open_session<'a>(
+    ws: &'a Workspace,
+    args: &SessionArgs,
+    ui: &'a Ui,
+    interrupt: Interrupt,
+) -> Result<(Session, LabSpec, LabEnv<'a>)> {
+    let session = find_session(ws, &SessionStore::new(ws), args).await?;
+    let spec = lab::load_lab(&session.source_or_name())?;
+    let env = session_env(ws, &session, args, ui, interrupt).await?;
+    Ok((session, spec, env))
+}
+
 fn lab_target(spec: &LabSpec, on: &LabTargetArgs, env: &LabEnv<'_>) -> Result<TargetRef> {
     let deployment = on
         .target
