@@ -46,9 +46,9 @@ impl crate::ui::Report for SyncReport {
                 .unwrap_or_else(|| "-".into())
         };
         let mut out = format!(
-            "✓ synced {} in {:.1}s: fetched {}, applied {}, {}\n",
+            "✓ synced {} in {}: fetched {}, applied {}, {}\n",
             short(&self.pushed),
-            self.duration.as_secs_f64(),
+            crate::ui::format_duration(self.duration),
             short(&self.fetched),
             short(&self.applied),
             if self.rolled_out {
@@ -303,6 +303,6 @@ pub async fn command(
     )
     .await;
     let report = result?;
-    step.ok(format!("{:.1}s", report.duration.as_secs_f64()));
+    step.ok(crate::ui::format_duration(report.duration));
     Ok(crate::ui::show(&report, output))
 }

@@ -111,7 +111,10 @@ pub async fn start(
     }
     // Not naming the symptom: seeing it is the attendee's first step.
     step.ok(match session.time_to_symptoms_s() {
-        Some(s) => format!("the failure is live (it took {s:.1}s to show)"),
+        Some(s) => format!(
+            "the failure is live (it took {} to show)",
+            crate::ui::format_seconds(Some(s))
+        ),
         None => "the break is applied".to_string(),
     });
     session::mirror(&env.client, &mut session).await;

@@ -55,7 +55,7 @@ pub fn table(report: &LabReport) -> String {
         table.add_row(vec![
             phase.name.clone(),
             signed_seconds(phase.at_s),
-            format!("{:.1}s", phase.took_s),
+            crate::ui::format_seconds(Some(phase.took_s)),
             ellipsize(&phase.detail, 90),
         ]);
     }
@@ -68,13 +68,13 @@ pub fn table(report: &LabReport) -> String {
         _ => summary.to_string(),
     };
     let mut text = format!(
-        "Lab {}: {}\nTarget: {} (was {})\n\n{table}\n\nDiagnosis: {diagnosis}\nDetected in {:.1}s, recovered in {:.1}s.\n",
+        "Lab {}: {}\nTarget: {} (was {})\n\n{table}\n\nDiagnosis: {diagnosis}\nDetected in {}, recovered in {}.\n",
         report.lab,
         report.title,
         report.target,
         report.healthy_image,
-        report.time_to_detect_s,
-        report.time_to_recover_s,
+        crate::ui::format_seconds(Some(report.time_to_detect_s)),
+        crate::ui::format_seconds(Some(report.time_to_recover_s)),
     );
     if !report.commits.is_empty() {
         text.push_str(&format!(

@@ -296,8 +296,8 @@ pub async fn execute(
         .collect();
     if let Some(waited) = api_waited {
         details.push(format!(
-            "API server answered after {:.1}s",
-            waited.as_secs_f64()
+            "API server answered after {}",
+            crate::ui::format_duration(waited)
         ));
     }
     let report = ActionReport::new("cluster", outcome, details, started.elapsed())
