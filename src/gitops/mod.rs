@@ -97,6 +97,8 @@ pub enum GitOpsError {
     NotSetUp { namespace: String },
     #[error("the container {name} is in the way (made by {owner})")]
     NameTaken { name: String, owner: String },
+    #[error("the workspace's git remote {REMOTE:?} points at {url}, not at kindlab's Git server")]
+    RemoteTaken { url: String },
     #[error("the Git server {name} did not answer on 127.0.0.1:{port}")]
     ServerNotAnswering { name: String, port: u16 },
     #[error("cannot render Flux's manifests: {message}")]
@@ -133,6 +135,9 @@ impl GitOpsError {
             GitOpsError::NameTaken { name, .. } => {
                 format!("remove it (`docker rm -f {name}`) if it is not needed, or rename the cluster in kindlab.yaml")
             }
+            GitOpsError::RemoteTaken { .. } => format!(
+                "kindlab needs the remote name {REMOTE:?} for the lab's Git server: rename yours (`git remote rename {REMOTE} NAME`), then run again"
+            ),
             GitOpsError::ServerNotAnswering { name, .. } => {
                 format!("`docker logs {name}` shows why; `kindlab up` recreates it")
             }
@@ -151,7 +156,7 @@ impl GitOpsError {
             | GitOpsError::OverlayOutside { .. }
             | GitOpsError::Disabled
             | GitOpsError::NotSetUp { .. } => exit::BAD_INPUT,
-            GitOpsError::NameTaken { .. } => exit::CONFLICT,
+            GitOpsError::NameTaken { .. } | GitOpsError::RemoteTaken { .. } => exit::CONFLICT,
             GitOpsError::ServerNotAnswering { .. } => exit::FAILED,
             GitOpsError::SyncFailed { .. } | GitOpsError::Render { .. } => exit::FAILED,
             GitOpsError::SyncTimeout { .. } => exit::TIMEOUT,
@@ -205,6 +210,14 @@ pub fn remote_url(host_port: u16) -> String {
     format!("http://127.0.0.1:{host_port}/{REPOSITORY}")
 }
 
+/// Whether a `kindlab` remote is the one kindlab made ([`remote_url`] of some port): only
+/// that one is changed or removed; a remote of that name the user made is theirs.
+pub fn is_kindlab_remote(url: &str) -> bool {
+    url.strip_prefix("http://127.0.0.1:")
+        .and_then(|rest| rest.strip_suffix(&format!("/{REPOSITORY}")))
+        .is_some_and(|port| port.parse::<u16>().is_ok())
+}
+
 /// `down`'s part: the Git server container if this workspace made it, and the workspace's
 /// `kindlab` remote (kindlab added it). The controllers went with the cluster. One line per
 /// thing removed; nothing when GitOps mode never ran here.
@@ -226,10 +239,17 @@ pub async fn down(
         )),
         None => {}
     }
-    if let Ok(repo) = remote::Repo::open(&ws.root)
-        && repo.remove_remote()?
-    {
-        lines.push(format!("git remote {REMOTE}: removed"));
+    if let Ok(repo) = remote::Repo::open(&ws.root) {
+        match repo.remote_url() {
+            Some(url) if is_kindlab_remote(&url) => {
+                repo.remove_remote()?;
+                lines.push(format!("git remote {REMOTE}: removed"));
+            }
+            Some(url) => lines.push(format!(
+                "git remote {REMOTE}: kept (it points at {url}, not at kindlab's Git server)"
+            )),
+            None => {}
+        }
     }
     Ok(lines)
 }
@@ -255,5 +275,18 @@ mod tests {
             namespace: NAMESPACE.into(),
         };
         assert_eq!(change_through_git(&theirs), theirs.fix());
+    }
+
+    #[test]
+    fn only_a_remote_kindlab_made_is_kindlabs() {
+        assert!(is_kindlab_remote(&remote_url(32768)));
+        for theirs in [
+            "git@example.org:team/app.git",
+            "http://127.0.0.1:8080/team/app.git",
+            "http://127.0.0.1:workspace.git",
+            "http://localhost:32768/workspace.git",
+        ] {
+            assert!(!is_kindlab_remote(theirs), "{theirs}");
+        }
     }
 }

@@ -36,26 +36,27 @@ impl Repo {
     }
 
     /// Adds or corrects the `kindlab` remote; `git push kindlab` pushes the current branch to
-    /// the branch the controller follows.
+    /// the branch the controller follows. A `kindlab` remote the user made is refused, not
+    /// changed.
     pub fn set_remote(&self, url: &str) -> Result<()> {
-        if self.remote_url().is_some() {
-            self.git.run(&["remote", "set-url", REMOTE, url])?;
-        } else {
-            self.git.run(&["remote", "add", REMOTE, url])?;
-        }
+        match self.remote_url() {
+            Some(current) if !super::is_kindlab_remote(&current) => {
+                return Err(GitOpsError::RemoteTaken { url: current }.into());
+            }
+            Some(_) => self.git.run(&["remote", "set-url", REMOTE, url])?,
+            None => self.git.run(&["remote", "add", REMOTE, url])?,
+        };
         let push = format!("remote.{REMOTE}.push");
         self.git
             .run(&["config", &push, &format!("HEAD:refs/heads/{BRANCH}")])?;
         Ok(())
     }
 
-    /// Removes the `kindlab` remote (down); false when there was none.
-    pub fn remove_remote(&self) -> Result<bool> {
-        if self.remote_url().is_none() {
-            return Ok(false);
-        }
+    /// Removes the `kindlab` remote (down: only after [`super::is_kindlab_remote`] says it is
+    /// kindlab's).
+    pub fn remove_remote(&self) -> Result<()> {
         self.git.run(&["remote", "remove", REMOTE])?;
-        Ok(true)
+        Ok(())
     }
 
     /// The commit the server's branch is at (None: empty repository or no answer).

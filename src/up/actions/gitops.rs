@@ -47,6 +47,10 @@ pub async fn observe(
     let name = gitops::server_name(ctx.cluster_name());
     let server = server::observe(&ctx.engine, &name, ctx.me()).await?;
     let remote = repo.remote_url();
+    // A `kindlab` remote the user made is theirs: refused before anything is changed.
+    if let Some(url) = remote.as_ref().filter(|u| !gitops::is_kindlab_remote(u)) {
+        return Err(GitOpsError::RemoteTaken { url: url.clone() }.into());
+    }
     let pushed = match (&server, &remote) {
         (Some(s), Some(_)) if s.running => repo.pushed(),
         _ => None,
