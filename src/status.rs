@@ -22,9 +22,6 @@ pub struct StatusReport {
 pub async fn run(ctx: &UpContext) -> StatusReport {
     let survey = survey(ctx).await;
     let mut rows = survey.rows(ctx);
-    if ctx.workspace.gitops {
-        rows.extend(crate::up::gitops_rows(ctx, survey.client.as_ref()).await);
-    }
     if let (Some(client), Ok(deploy)) = (&survey.client, &survey.deploy) {
         let access = diagnose::RegistryAccess::new().with_plain_http(ctx.registry_host());
         for object in deploy.objects.iter().flatten() {

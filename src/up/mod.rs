@@ -25,7 +25,6 @@ use serde::Serialize;
 
 pub use actions::build_push::ImageStep;
 pub use actions::deploy::DeployStep;
-pub use actions::gitops::rows as gitops_rows;
 pub use context::{Progress, RegistryTarget, UpContext, UpOptions, interrupted};
 pub use outcome::{ActionReport, Outcome};
 pub use row::Row;

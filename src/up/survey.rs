@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::UpContext;
-use super::actions::{build_push, cluster, deploy, guardrails, registry, wire_nodes};
+use super::actions::{build_push, cluster, deploy, gitops, guardrails, registry, wire_nodes};
 use super::row::Row;
 use crate::error::{Error, Result};
 use crate::registry::Probe;
@@ -26,6 +26,9 @@ pub struct Survey {
     pub wiring: Result<wire_nodes::View>,
     pub guardrails: Result<guardrails::View>,
     pub deploy: Result<deploy::View>,
+    /// GitOps mode's look (its `gitops` action deploys instead of `deploy`); None in the
+    /// default mode.
+    pub gitops: Option<Result<gitops::View>>,
     /// Another `up` or `down` holds the workspace: its pid.
     pub busy: Option<String>,
     /// The cluster's API, when it could be asked.
@@ -135,7 +138,14 @@ pub async fn survey(ctx: &UpContext) -> Survey {
         };
         (images, deploy)
     };
-    let (wiring, guardrails, (images, deploy)) = tokio::join!(wiring, guarded, images_then_deploy);
+    let gitops = async {
+        match ctx.workspace.gitops {
+            true => Some(gitops::view(ctx, client.as_ref()).await),
+            false => None,
+        }
+    };
+    let (wiring, guardrails, (images, deploy), gitops) =
+        tokio::join!(wiring, guarded, images_then_deploy, gitops);
     Survey {
         registry,
         cluster,
@@ -143,6 +153,7 @@ pub async fn survey(ctx: &UpContext) -> Survey {
         wiring,
         guardrails,
         deploy,
+        gitops,
         busy,
         client,
     }
@@ -196,9 +207,15 @@ impl Survey {
                     view.changes()
                 },
             },
-            ActionPlan {
-                action: "deploy",
-                planned: self.deploy?.changes(),
+            match self.gitops {
+                Some(view) => ActionPlan {
+                    action: "gitops",
+                    planned: view?.changes(),
+                },
+                None => ActionPlan {
+                    action: "deploy",
+                    planned: self.deploy?.changes(),
+                },
             },
         ])
     }
@@ -241,11 +258,12 @@ impl Survey {
             Ok(view) => rows.extend(view.rows()),
             Err(e) => rows.push(Row::failed("guardrails", e)),
         }
-        // GitOps mode: the controller deploys the overlay; `status` adds its rows instead.
-        match &self.deploy {
-            _ if ctx.workspace.gitops => {}
-            Ok(view) => rows.extend(view.rows()),
-            Err(e) => rows.push(Row::failed("overlay", e)),
+        // GitOps mode: the controller deploys the overlay; its rows replace the overlay's.
+        match (&self.gitops, &self.deploy) {
+            (Some(Ok(view)), _) => rows.extend(view.rows(ctx)),
+            (Some(Err(e)), _) => rows.push(Row::refused("gitops", e)),
+            (None, Ok(view)) => rows.extend(view.rows()),
+            (None, Err(e)) => rows.push(Row::failed("overlay", e)),
         }
         rows
     }

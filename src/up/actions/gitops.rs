@@ -83,88 +83,113 @@ pub async fn observe(
     })
 }
 
-/// `status`'s rows: the Git server, the controllers, the sync.
-pub async fn rows(ctx: &UpContext, client: Option<&kube::Client>) -> Vec<Row> {
+/// Everything GitOps mode has in the lab, observed and planned, without changing anything:
+/// what `up` acts on, `up --dry-run` lists and `status` shows.
+pub struct View {
+    images: Images,
+    repo: Repo,
+    desired: Desired,
+    seen: Observed,
+    /// The `kindlab` remote's URL as it must be (the server's published port).
+    url: Option<String>,
+    steps: Vec<Step>,
+}
+
+pub async fn view(ctx: &UpContext, client: Option<&kube::Client>) -> Result<View> {
     let images = Images::from_env();
-    let repo = match Repo::open(&ctx.workspace.root) {
-        Ok(r) => r,
-        Err(e) => return vec![Row::refused("gitops", &e)],
-    };
-    let (desired, seen) = match (
-        desired(ctx, &repo, &images),
-        observe(ctx, client, &repo).await,
-    ) {
-        (Ok(d), Ok(s)) => (d, s),
-        (Err(e), _) | (_, Err(e)) => return vec![Row::refused("gitops", &e)],
-    };
+    let repo = Repo::open(&ctx.workspace.root)?;
+    let desired = desired(ctx, &repo, &images)?;
+    let seen = observe(ctx, client, &repo).await?;
     let url = seen
         .server
         .as_ref()
         .and_then(|s| s.host_port)
         .map(gitops::remote_url);
     let steps = plan::plan(&desired, &seen, url.as_deref());
-    let changes: Vec<String> = steps.iter().map(Step::describe).collect();
-    let name = gitops::server_name(ctx.cluster_name());
-    let server_row = match &seen.server {
-        None => Row::new(
-            format!("git-server {name}"),
-            false,
-            "missing",
-            "",
-            Vec::new(),
-        ),
-        Some(s) => Row::new(
-            format!("git-server {name}"),
-            s.running,
-            if s.running { "running" } else { "stopped" },
-            format!(
-                "{} on {}; remote `{}`",
-                s.image,
-                url.as_deref().unwrap_or("-"),
-                gitops::REMOTE
+    Ok(View {
+        images,
+        repo,
+        desired,
+        seen,
+        url,
+        steps,
+    })
+}
+
+impl View {
+    /// `up`'s plan, in its words.
+    pub fn changes(&self) -> Vec<String> {
+        self.steps.iter().map(Step::describe).collect()
+    }
+
+    /// `status`'s rows: the Git server, the controllers, the sync.
+    pub fn rows(&self, ctx: &UpContext) -> Vec<Row> {
+        let View {
+            desired, seen, url, ..
+        } = self;
+        let changes = self.changes();
+        let name = gitops::server_name(ctx.cluster_name());
+        let server_row = match &seen.server {
+            None => Row::new(
+                format!("git-server {name}"),
+                false,
+                "missing",
+                "",
+                Vec::new(),
             ),
-            Vec::new(),
-        ),
-    };
-    let controllers_ok = desired.controllers.iter().all(|(n, i)| {
-        seen.controllers
-            .iter()
-            .any(|c| &c.name == n && &c.image == i && c.available)
-    });
-    let controllers_row = Row::new(
-        "flux controllers",
-        controllers_ok,
-        if controllers_ok {
-            "available"
-        } else {
-            "not ready"
-        },
-        seen.controllers
-            .iter()
-            .map(|c| {
+            Some(s) => Row::new(
+                format!("git-server {name}"),
+                s.running,
+                if s.running { "running" } else { "stopped" },
                 format!(
-                    "{} {}",
-                    c.name,
-                    if c.available {
-                        "available"
-                    } else {
-                        "not available"
-                    }
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(", "),
-        Vec::new(),
-    );
-    let (ok, state, detail) = plan::sync_state(&seen);
-    let sync_row = Row::new(
-        format!("gitops {}/{}", gitops::NAMESPACE, gitops::OBJECT_NAME),
-        ok && changes.is_empty(),
-        state,
-        detail,
-        changes,
-    );
-    vec![server_row, controllers_row, sync_row]
+                    "{} on {}; remote `{}`",
+                    s.image,
+                    url.as_deref().unwrap_or("-"),
+                    gitops::REMOTE
+                ),
+                Vec::new(),
+            ),
+        };
+        let controllers_ok = desired.controllers.iter().all(|(n, i)| {
+            seen.controllers
+                .iter()
+                .any(|c| &c.name == n && &c.image == i && c.available)
+        });
+        let controllers_row = Row::new(
+            "flux controllers",
+            controllers_ok,
+            if controllers_ok {
+                "available"
+            } else {
+                "not ready"
+            },
+            seen.controllers
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{} {}",
+                        c.name,
+                        if c.available {
+                            "available"
+                        } else {
+                            "not available"
+                        }
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+            Vec::new(),
+        );
+        let (ok, state, detail) = plan::sync_state(seen);
+        let sync_row = Row::new(
+            format!("gitops {}/{}", gitops::NAMESPACE, gitops::OBJECT_NAME),
+            ok && changes.is_empty(),
+            state,
+            detail,
+            changes,
+        );
+        vec![server_row, controllers_row, sync_row]
+    }
 }
 
 pub async fn execute(
@@ -177,16 +202,13 @@ pub async fn execute(
     let result = ctx
         .interruptible("gitops", async {
             super::hold(ctx, "gitops").await?;
-            let images = Images::from_env();
-            let repo = Repo::open(&ctx.workspace.root)?;
-            let desired = desired(ctx, &repo, &images)?;
-            let seen = observe(ctx, Some(client), &repo).await?;
-            let url = seen
-                .server
-                .as_ref()
-                .and_then(|s| s.host_port)
-                .map(gitops::remote_url);
-            let steps = plan::plan(&desired, &seen, url.as_deref());
+            let View {
+                images,
+                repo,
+                desired,
+                steps,
+                ..
+            } = view(ctx, Some(client)).await?;
             for s in &steps {
                 step.detail(s.describe());
                 act(ctx, client, renderer, &images, &repo, &desired, s, |d| {
