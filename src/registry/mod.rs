@@ -4,14 +4,15 @@
 mod container;
 mod oci;
 mod port;
+mod removal;
 
 pub use container::{
-    CONTAINER_PORT, RegistryDesired, RegistryObserved, RegistryRemoval, RegistrySeen, RegistrySpec,
-    RegistryStep, VolumeSeen, apply, ensure_for_push, observe, observe_container, plan,
-    plan_removal, remove, volume_name,
+    CONTAINER_PORT, RegistryDesired, RegistryObserved, RegistrySeen, RegistrySpec, RegistryStep,
+    VolumeSeen, apply, ensure_for_push, observe, observe_container, plan, volume_name,
 };
 pub use oci::{Probe, RegistryClient, is_not_found, manifest_media_type};
 pub use port::{PortHolder, find_port_holder, published_ports};
+pub use removal::{RegistryRemoval, plan_removal, remove};
 
 use crate::docker::DockerError;
 use crate::exit;
