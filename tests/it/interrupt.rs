@@ -66,10 +66,10 @@ fn slow_build(ws: &TestWorkspace, seconds: u32) {
     .unwrap();
 }
 
-/// Starts `up` in `ws`, waits for the stderr line with `cue` (then `settle`), sends SIGINT,
-/// and checks the run ends at once with exit 130, naming `during` and what to run next.
+/// Starts `up` in `ws`, waits for the stderr line with `cue`, sends SIGINT, and checks the
+/// run ends at once with exit 130, naming `during` and what to run next.
 #[track_caller]
-fn interrupt_up(ws: &TestWorkspace, hold: &str, cue: &str, settle: Duration, during: &str) -> Run {
+fn interrupt_up(ws: &TestWorkspace, hold: &str, cue: &str, during: &str) -> Run {
     let mut args = vec!["--workspace", ws.path().to_str().unwrap()];
     args.extend(["up", "--adopt", "--timeout", "180s"]);
     // The steps' progress (debug) on stderr, so a cue can be a step's detail.
@@ -81,7 +81,6 @@ fn interrupt_up(ws: &TestWorkspace, hold: &str, cue: &str, settle: Duration, dur
         ],
     );
     up.wait_for_line(cue, Duration::from_secs(120));
-    std::thread::sleep(settle);
     let signalled = Instant::now();
     up.signal(Signal::INT);
     let run = up.finish(Duration::from_secs(30));
@@ -129,27 +128,15 @@ fn sigint_in_each_phase_of_up_stops_it_and_the_next_up_finishes() {
     ws.slow_readiness(15);
 
     // The registry: held at its start (it is otherwise too quick to hit).
-    let run = interrupt_up(
-        &ws,
-        "registry",
-        "(test hold at registry)",
-        Duration::ZERO,
-        "the registry",
-    );
+    let run = interrupt_up(&ws, "registry", "(test hold at registry)", "the registry");
     assert!(
         run.stderr.contains("not finished: registry"),
         "{}",
         run.stderr
     );
 
-    // The images: during the slow build step.
-    let run = interrupt_up(
-        &ws,
-        "",
-        " • Image orders-api",
-        Duration::from_secs(2),
-        "the images",
-    );
+    // The images: during the slow build step, cued by the build's own step line.
+    let run = interrupt_up(&ws, "", "RUN sleep", "the images");
     assert!(run.stderr.contains("registry (adopted)"), "{}", run.stderr);
     assert!(
         run.stderr
@@ -163,21 +150,13 @@ fn sigint_in_each_phase_of_up_stops_it_and_the_next_up_finishes() {
         &ws,
         "wire-nodes",
         "(test hold at wire-nodes)",
-        Duration::ZERO,
         "registry wiring",
     );
     assert!(run.stderr.contains("images (created)"), "{}", run.stderr);
 
-    // Deploy: while the rollout waits for the slow readiness probe. The cue is the step's own
-    // detail as the wait begins (a fixed delay after " • Deploy" could still be applying on
-    // a loaded CI machine).
-    let run = interrupt_up(
-        &ws,
-        "",
-        &format!("rollout of {namespace}/orders-api"),
-        Duration::from_millis(500),
-        "deploy",
-    );
+    // Deploy: while the rollout waits for the slow readiness probe. The cue is the wait's
+    // first report of the Deployment (`<ns>/<name>: 0 of 1 ...`): the watch is running.
+    let run = interrupt_up(&ws, "", &format!("{namespace}/orders-api: "), "deploy");
     assert!(
         run.stderr.contains(&format!(
             "the rollout of Deployment {namespace}/orders-api goes on in the cluster"

@@ -363,6 +363,14 @@ fn a_second_workspace_lives_beside_the_first_and_touches_only_its_own() {
     );
 }
 
+/// The steps' progress (debug) on stderr, so a test can cue on a step's detail.
+const ROLLOUT_PROGRESS: &[(&str, &str)] =
+    &[("KINDLAB_LOG", "kindlab=warn,kindlab::ui::status=debug")];
+
+/// The rollout wait's first report of the sample's Deployment (`dev/orders-api: 0 of 1 ...`):
+/// `up` is watching the rollout.
+const ROLLOUT_WATCHED: &str = "dev/orders-api: ";
+
 fn state_port(ws: &TestWorkspace) -> u16 {
     let state: Value = serde_json::from_str(
         &std::fs::read_to_string(ws.path().join(".kindlab/state.json")).unwrap(),
@@ -424,10 +432,9 @@ fn nodes_stopped_or_paused_mid_up_end_it_at_once_and_the_next_up_recovers() {
     // Stopped while `up` waits for the rollout.
     let mut up = Spawned::start(
         &workspace_args(&ws, &["up", "--adopt", "--timeout", "180s"]),
-        &[],
+        ROLLOUT_PROGRESS,
     );
-    up.wait_for_line(" • Deploy", Duration::from_secs(120));
-    std::thread::sleep(Duration::from_secs(3));
+    up.wait_for_line(ROLLOUT_WATCHED, Duration::from_secs(120));
     docker(&["stop", &node]);
     // `docker stop` returns once the node has stopped (systemd takes a few seconds).
     let stopped_at = Instant::now();
@@ -469,9 +476,11 @@ fn nodes_stopped_or_paused_mid_up_end_it_at_once_and_the_next_up_recovers() {
         &context,
         &["-n", "dev", "rollout", "restart", "deployment/orders-api"],
     );
-    let mut up = Spawned::start(&workspace_args(&ws, &["up", "--timeout", "180s"]), &[]);
-    up.wait_for_line(" • Deploy", Duration::from_secs(120));
-    std::thread::sleep(Duration::from_secs(2));
+    let mut up = Spawned::start(
+        &workspace_args(&ws, &["up", "--timeout", "180s"]),
+        ROLLOUT_PROGRESS,
+    );
+    up.wait_for_line(ROLLOUT_WATCHED, Duration::from_secs(120));
     docker(&["pause", &node]);
     let run = up.finish(Duration::from_secs(60));
     run.assert_code(11);

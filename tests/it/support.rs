@@ -34,6 +34,122 @@ impl Run {
     }
 }
 
+impl Run {
+    /// What kindlab printed at the binary edge for its failure: the `error:` line (and any
+    /// lines of the same message) and the `help:` line, without the `caused by:` chain, with
+    /// the variable parts redacted by [`redact`].
+    pub fn error_text(&self) -> String {
+        error_block(&self.stderr)
+    }
+
+    /// Pins the failure's message and fix exactly: `expected` is the whole `error:`/`help:`
+    /// text with [`redact`]'s placeholders in the variable parts.
+    #[track_caller]
+    pub fn assert_error(&self, expected: &str) -> &Self {
+        let actual = self.error_text();
+        assert!(
+            actual == expected.trim_end(),
+            "the error kindlab printed is not the one pinned\n--- expected\n{}\n--- actual (redacted)\n{actual}\n--- whole stderr\n{}",
+            expected.trim_end(),
+            self.stderr
+        );
+        self
+    }
+}
+
+/// The last `error:` block of `stderr` (the binary edge prints it last): the message, then
+/// the fix; the `caused by:` lines (and their continuation lines) are left out, as their
+/// text is the engine's or the API server's, not kindlab's.
+pub fn error_block(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.lines().collect();
+    let Some(start) = lines.iter().rposition(|l| l.starts_with("error: ")) else {
+        return String::new();
+    };
+    let mut kept = Vec::new();
+    let mut in_cause = false;
+    for line in &lines[start..] {
+        if line.starts_with("  caused by: ") {
+            in_cause = true;
+        } else if line.starts_with("help: ") {
+            in_cause = false;
+        }
+        if !in_cause {
+            kept.push(*line);
+        }
+    }
+    redact(kept.join("\n").trim_end())
+}
+
+/// Replaces what differs between runs and machines by placeholders, in this order:
+/// - `<target-tmp>`: the test binary's scratch directory (where the shared lab lives), and
+///   `<checkout>`: this checkout;
+/// - `<tmp>`: a temporary file or directory (`tempfile`'s `.tmpXXXXXX`);
+/// - `sha256:<digest>` and `<hex>` (12 or more hex digits: image ids, content tags);
+/// - `<lab>`: the shared lab's cluster name (`kl-it-` and six hex digits of the checkout);
+/// - `NAME-<id>`: a [`unique`] name's process id and counter;
+/// - `<port>`: a port after a loopback host or after the word `port`;
+/// - `<duration>`: `1.2s`, `350ms`, `2m3s`.
+pub fn redact(text: &str) -> String {
+    use regex::Regex;
+    static RULES: std::sync::OnceLock<Vec<(Regex, String)>> = std::sync::OnceLock::new();
+    let rules = RULES.get_or_init(|| {
+        let literal = |path: &str| regex::escape(path.trim_end_matches('/'));
+        vec![
+            (
+                Regex::new(&literal(env!("CARGO_TARGET_TMPDIR"))).unwrap(),
+                "<target-tmp>".to_string(),
+            ),
+            (
+                Regex::new(&literal(env!("CARGO_MANIFEST_DIR"))).unwrap(),
+                "<checkout>".to_string(),
+            ),
+            (
+                Regex::new(&format!(
+                    r"{}/\.tmp[A-Za-z0-9]{{6}}",
+                    literal(std::env::temp_dir().to_str().unwrap())
+                ))
+                .unwrap(),
+                "<tmp>".to_string(),
+            ),
+            (
+                Regex::new(r"sha256:[0-9a-f]{64}").unwrap(),
+                "sha256:<digest>".to_string(),
+            ),
+            (
+                Regex::new(r"\b[0-9a-f]{12,}\b").unwrap(),
+                "<hex>".to_string(),
+            ),
+            (
+                Regex::new(r"\bkl-it-[0-9a-f]{6}\b").unwrap(),
+                "<lab>".to_string(),
+            ),
+            (
+                Regex::new(r"\b([a-z][a-z0-9-]*?)-\d+-\d+\b").unwrap(),
+                "${1}-<id>".to_string(),
+            ),
+            (
+                Regex::new(r"\b(localhost|127\.0\.0\.1|0\.0\.0\.0):\d{2,5}\b").unwrap(),
+                "${1}:<port>".to_string(),
+            ),
+            (
+                Regex::new(r"\bport \d{2,5}\b").unwrap(),
+                "port <port>".to_string(),
+            ),
+            (
+                Regex::new(r"\b(\d+(\.\d+)?(ms|µs|h|m|s))+\b").unwrap(),
+                "<duration>".to_string(),
+            ),
+        ]
+    });
+    let mut text = text.to_string();
+    for (pattern, placeholder) in rules {
+        text = pattern
+            .replace_all(&text, placeholder.as_str())
+            .into_owned();
+    }
+    text
+}
+
 /// Runs `kindlab ARGS` with extra environment.
 pub fn kindlab_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kindlab"));
@@ -803,4 +919,97 @@ pub fn manifest(cluster: &str, registry: &str, port: &str) -> String {
 pub fn own_cluster_slot() -> std::sync::MutexGuard<'static, ()> {
     static SLOT: std::sync::Mutex<()> = std::sync::Mutex::new(());
     SLOT.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Checks that gate no later step of a long scenario: a failed one is recorded with its name
+/// and the scenario goes on, so one failure does not hide the next; the checks that failed
+/// are listed together when the collector drops (at the end of the test).
+#[derive(Default)]
+pub struct Checks {
+    failed: Vec<String>,
+}
+
+impl Checks {
+    pub fn new() -> Checks {
+        Checks::default()
+    }
+
+    /// Runs `check` (ordinary assertions); if it panics, records `name` and its message.
+    pub fn soft(&mut self, name: &str, check: impl FnOnce()) {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(check));
+        if let Err(payload) = outcome {
+            let message = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            self.failed.push(format!("{name}: {message}"));
+        }
+    }
+}
+
+impl Drop for Checks {
+    fn drop(&mut self) {
+        if !self.failed.is_empty() && !std::thread::panicking() {
+            panic!(
+                "{} check(s) failed:\n\n{}",
+                self.failed.len(),
+                self.failed.join("\n\n")
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_replaces_each_variable_part_by_its_placeholder() {
+        let tmp = std::env::temp_dir().join(".tmpAb12Cd");
+        let text = format!(
+            "error: {}/kindlab.yaml: cluster kind-kl-f-25517-87 (node kl-f-25517-87-control-plane) and registry kl-registry-25517-88 on localhost:35085 and 127.0.0.1:5300, port 5001; {}/shared-lab of kind-kl-it-0a1b2c; took 1.2s, then 350ms, then 2m3s\nhelp: image sha256:{} tagged 3f2a9c0d1e2b, see {}/README.md",
+            tmp.display(),
+            env!("CARGO_TARGET_TMPDIR"),
+            "ab".repeat(32),
+            env!("CARGO_MANIFEST_DIR"),
+        );
+        assert_eq!(
+            redact(&text),
+            "error: <tmp>/kindlab.yaml: cluster kind-kl-f-<id> (node kl-f-<id>-control-plane) and registry kl-registry-<id> on localhost:<port> and 127.0.0.1:<port>, port <port>; <target-tmp>/shared-lab of kind-<lab>; took <duration>, then <duration>, then <duration>\nhelp: image sha256:<digest> tagged <hex>, see <checkout>/README.md"
+        );
+    }
+
+    #[test]
+    fn redact_leaves_versions_counts_and_words_alone() {
+        let text =
+            "error: [2/2] RUN exit 3 failed on v1.34.12 with 0 of 1 replicas; kl-it-registry";
+        assert_eq!(redact(text), text);
+    }
+
+    #[test]
+    fn the_error_block_is_the_last_error_and_its_fix_without_causes() {
+        let stderr = " • Registry ...\nerror: an old one\n • Deploy ...\nerror: deploying failed\n  second line of the message\n  caused by: the server said no\n    and more\nhelp: run `kindlab up` again";
+        assert_eq!(
+            error_block(stderr),
+            "error: deploying failed\n  second line of the message\nhelp: run `kindlab up` again"
+        );
+    }
+
+    #[test]
+    fn failed_soft_checks_are_all_named_at_the_end() {
+        let outcome = std::panic::catch_unwind(|| {
+            let mut checks = Checks::new();
+            checks.soft("first", || panic!("one"));
+            checks.soft("passes", || {});
+            checks.soft("third", || assert_eq!(1, 2, "two"));
+        });
+        let payload = outcome.unwrap_err();
+        let message = payload.downcast_ref::<String>().unwrap();
+        assert!(
+            message.starts_with("2 check(s) failed:\n\nfirst: one\n\nthird: "),
+            "{message}"
+        );
+        assert!(message.contains("two"), "{message}");
+    }
 }
