@@ -43,18 +43,33 @@ impl Run {
     }
 
     /// Pins the failure's message and fix exactly: `expected` is the whole `error:`/`help:`
-    /// text with [`redact`]'s placeholders in the variable parts.
+    /// text with [`redact`]'s placeholders in the variable parts. `<engine>` stands for text
+    /// the Docker engine or the API server wrote into the message (it differs between their
+    /// versions); it matches anything up to the end of its line.
     #[track_caller]
     pub fn assert_error(&self, expected: &str) -> &Self {
         let actual = self.error_text();
         assert!(
-            actual == expected.trim_end(),
+            error_matches(&actual, expected.trim_end()),
             "the error kindlab printed is not the one pinned\n--- expected\n{}\n--- actual (redacted)\n{actual}\n--- whole stderr\n{}",
             expected.trim_end(),
             self.stderr
         );
         self
     }
+}
+
+/// Whether `actual` is `expected`, where each `<engine>` in `expected` stands for any text
+/// within its line.
+pub fn error_matches(actual: &str, expected: &str) -> bool {
+    let pattern = expected
+        .split("<engine>")
+        .map(regex::escape)
+        .collect::<Vec<_>>()
+        .join("[^\n]*");
+    regex::Regex::new(&format!("^{pattern}$"))
+        .unwrap()
+        .is_match(actual)
 }
 
 /// The last `error:` block of `stderr` (the binary edge prints it last): the message, then
@@ -85,6 +100,7 @@ pub fn error_block(stderr: &str) -> String {
 ///   `<checkout>`: this checkout;
 /// - `<tmp>`: a temporary file or directory (`tempfile`'s `.tmpXXXXXX`);
 /// - `sha256:<digest>` and `<hex>` (12 or more hex digits: image ids, content tags);
+/// - `NAME-<pod>`: a pod a ReplicaSet named;
 /// - `<lab>`: the shared lab's cluster name (`kl-it-` and six hex digits of the checkout);
 /// - `NAME-<id>`: a [`unique`] name's process id and counter;
 /// - `<port>`: a port after a loopback host or after the word `port`;
@@ -120,6 +136,15 @@ pub fn redact(text: &str) -> String {
                 "<hex>".to_string(),
             ),
             (
+                // A ReplicaSet's pod: its template hash and a suffix, both in the alphabet
+                // Kubernetes makes names of (no vowels, no 0, 1 or 3).
+                Regex::new(
+                    r"\b([a-z][a-z0-9-]*?)-[bcdfghjklmnpqrstvwxz2456789]{6,10}-[bcdfghjklmnpqrstvwxz2456789]{5}\b",
+                )
+                .unwrap(),
+                "${1}-<pod>".to_string(),
+            ),
+            (
                 Regex::new(r"\bkl-it-[0-9a-f]{6}\b").unwrap(),
                 "<lab>".to_string(),
             ),
@@ -132,8 +157,8 @@ pub fn redact(text: &str) -> String {
                 "${1}:<port>".to_string(),
             ),
             (
-                Regex::new(r"\bport \d{2,5}\b").unwrap(),
-                "port <port>".to_string(),
+                Regex::new(r"\b(port|port other than) \d{2,5}\b").unwrap(),
+                "${1} <port>".to_string(),
             ),
             (
                 Regex::new(r"\b(\d+(\.\d+)?(ms|µs|h|m|s))+\b").unwrap(),
@@ -968,7 +993,7 @@ mod tests {
     fn redact_replaces_each_variable_part_by_its_placeholder() {
         let tmp = std::env::temp_dir().join(".tmpAb12Cd");
         let text = format!(
-            "error: {}/kindlab.yaml: cluster kind-kl-f-25517-87 (node kl-f-25517-87-control-plane) and registry kl-registry-25517-88 on localhost:35085 and 127.0.0.1:5300, port 5001; {}/shared-lab of kind-kl-it-0a1b2c; took 1.2s, then 350ms, then 2m3s\nhelp: image sha256:{} tagged 3f2a9c0d1e2b, see {}/README.md",
+            "error: {}/kindlab.yaml: cluster kind-kl-f-25517-87 (node kl-f-25517-87-control-plane) and registry kl-registry-25517-88 on localhost:35085 and 127.0.0.1:5300, port 5001; {}/shared-lab of kind-kl-it-0a1b2c; took 1.2s, then 350ms, then 2m3s\nhelp: use a port other than 5301; image sha256:{} tagged 3f2a9c0d1e2b, see {}/README.md; saw pod orders-api-7fc7bd7598-ttmbb",
             tmp.display(),
             env!("CARGO_TARGET_TMPDIR"),
             "ab".repeat(32),
@@ -976,7 +1001,7 @@ mod tests {
         );
         assert_eq!(
             redact(&text),
-            "error: <tmp>/kindlab.yaml: cluster kind-kl-f-<id> (node kl-f-<id>-control-plane) and registry kl-registry-<id> on localhost:<port> and 127.0.0.1:<port>, port <port>; <target-tmp>/shared-lab of kind-<lab>; took <duration>, then <duration>, then <duration>\nhelp: image sha256:<digest> tagged <hex>, see <checkout>/README.md"
+            "error: <tmp>/kindlab.yaml: cluster kind-kl-f-<id> (node kl-f-<id>-control-plane) and registry kl-registry-<id> on localhost:<port> and 127.0.0.1:<port>, port <port>; <target-tmp>/shared-lab of kind-<lab>; took <duration>, then <duration>, then <duration>\nhelp: use a port other than <port>; image sha256:<digest> tagged <hex>, see <checkout>/README.md; saw pod orders-api-<pod>"
         );
     }
 
@@ -985,6 +1010,27 @@ mod tests {
         let text =
             "error: [2/2] RUN exit 3 failed on v1.34.12 with 0 of 1 replicas; kl-it-registry";
         assert_eq!(redact(text), text);
+    }
+
+    #[test]
+    fn engine_text_matches_anything_within_its_line_only() {
+        let expected = "error: building failed: <engine>: exit code: 3\nhelp: fix it";
+        assert!(error_matches(
+            "error: building failed: executor failed running [/bin/sh -c exit 3]: exit code: 3\nhelp: fix it",
+            expected
+        ));
+        assert!(!error_matches(
+            "error: building failed: a\nb: exit code: 3\nhelp: fix it",
+            expected
+        ));
+        assert!(!error_matches(
+            "error: building failed: x: exit code: 3\nhelp: fix it now",
+            expected
+        ));
+        assert!(error_matches(
+            "error: a (b) [c] *\nhelp: d?",
+            "error: a (b) [c] *\nhelp: d?"
+        ));
     }
 
     #[test]
