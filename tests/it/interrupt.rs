@@ -66,8 +66,9 @@ fn slow_build(ws: &TestWorkspace, seconds: u32) {
     .unwrap();
 }
 
-/// Starts `up` in `ws`, waits for the stderr line with `cue`, sends SIGINT, and checks the
-/// run ends at once with exit 130.
+/// Starts `up` in `ws`, waits for the stderr line with `cue` and for the cluster step's end
+/// (it runs beside the registry and the images: waiting for it makes what the run finished
+/// the same every time), sends SIGINT, and checks the run ends at once with exit 130.
 #[track_caller]
 fn interrupt_up(ws: &TestWorkspace, hold: &str, cue: &str, during: &str) -> Run {
     let mut args = vec!["--workspace", ws.path().to_str().unwrap()];
@@ -80,7 +81,7 @@ fn interrupt_up(ws: &TestWorkspace, hold: &str, cue: &str, during: &str) -> Run 
             ("KINDLAB_LOG", "kindlab=warn,kindlab::ui::status=debug"),
         ],
     );
-    up.wait_for_line(cue, Duration::from_secs(120));
+    up.wait_for_lines(&[cue, "✓ Cluster kind-"], Duration::from_secs(120));
     let signalled = Instant::now();
     up.signal(Signal::INT);
     let run = up.finish(Duration::from_secs(30));
@@ -158,9 +159,9 @@ fn sigint_in_each_phase_of_up_stops_it_and_the_next_up_finishes() {
     slow_build(&ws, 8);
     ws.slow_readiness(15);
 
-    // Each phase is a scenario of its own; they share the workspace and its slow build
-    // (one each would build the slow image again), so a failed phase is recorded and the
-    // next one still runs.
+    // Each phase is a scenario of its own; they share the workspace, its slow build (one
+    // each would build the slow image again) and what an earlier phase adopted, so a failed
+    // phase is recorded and the next one still runs.
     let mut checks = Checks::new();
 
     // The registry: held at its start (it is otherwise too quick to hit).
@@ -168,7 +169,7 @@ fn sigint_in_each_phase_of_up_stops_it_and_the_next_up_finishes() {
         let run = interrupt_up(&ws, "registry", "(test hold at registry)", "the registry");
         assert_interrupted(
             &run,
-            "error: interrupted during the registry; nothing was finished; not finished: registry, cluster, images, wire-nodes, deploy\nhelp: run `kindlab up` to finish the lab (`kindlab status` shows where it stands; `kindlab down` removes what this workspace made)",
+            "error: interrupted during the registry; finished: cluster (adopted); not finished: registry, images, wire-nodes, deploy\nhelp: run `kindlab up` to finish the lab (`kindlab status` shows where it stands; `kindlab down` removes what this workspace made)",
         );
     });
 
@@ -177,7 +178,7 @@ fn sigint_in_each_phase_of_up_stops_it_and_the_next_up_finishes() {
         let run = interrupt_up(&ws, "", "RUN sleep", "the images");
         assert_interrupted(
             &run,
-            "error: interrupted during the images; finished: registry (adopted), cluster (adopted); not finished: images, wire-nodes, deploy\nhelp: run `kindlab up` to finish the lab (`kindlab status` shows where it stands; `kindlab down` removes what this workspace made)",
+            "error: interrupted during the images; finished: registry (adopted), cluster (reused); not finished: images, wire-nodes, deploy\nhelp: run `kindlab up` to finish the lab (`kindlab status` shows where it stands; `kindlab down` removes what this workspace made)",
         );
     });
 

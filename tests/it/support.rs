@@ -731,6 +731,20 @@ impl Spawned {
         }
     }
 
+    /// Waits until every one of `needles` has been in a stderr line (seen before or now), in
+    /// any order: for steps that run side by side.
+    #[track_caller]
+    pub fn wait_for_lines(&mut self, needles: &[&str], within: std::time::Duration) {
+        let deadline = std::time::Instant::now() + within;
+        for needle in needles {
+            if self.seen.iter().any(|line| line.contains(needle)) {
+                continue;
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            self.wait_for_line(needle, left.max(std::time::Duration::from_millis(1)));
+        }
+    }
+
     /// Sends `signal` to kindlab (not to its process group: as `kill -INT <pid>` does).
     pub fn signal(&self, signal: rustix::process::Signal) {
         let pid = rustix::process::Pid::from_raw(self.child.id() as i32).unwrap();
