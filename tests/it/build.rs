@@ -64,7 +64,7 @@ fn a_broken_dockerfile_reports_the_failing_step_and_its_output() {
     let run = ws.run(&["build"]);
     run.assert_code(1);
     run.assert_error(
-        "error: building orders-api failed at [2/2] RUN echo about-to-fail && exit 3: <engine>: exit code: 3\n\
+        "error: building orders-api failed at [2/2] RUN echo about-to-fail && exit 3: <any>: exit code: 3\n\
              help: fix that Dockerfile step (its output is above), then run the command again",
     );
     assert!(

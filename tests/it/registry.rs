@@ -301,7 +301,7 @@ fn a_missing_registry_image_that_cannot_be_pulled_is_explained() {
     let run = ws.run(&["registry", "up"]);
     run.assert_code(4);
     run.assert_error(
-        "error: registry image kindlab-test/no-such-image:0 is not available locally and could not be pulled: <engine>\n\
+        "error: registry image kindlab-test/no-such-image:0 is not available locally and could not be pulled: <any>\n\
              help: pull it where a registry is reachable (`docker pull kindlab-test/no-such-image:0`), or set registry.image in kindlab.yaml to an image you have",
     );
 }

@@ -43,9 +43,10 @@ impl Run {
     }
 
     /// Pins the failure's message and fix exactly: `expected` is the whole `error:`/`help:`
-    /// text with [`redact`]'s placeholders in the variable parts. `<engine>` stands for text
-    /// the Docker engine or the API server wrote into the message (it differs between their
-    /// versions); it matches anything up to the end of its line.
+    /// text with [`redact`]'s placeholders in the variable parts. `<any>` stands for what
+    /// kindlab passes on from another program (the Docker engine's, the API server's or a
+    /// controller's words, the node image of the kind on PATH), which differs between their
+    /// versions and runs; it matches anything within its line.
     #[track_caller]
     pub fn assert_error(&self, expected: &str) -> &Self {
         let actual = self.error_text();
@@ -59,11 +60,11 @@ impl Run {
     }
 }
 
-/// Whether `actual` is `expected`, where each `<engine>` in `expected` stands for any text
+/// Whether `actual` is `expected`, where each `<any>` in `expected` stands for any text
 /// within its line.
 pub fn error_matches(actual: &str, expected: &str) -> bool {
     let pattern = expected
-        .split("<engine>")
+        .split("<any>")
         .map(regex::escape)
         .collect::<Vec<_>>()
         .join("[^\n]*");
@@ -1027,8 +1028,8 @@ mod tests {
     }
 
     #[test]
-    fn engine_text_matches_anything_within_its_line_only() {
-        let expected = "error: building failed: <engine>: exit code: 3\nhelp: fix it";
+    fn any_matches_anything_within_its_line_only() {
+        let expected = "error: building failed: <any>: exit code: 3\nhelp: fix it";
         assert!(error_matches(
             "error: building failed: executor failed running [/bin/sh -c exit 3]: exit code: 3\nhelp: fix it",
             expected
