@@ -37,9 +37,20 @@ impl Run {
 impl Run {
     /// What kindlab printed at the binary edge for its failure: the `error:` line (and any
     /// lines of the same message) and the `help:` line, without the `caused by:` chain, with
-    /// the variable parts redacted by [`redact`].
+    /// the variable parts redacted by [`redact`]. With `-o json` the same two lines are made
+    /// of the error document's `error` and `fix`.
     pub fn error_text(&self) -> String {
-        error_block(&self.stderr)
+        let doc = serde_json::from_str::<serde_json::Value>(&self.stdout).unwrap_or_default();
+        match (doc["error"].as_str(), doc.get("exit_code")) {
+            (Some(error), Some(_)) => {
+                let fix = doc["fix"]
+                    .as_str()
+                    .map(|fix| format!("\nhelp: {fix}"))
+                    .unwrap_or_default();
+                redact(&format!("error: {error}{fix}"))
+            }
+            _ => error_block(&self.stderr),
+        }
     }
 
     /// Pins the failure's message and fix exactly: `expected` is the whole `error:`/`help:`
@@ -1055,6 +1066,18 @@ mod tests {
             error_block(stderr),
             "error: deploying failed\n  second line of the message\nhelp: run `kindlab up` again"
         );
+    }
+
+    #[test]
+    fn with_json_output_the_error_text_is_the_documents_error_and_fix() {
+        let run = Run {
+            code: 3,
+            stdout:
+                r#"{"error": "bad port 0", "causes": [], "fix": "use 1 to 65535", "exit_code": 3}"#
+                    .into(),
+            stderr: String::new(),
+        };
+        assert_eq!(run.error_text(), "error: bad port 0\nhelp: use 1 to 65535");
     }
 
     #[test]
