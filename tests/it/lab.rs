@@ -521,8 +521,12 @@ fn an_interrupted_lab_is_restored() {
     assert_ne!(slow, source, "the lab's symptoms changed; update this test");
     let lab_file = copy.path().join("slow-lab.yaml");
     std::fs::write(&lab_file, slow).unwrap();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_kindlab"))
-        .args([
+    // The cue is the step's own detail as the wait for the symptom begins (the break is
+    // applied by then).
+    let mut env = node_image_env();
+    env.push(("KINDLAB_LOG", "kindlab=warn,kindlab::ui::status=debug"));
+    let mut start = Spawned::start(
+        &[
             "--workspace",
             copy.path().to_str().unwrap(),
             "lab",
@@ -530,44 +534,18 @@ fn an_interrupted_lab_is_restored() {
             lab_file.to_str().unwrap(),
             "-n",
             ns,
-        ])
-        .envs(node_image_env())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The break is in once the Deployment asks for the typo'd repository.
-    let started = Instant::now();
-    loop {
-        let image = lab.kubectl(&[
-            "get",
-            "deployment",
-            "orders-api",
-            "-n",
-            ns,
-            "-o",
-            "jsonpath={.spec.template.spec.containers[0].image}",
-        ]);
-        if image.contains("orders-apis") {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the break never came: {image}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let pid = child.id().to_string();
-    std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
-    assert!(
-        stderr.contains("restoring the workspace's desired state"),
-        "{stderr}"
+        ],
+        &env,
+    );
+    start.wait_for_line(
+        "waiting for the break to take effect",
+        Duration::from_secs(60),
+    );
+    start.signal(rustix::process::Signal::INT);
+    let run = start.finish(Duration::from_secs(60));
+    run.assert_code(130).assert_error(
+        "error: interrupted during the wait for the lab's symptoms; the workspace's desired state is restored\n\
+         help: start the lab again when you like: `kindlab lab start repository-typo`",
     );
     let image = lab.kubectl(&[
         "get",
