@@ -57,6 +57,14 @@ fn image_entries(report: &Value) -> Vec<Value> {
     report["manifest"]["images"].as_array().unwrap().clone()
 }
 
+/// The bundle's node image: its `reference` and its tar `member`.
+fn node_entry(report: &Value) -> Value {
+    image_entries(report)
+        .into_iter()
+        .find(|i| i["role"] == "node")
+        .unwrap()
+}
+
 /// A copy of the shared lab's workspace, with a cluster name of its own.
 fn copy_workspace(to: &Path, cluster: &str) {
     let from = shared_lab().dir.clone();
@@ -115,67 +123,74 @@ fn the_bundle_holds_what_the_workspace_needs_with_checksums() {
 }
 
 #[test]
-fn damaged_bundles_are_refused_and_a_failed_load_is_undone() {
+fn a_bundle_with_a_flipped_byte_is_refused_before_anything_is_loaded() {
     let made = bundle();
-    let engine = IsolatedEngine::start(&format!("klb-bad-{}", std::process::id()));
+    let engine = IsolatedEngine::start(&format!("klb-flip-{}", std::process::id()));
     let scratch = tempfile::tempdir().unwrap();
-    let bytes = std::fs::read(&made.file).unwrap();
-
+    let mut changed = std::fs::read(&made.file).unwrap();
     // One flipped byte in the node image's member.
-    let flipped = scratch.path().join("flipped.tar");
-    let mut changed = bytes.clone();
-    let at = bytes.len() / 2;
+    let at = changed.len() / 2;
     changed[at] ^= 0x01;
+    let flipped = scratch.path().join("flipped.tar");
     std::fs::write(&flipped, &changed).unwrap();
     let run = engine.kindlab(&["bundle", "load", flipped.to_str().unwrap()]);
-    run.assert_code(3);
-    assert!(
-        run.stderr.contains(&format!(
-            "error: {} is not a usable bundle",
-            flipped.display()
-        )),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stderr.contains("sha256"), "{}", run.stderr);
-    assert!(
-        run.stderr.contains("help: nothing was loaded"),
-        "{}",
-        run.stderr
-    );
+    let node = node_entry(&made.report);
+    run.assert_code(3).assert_error(&format!(
+        "error: <tmp>/flipped.tar is not a usable bundle: member {} ({}) has sha256 <hex>, the manifest says <hex>\n\
+         help: nothing was loaded; copy <tmp>/flipped.tar again from a good copy (compare `sha256sum`), or make a new one with `kindlab bundle create`",
+        node["member"].as_str().unwrap(),
+        node["reference"].as_str().unwrap(),
+    ));
     assert!(
         engine.image_ids().is_empty(),
         "a refused bundle loaded images"
     );
+}
 
+#[test]
+fn a_truncated_bundle_is_refused_before_anything_is_loaded() {
+    let made = bundle();
+    let engine = IsolatedEngine::start(&format!("klb-cut-{}", std::process::id()));
+    let scratch = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(&made.file).unwrap();
     // Cut short, as an interrupted copy leaves it.
     let truncated = scratch.path().join("truncated.tar");
     std::fs::write(&truncated, &bytes[..bytes.len() / 3]).unwrap();
     let run = engine.kindlab(&["bundle", "load", truncated.to_str().unwrap(), "-o", "json"]);
-    run.assert_code(3);
-    let doc = run.json();
-    assert!(
-        doc["error"].as_str().unwrap().contains("truncated"),
-        "{doc}"
-    );
+    // The cut falls in the node image's member (by far the largest).
+    let node = node_entry(&made.report);
+    let member = node["member"].as_str().unwrap();
+    let starts_at = tar::Archive::new(std::fs::File::open(&made.file).unwrap())
+        .entries()
+        .unwrap()
+        .map(Result::unwrap)
+        .find(|entry| entry.path().unwrap().to_str() == Some(member))
+        .unwrap()
+        .raw_file_position();
+    run.assert_code(3).assert_error(&format!(
+        "error: <tmp>/truncated.tar is not a usable bundle: member {member} ends after {} of its {} bytes: the file is truncated\n\
+         help: nothing was loaded; copy <tmp>/truncated.tar again from a good copy (compare `sha256sum`), or make a new one with `kindlab bundle create`",
+        bytes.len() as u64 / 3 - starts_at,
+        node["member_size"],
+    ));
     assert!(engine.image_ids().is_empty());
+}
 
+#[test]
+fn a_node_image_the_engine_cannot_load_undoes_the_whole_load() {
+    let made = bundle();
+    let engine = IsolatedEngine::start(&format!("klb-bad-{}", std::process::id()));
+    let scratch = tempfile::tempdir().unwrap();
     // Checksums that match, but a node image the engine cannot load: the three images
     // loaded before it are taken out again.
     let broken = scratch.path().join("broken.tar");
     rewrite_with_broken_node_image(&made.file, &broken);
     let run = engine.kindlab(&["bundle", "load", broken.to_str().unwrap()]);
-    run.assert_code(1);
-    assert!(
-        run.stderr.contains("error: the engine did not load"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("nothing was left half-loaded"),
-        "{}",
-        run.stderr
-    );
+    run.assert_code(1).assert_error(&format!(
+        "error: the engine did not load {}: <any>\n\
+         help: nothing was left half-loaded; check the engine's disk (`docker system df`) and run the load again",
+        node_entry(&made.report)["reference"].as_str().unwrap(),
+    ));
     assert!(
         engine.image_ids().is_empty(),
         "a failed load left images behind: {:?}",
@@ -234,6 +249,8 @@ fn rewrite_with_broken_node_image(from: &Path, to: &Path) {
     builder.finish().unwrap();
 }
 
+/// One isolated engine for the whole sequence (each step needs the one before): checks
+/// that gate no later step are soft, so a failed one hides none of the others.
 #[test]
 fn after_a_load_up_and_a_lab_run_with_no_network() {
     let made = bundle();
@@ -243,22 +260,17 @@ fn after_a_load_up_and_a_lab_run_with_no_network() {
     copy_workspace(ws.path(), &cluster);
     let w = ws.path().to_str().unwrap();
     let file = made.file.to_str().unwrap();
+    let mut checks = Checks::new();
 
     // The empty engine cannot pull kind's node image: kindlab says what to run instead.
     let run = engine.kindlab(&["--workspace", w, "up", "--timeout", "60s"]);
-    run.assert_code(4);
-    assert!(
-        run.stderr
-            .contains("is not in the Docker engine and cannot be pulled"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("kindlab bundle load FILE"),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stderr.contains("make offline-images"), "{}", run.stderr);
+    checks.soft("up before the load says to load the bundle", || {
+        // The node image kind defaults to (that of the kind on PATH).
+        run.assert_code(4).assert_error(
+            "error: the kind node image <any> is not in the Docker engine and cannot be pulled\n\
+             help: load it from a bundle made where it can be pulled (`kindlab bundle load FILE`, made by `kindlab bundle create`), or build one offline (`make offline-images`) and pass it with --node-image",
+        );
+    });
     assert!(engine.image_ids().is_empty());
 
     // Load: every image, each with the ID the bundle was made with; the app image also in
@@ -273,67 +285,75 @@ fn after_a_load_up_and_a_lab_run_with_no_network() {
         loaded["load_duration"],
         started.elapsed().as_secs_f64()
     );
-    for image in image_entries(&made.report) {
-        let reference = image["reference"].as_str().unwrap();
-        assert_eq!(
-            engine.image_id(reference).as_deref(),
-            image["id"].as_str(),
-            "{reference} in the isolated engine"
-        );
-    }
-    assert!(
-        loaded["images"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|i| i["state"] == "loaded"),
-        "{loaded}"
+    checks.soft(
+        "every image is loaded with the ID the bundle was made with",
+        || {
+            for image in image_entries(&made.report) {
+                let reference = image["reference"].as_str().unwrap();
+                assert_eq!(
+                    engine.image_id(reference).as_deref(),
+                    image["id"].as_str(),
+                    "{reference} in the isolated engine"
+                );
+            }
+            assert!(
+                loaded["images"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|i| i["state"] == "loaded"),
+                "{loaded}"
+            );
+        },
     );
     let app = image_entries(&made.report)
         .into_iter()
         .find(|i| i["role"] == "app")
         .unwrap();
-    assert_eq!(loaded["pushed"][0], app["reference"], "{loaded}");
+    checks.soft("the app image is pushed to the registry", || {
+        assert_eq!(loaded["pushed"][0], app["reference"], "{loaded}")
+    });
     let alias = loaded["node_alias"].as_str().unwrap().to_string();
-    let node = image_entries(&made.report)
-        .into_iter()
-        .find(|i| i["role"] == "node")
-        .unwrap();
-    assert_eq!(engine.image_id(&alias).as_deref(), node["id"].as_str());
+    checks.soft("the node image gets its alias", || {
+        let node = node_entry(&made.report);
+        assert_eq!(engine.image_id(&alias).as_deref(), node["id"].as_str());
+    });
 
-    // A second load finds everything in place.
-    let run = engine.kindlab(&["--workspace", w, "bundle", "load", file, "-o", "json"]);
-    run.assert_code(0);
-    let again = run.json();
-    assert!(
-        again["images"]
+    checks.soft("a second load finds everything in place", || {
+        let run = engine.kindlab(&["--workspace", w, "bundle", "load", file, "-o", "json"]);
+        run.assert_code(0);
+        let again = run.json();
+        assert!(
+            again["images"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|i| i["state"] == "present"),
+            "{again}"
+        );
+    });
+
+    checks.soft("doctor --workshop agrees the bundle is loaded", || {
+        let run = engine.kindlab(&[
+            "--workspace",
+            w,
+            "doctor",
+            "--workshop",
+            "--bundle",
+            file,
+            "-o",
+            "json",
+        ]);
+        let doctor = run.json();
+        let bundle_check = doctor["checks"]
             .as_array()
             .unwrap()
             .iter()
-            .all(|i| i["state"] == "present"),
-        "{again}"
-    );
-
-    // doctor --workshop agrees the bundle is loaded.
-    let run = engine.kindlab(&[
-        "--workspace",
-        w,
-        "doctor",
-        "--workshop",
-        "--bundle",
-        file,
-        "-o",
-        "json",
-    ]);
-    let doctor = run.json();
-    let bundle_check = doctor["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "bundle")
-        .cloned()
-        .unwrap_or_else(|| panic!("no bundle check: {doctor}"));
-    assert_eq!(bundle_check["ok"], true, "{doctor}");
+            .find(|c| c["name"] == "bundle")
+            .cloned()
+            .unwrap_or_else(|| panic!("no bundle check: {doctor}"));
+        assert_eq!(bundle_check["ok"], true, "{doctor}");
+    });
 
     // up with no network: the node image is the loaded one, the app image comes from the
     // registry the load filled (no build: its base image is there, but it is not needed).
@@ -345,32 +365,39 @@ fn after_a_load_up_and_a_lab_run_with_no_network() {
         "[bundle] up after load: {:.1}s",
         started.elapsed().as_secs_f64()
     );
-    let cluster_action = up["actions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["action"] == "cluster")
-        .unwrap();
-    assert!(
-        cluster_action["details"].to_string().contains(&alias),
-        "{cluster_action}"
+    checks.soft(
+        "up uses the loaded node image and the pushed app image",
+        || {
+            let cluster_action = up["actions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|a| a["action"] == "cluster")
+                .unwrap();
+            assert!(
+                cluster_action["details"].to_string().contains(&alias),
+                "{cluster_action}"
+            );
+            assert_eq!(up["images"][0]["built"], false, "{up}");
+            assert_eq!(up["images"][0]["reference"], app["reference"], "{up}");
+        },
     );
-    assert_eq!(up["images"][0]["built"], false, "{up}");
-    assert_eq!(up["images"][0]["reference"], app["reference"], "{up}");
 
     // And a lab, start to finish.
-    let run = engine.kindlab(&[
-        "--workspace",
-        w,
-        "lab",
-        "run",
-        "bad-image-tag",
-        "-o",
-        "json",
-    ]);
-    run.assert_code(0);
-    let lab = run.json();
-    assert!(lab.to_string().contains("ImagePullBackOff"), "{lab}");
+    checks.soft("a lab runs start to finish", || {
+        let run = engine.kindlab(&[
+            "--workspace",
+            w,
+            "lab",
+            "run",
+            "bad-image-tag",
+            "-o",
+            "json",
+        ]);
+        run.assert_code(0);
+        let lab = run.json();
+        assert!(lab.to_string().contains("ImagePullBackOff"), "{lab}");
+    });
 
     engine.kindlab(&["--workspace", w, "down"]).assert_code(0);
 }

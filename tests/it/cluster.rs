@@ -474,14 +474,10 @@ fn an_unreachable_engine_at_start_changes_nothing_and_the_next_up_is_warm() {
     let mut env = node_image_env();
     env.push(("DOCKER_HOST", "unix:///nonexistent/docker.sock"));
     let run = kindlab_env(&args, &env);
-    run.assert_code(4);
-    let first = run.stderr.lines().next().unwrap_or_default();
-    assert_eq!(
-        first, "error: cannot reach the Docker engine at unix:///nonexistent/docker.sock",
-        "{}",
-        run.stderr
+    run.assert_code(4).assert_error(
+        "error: cannot reach the Docker engine at unix:///nonexistent/docker.sock\n\
+             help: start Docker (Docker Desktop, Colima, or `sudo systemctl start docker`), or point DOCKER_HOST at a running engine",
     );
-    assert!(run.stderr.contains("help: start Docker"), "{}", run.stderr);
     assert_eq!(
         std::fs::read_to_string(lab.dir.join(".kindlab/state.json")).ok(),
         state_before

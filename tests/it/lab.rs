@@ -294,12 +294,10 @@ fn the_git_lab_refuses_a_dirty_overlay_and_keeps_the_change() {
     std::fs::write(&file, &mine).unwrap();
     let run = copy.run(&["lab", "start", "bad-image-tag-git", "-n", &ns.name]);
     assert_ne!(run.code, 0, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("has changes that are not committed"),
-        "{}",
-        run.stderr
+    run.assert_error(
+        "error: deploy/overlays/dev/kustomization.yaml has changes that are not committed\n\
+             help: kindlab never commits or discards your changes: commit them (`git commit deploy/overlays/dev/kustomization.yaml`) or put them aside (`git stash`), then run it again",
     );
-    assert!(run.stderr.contains("git stash"), "{}", run.stderr);
     assert_eq!(std::fs::read_to_string(&file).unwrap(), mine);
     assert_eq!(git(copy.path(), &["log", "--oneline"]).lines().count(), 2);
     copy.run(&["reset", "-n", &ns.name]).assert_code(0);
@@ -523,8 +521,12 @@ fn an_interrupted_lab_is_restored() {
     assert_ne!(slow, source, "the lab's symptoms changed; update this test");
     let lab_file = copy.path().join("slow-lab.yaml");
     std::fs::write(&lab_file, slow).unwrap();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_kindlab"))
-        .args([
+    // The cue is the step's own detail as the wait for the symptom begins (the break is
+    // applied by then).
+    let mut env = node_image_env();
+    env.push(("KINDLAB_LOG", "kindlab=warn,kindlab::ui::status=debug"));
+    let mut start = Spawned::start(
+        &[
             "--workspace",
             copy.path().to_str().unwrap(),
             "lab",
@@ -532,44 +534,18 @@ fn an_interrupted_lab_is_restored() {
             lab_file.to_str().unwrap(),
             "-n",
             ns,
-        ])
-        .envs(node_image_env())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The break is in once the Deployment asks for the typo'd repository.
-    let started = Instant::now();
-    loop {
-        let image = lab.kubectl(&[
-            "get",
-            "deployment",
-            "orders-api",
-            "-n",
-            ns,
-            "-o",
-            "jsonpath={.spec.template.spec.containers[0].image}",
-        ]);
-        if image.contains("orders-apis") {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the break never came: {image}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let pid = child.id().to_string();
-    std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
-    assert!(
-        stderr.contains("restoring the workspace's desired state"),
-        "{stderr}"
+        ],
+        &env,
+    );
+    start.wait_for_line(
+        "waiting for the break to take effect",
+        Duration::from_secs(60),
+    );
+    start.signal(rustix::process::Signal::INT);
+    let run = start.finish(Duration::from_secs(60));
+    run.assert_code(130).assert_error(
+        "error: interrupted during the wait for the lab's symptoms; the workspace's desired state is restored\n\
+         help: start the lab again when you like: `kindlab lab start repository-typo`",
     );
     let image = lab.kubectl(&[
         "get",
@@ -711,18 +687,9 @@ fn a_gitops_managed_target_is_not_fought() {
         "argocd.argoproj.io/tracking-id=apps-dev:apps/Deployment:it-gitops/orders-api",
     ]);
     let start = copy.run(&["lab", "start", "bad-image-tag", "-n", ns]);
-    start.assert_code(5);
-    assert!(
-        start
-            .stderr
-            .contains("is managed by Argo CD (Application apps-dev)"),
-        "{}",
-        start.stderr
-    );
-    assert!(
-        start.stderr.contains("argocd app sync apps-dev"),
-        "{}",
-        start.stderr
+    start.assert_code(5).assert_error(
+        &format!("error: Deployment {ns}/orders-api is managed by Argo CD (Application apps-dev): kindlab would fight it\n\
+             help: change it through Git: commit and push, then `argocd app sync apps-dev` (or wait for Argo CD to poll)"),
     );
     copy.run(&["reset", "-n", ns]).assert_code(5);
     lab.kubectl(&[
@@ -739,17 +706,9 @@ fn a_gitops_managed_target_is_not_fought() {
 fn a_lab_without_its_cluster_says_to_run_up() {
     let ws = TestWorkspace::new();
     let run = ws.run(&["lab", "run", "bad-image-tag"]);
-    run.assert_code(10);
-    assert!(
-        run.stderr
-            .contains("error: the lab is not up: there is no kind cluster"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("help: run `kindlab up` first"),
-        "{}",
-        run.stderr
+    run.assert_code(10).assert_error(
+        "error: the lab is not up: there is no kind cluster \"kl-<id>\"\n\
+             help: run `kindlab up` first",
     );
 }
 
@@ -764,15 +723,10 @@ fn a_malformed_lab_file_names_file_line_and_fix() {
     )
     .unwrap();
     let run = kindlab(&["lab", "show", file.to_str().unwrap()]);
-    run.assert_code(3);
-    let first = run.stderr.lines().next().unwrap_or_default().to_string();
-    assert!(
-        first.starts_with(&format!("error: {}:7:", file.display())),
-        "{}",
-        run.stderr
+    run.assert_code(3).assert_error(
+        "error: <tmp>/my-lab.yaml:7:1: unknown field `duration`, expected one of name, order, title, level, minutes, text, target, break, symptoms, diagnosis, hints, solution, check, recoverWithin, guardrails at line 7, column 1\n\
+             help: use a key the lab schema knows (`kindlab lab schema` prints it; labs/*.yaml are examples)",
     );
-    assert!(first.contains("duration"), "{first}");
-    assert!(run.stderr.contains("kindlab lab schema"), "{}", run.stderr);
 }
 
 /// `up` does not apply over a Deployment Argo CD tracks: it stops and says how to go
@@ -809,17 +763,9 @@ fn up_leaves_a_gitops_managed_deployment_to_its_controller() {
         "dev",
         &annotation_off,
     ]);
-    up.assert_code(5);
-    assert!(
-        up.stderr
-            .contains("is managed by Argo CD (Application apps-dev)"),
-        "{}",
-        up.stderr
-    );
-    assert!(
-        up.stderr.contains("argocd app sync apps-dev"),
-        "{}",
-        up.stderr
+    up.assert_code(5).assert_error(
+        "error: Deployment dev/orders-api is managed by Argo CD (Application apps-dev): kindlab would fight it\n\
+             help: change it through Git: commit and push, then `argocd app sync apps-dev` (or wait for Argo CD to poll)",
     );
     lab.run(&["up"]).assert_code(0);
     lab.run(&["status"]).assert_code(0);
@@ -840,8 +786,17 @@ fn status_explains_a_stuck_rollout_as_diagnose_does() {
     // Put the workspace back before judging, so a failed assertion leaves the lab usable.
     git(&lab.dir, &["checkout", "--", "deploy"]);
     let restored = lab.run(&["up"]);
-    up.assert_code(6);
-    assert!(up.stderr.contains("Insufficient cpu"), "{}", up.stderr);
+    // The message names the node's allocatable CPU: the machine's.
+    let node_cpu = lab.kubectl(&[
+        "get",
+        "nodes",
+        "-o",
+        "jsonpath={.items[0].status.allocatable.cpu}",
+    ]);
+    up.assert_code(6).assert_error(
+        &format!("error: deployment \"orders-api\" in namespace \"dev\" did not finish rolling out within <duration> (1 old replicas are pending termination); pod orders-api-<pod> is Unschedulable: no node can run the pod: 1 Insufficient cpu (it requests 64 CPU; the largest node has {node_cpu} CPU allocatable)\n\
+             help: lower the pod's resources.requests.cpu to fit a node (`kubectl set resources deployment/orders-api --requests=cpu=... -n dev`), or add a bigger node"),
+    );
     status.assert_code(10);
     let report = status.json();
     let row = report["rows"]

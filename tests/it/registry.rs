@@ -84,18 +84,9 @@ fn a_registry_kindlab_did_not_make_needs_adopt_and_is_never_removed() {
     ]);
     let refused = ws.run(&["registry", "up"]);
     refused.assert_code(5);
-    assert!(
-        refused.stderr.contains(&format!(
-            "registry container \"{}\" was made by something other than kindlab",
-            ws.registry
-        )),
-        "{}",
-        refused.stderr
-    );
-    assert!(
-        refused.stderr.contains("help: `kindlab up --adopt`"),
-        "{}",
-        refused.stderr
+    refused.assert_error(
+        "error: registry container \"kl-registry-<id>\" was made by something other than kindlab\n\
+             help: `kindlab up --adopt` uses it as it is (kindlab never deletes an adopted registry), or set registry.name in kindlab.yaml to another name",
     );
 
     let adopted = ws.run(&["registry", "up", "--adopt"]);
@@ -126,23 +117,15 @@ fn another_workspaces_registry_is_refused_and_not_removed() {
     second.write_manifest(&std::fs::read_to_string(first.path().join("kindlab.yaml")).unwrap());
     let up = second.run(&["registry", "up"]);
     up.assert_code(5);
-    assert!(
-        up.stderr.contains(&format!(
-            "was made by the kindlab workspace at {}",
-            first.path().display()
-        )),
-        "{}",
-        up.stderr
+    up.assert_error(
+        "error: registry container \"kl-registry-<id>\" was made by the kindlab workspace at <tmp>\n\
+             help: give this workspace its own registry (set registry.name, and registry.port or `port: auto`, in kindlab.yaml), or share kl-registry-<id> with `kindlab up --adopt`",
     );
     let down = second.run(&["registry", "down"]);
     down.assert_code(5);
-    assert!(
-        down.stderr.contains(&format!(
-            "help: run `kindlab down` in {}",
-            first.path().display()
-        )),
-        "{}",
-        down.stderr
+    down.assert_error(
+        "error: registry container \"kl-registry-<id>\" was made by the kindlab workspace at <tmp>, not by this workspace\n\
+             help: run `kindlab down` in <tmp>; kindlab deletes only what this workspace made",
     );
     let down = second.run(&["down", "--purge"]);
     down.assert_code(5);
@@ -223,10 +206,9 @@ fn a_web_server_in_the_registrys_place_is_not_a_registry() {
     ]);
     let run = ws.run(&["registry", "up", "--adopt"]);
     run.assert_code(5);
-    assert!(
-        run.stderr.contains("answers HTTP 404 without a Docker-Distribution-Api-Version header: it is not a registry"),
-        "{}",
-        run.stderr
+    run.assert_error(
+        "error: localhost:<port> (container \"kl-registry-<id>\") answers HTTP 404 without a Docker-Distribution-Api-Version header: it is not a registry\n\
+             help: check what runs in kl-registry-<id> (`docker logs kl-registry-<id>`); set registry.image to a registry image such as registry:3",
     );
     let status = ws.run(&["registry", "status"]);
     status.assert_code(10);
@@ -273,20 +255,9 @@ fn port_taken_by_a_container_is_named_with_the_fix() {
     let run = ws.run(&["registry", "up"]);
     docker_quiet(&["rm", "-f", "-v", &holder]);
     run.assert_code(5);
-    assert!(
-        run.stderr.contains(&format!(
-            "port {} on 127.0.0.1 is already in use by container \"{holder}\"",
-            ws.port
-        )),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains(&format!(
-            "help: stop that container (`docker stop {holder}`)"
-        )),
-        "{}",
-        run.stderr
+    run.assert_error(
+        "error: port <port> on 127.0.0.1 is already in use by container \"kl-holder-<id>\" (image registry:3)\n\
+             help: stop that container (`docker stop kl-holder-<id>`) or set registry.port in kindlab.yaml to a free port",
     );
     assert!(
         containers_named(&ws.registry).is_empty(),
@@ -301,11 +272,10 @@ fn port_taken_by_a_process_names_the_process() {
     let run = ws.run(&["registry", "up"]);
     run.assert_code(5);
     // The test binary holds the port, so the process named is this one.
-    assert!(
-        run.stderr
-            .contains(&format!("process {}", std::process::id())),
-        "{}",
-        run.stderr
+    let pid = std::process::id();
+    run.assert_error(
+        &format!("error: port <port> on 127.0.0.1 is already in use by process {pid} (it-<hex>)\n\
+             help: stop process {pid} or set registry.port in kindlab.yaml to a port other than <port>"),
     );
 }
 
@@ -317,13 +287,10 @@ fn unreachable_docker_is_a_missing_prerequisite_with_a_fix() {
         &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
     );
     run.assert_code(4);
-    assert!(
-        run.stderr
-            .contains("cannot reach the Docker engine at unix:///nonexistent/docker.sock"),
-        "{}",
-        run.stderr
+    run.assert_error(
+        "error: cannot reach the Docker engine at unix:///nonexistent/docker.sock\n\
+             help: start Docker (Docker Desktop, Colima, or `sudo systemctl start docker`), or point DOCKER_HOST at a running engine",
     );
-    assert!(run.stderr.contains("help: start Docker"), "{}", run.stderr);
 }
 
 #[test]
@@ -333,13 +300,10 @@ fn a_missing_registry_image_that_cannot_be_pulled_is_explained() {
     ws.write_manifest(&text.replace("image: registry:3", "image: kindlab-test/no-such-image:0"));
     let run = ws.run(&["registry", "up"]);
     run.assert_code(4);
-    assert!(
-        run.stderr
-            .contains("registry image kindlab-test/no-such-image:0 is not available locally"),
-        "{}",
-        run.stderr
+    run.assert_error(
+        "error: registry image kindlab-test/no-such-image:0 is not available locally and could not be pulled: <any>\n\
+             help: pull it where a registry is reachable (`docker pull kindlab-test/no-such-image:0`), or set registry.image in kindlab.yaml to an image you have",
     );
-    assert!(run.stderr.contains("help: pull it"), "{}", run.stderr);
 }
 
 #[test]
@@ -362,16 +326,11 @@ fn the_images_volume_of_a_deleted_workspace_is_refused_then_taken_over_with_adop
     second.write_manifest(&manifest);
     let refused = second.run(&["registry", "up"]);
     refused.assert_code(5);
-    let volume = format!("{}-images", first.registry);
-    let error = &refused.stderr[refused.stderr.find("error: ").unwrap()..];
-    assert_eq!(
-        error.trim_end(),
-        format!(
-            "error: volume {volume:?} (for registry {:?}) holds the images of the kindlab workspace at {gone}, which no longer exists\n\
-             help: take it over with its images: `kindlab up --adopt` (kindlab then uses it and never deletes it); or set registry.name in kindlab.yaml to another name, or remove it with `docker volume rm {volume}`",
-            first.registry
-        )
+    refused.assert_error(
+        "error: volume \"kl-registry-<id>-images\" (for registry \"kl-registry-<id>\") holds the images of the kindlab workspace at <tmp>, which no longer exists\n\
+         help: take it over with its images: `kindlab up --adopt` (kindlab then uses it and never deletes it); or set registry.name in kindlab.yaml to another name, or remove it with `docker volume rm kl-registry-<id>-images`",
     );
+    let volume = format!("{}-images", first.registry);
 
     let adopted = second.run(&["registry", "up", "--adopt"]);
     adopted.assert_code(0);

@@ -312,15 +312,7 @@ fn second_app_a_change_the_quota_cannot_hold_is_refused_before_the_break() {
     let mut args = vec!["lab", "run", file.to_str().unwrap()];
     args.extend(target_args(&ns.name));
     let run = copy.run(&args);
-    run.assert_code(3);
-    assert!(
-        run.stderr.contains(&format!(
-            "ResourceQuota {}/attendee-room has 2 of limits.cpu left (4 allowed, 2 used) and the new pod would need 64",
-            ns.name
-        )),
-        "{}",
-        run.stderr
-    );
+    run.assert_code(3).assert_error(&format!("error: the lab cannot change the resources of container web: ResourceQuota {}/attendee-room has 2 of limits.cpu left (4 allowed, 2 used) and the new pod would need 64; the rollout could not create it\nhelp: this lab does not fit the target; pick another (`kindlab lab list`) or another --target", ns.name));
     let resources = shared_lab().kubectl(&[
         "get",
         "deployment",

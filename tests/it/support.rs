@@ -34,6 +34,159 @@ impl Run {
     }
 }
 
+impl Run {
+    /// What kindlab printed at the binary edge for its failure: the `error:` line (and any
+    /// lines of the same message) and the `help:` line, without the `caused by:` chain, with
+    /// the variable parts redacted by [`redact`]. With `-o json` the same two lines are made
+    /// of the error document's `error` and `fix`.
+    pub fn error_text(&self) -> String {
+        let doc = serde_json::from_str::<serde_json::Value>(&self.stdout).unwrap_or_default();
+        match (doc["error"].as_str(), doc.get("exit_code")) {
+            (Some(error), Some(_)) => {
+                let fix = doc["fix"]
+                    .as_str()
+                    .map(|fix| format!("\nhelp: {fix}"))
+                    .unwrap_or_default();
+                redact(&format!("error: {error}{fix}"))
+            }
+            _ => error_block(&self.stderr),
+        }
+    }
+
+    /// Pins the failure's message and fix exactly: `expected` is the whole `error:`/`help:`
+    /// text with [`redact`]'s placeholders in the variable parts. `<any>` stands for what
+    /// kindlab passes on from another program (the Docker engine's, the API server's or a
+    /// controller's words, the node image of the kind on PATH), which differs between their
+    /// versions and runs; it matches anything within its line.
+    #[track_caller]
+    pub fn assert_error(&self, expected: &str) -> &Self {
+        let actual = self.error_text();
+        assert!(
+            error_matches(&actual, expected.trim_end()),
+            "the error kindlab printed is not the one pinned\n--- expected\n{}\n--- actual (redacted)\n{actual}\n--- whole stderr\n{}",
+            expected.trim_end(),
+            self.stderr
+        );
+        self
+    }
+}
+
+/// Whether `actual` is `expected`, where each `<any>` in `expected` stands for any text
+/// within its line.
+pub fn error_matches(actual: &str, expected: &str) -> bool {
+    let pattern = expected
+        .split("<any>")
+        .map(regex::escape)
+        .collect::<Vec<_>>()
+        .join("[^\n]*");
+    regex::Regex::new(&format!("^{pattern}$"))
+        .unwrap()
+        .is_match(actual)
+}
+
+/// The last `error:` block of `stderr` (the binary edge prints it last): the message, then
+/// the fix; the `caused by:` lines (and their continuation lines) are left out, as their
+/// text is the engine's or the API server's, not kindlab's.
+pub fn error_block(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.lines().collect();
+    let Some(start) = lines.iter().rposition(|l| l.starts_with("error: ")) else {
+        return String::new();
+    };
+    let mut kept = Vec::new();
+    let mut in_cause = false;
+    for line in &lines[start..] {
+        if line.starts_with("  caused by: ") {
+            in_cause = true;
+        } else if line.starts_with("help: ") {
+            in_cause = false;
+        }
+        if !in_cause {
+            kept.push(*line);
+        }
+    }
+    redact(kept.join("\n").trim_end())
+}
+
+/// Replaces what differs between runs and machines by placeholders, in this order:
+/// - `<target-tmp>`: the test binary's scratch directory (where the shared lab lives), and
+///   `<checkout>`: this checkout;
+/// - `<tmp>`: a temporary file or directory (`tempfile`'s `.tmpXXXXXX`);
+/// - `sha256:<digest>` and `<hex>` (12 or more hex digits: image ids, content tags);
+/// - `NAME-<pod>`: a pod a ReplicaSet named;
+/// - `<lab>`: the shared lab's cluster name (`kl-it-` and six hex digits of the checkout);
+/// - `NAME-<id>`: a [`unique`] name's process id and counter;
+/// - `<port>`: a port after a loopback host or after the word `port`;
+/// - `<duration>`: `1.2s`, `350ms`, `2m3s`.
+pub fn redact(text: &str) -> String {
+    use regex::Regex;
+    static RULES: std::sync::OnceLock<Vec<(Regex, String)>> = std::sync::OnceLock::new();
+    let rules = RULES.get_or_init(|| {
+        let literal = |path: &str| regex::escape(path.trim_end_matches('/'));
+        vec![
+            (
+                Regex::new(&literal(env!("CARGO_TARGET_TMPDIR"))).unwrap(),
+                "<target-tmp>".to_string(),
+            ),
+            (
+                Regex::new(&literal(env!("CARGO_MANIFEST_DIR"))).unwrap(),
+                "<checkout>".to_string(),
+            ),
+            (
+                Regex::new(&format!(
+                    r"{}/\.tmp[A-Za-z0-9]{{6}}",
+                    literal(std::env::temp_dir().to_str().unwrap())
+                ))
+                .unwrap(),
+                "<tmp>".to_string(),
+            ),
+            (
+                Regex::new(r"sha256:[0-9a-f]{64}").unwrap(),
+                "sha256:<digest>".to_string(),
+            ),
+            (
+                Regex::new(r"\b[0-9a-f]{12,}\b").unwrap(),
+                "<hex>".to_string(),
+            ),
+            (
+                // A ReplicaSet's pod: its template hash and a suffix, both in the alphabet
+                // Kubernetes makes names of (no vowels, no 0, 1 or 3).
+                Regex::new(
+                    r"\b([a-z][a-z0-9-]*?)-[bcdfghjklmnpqrstvwxz2456789]{6,10}-[bcdfghjklmnpqrstvwxz2456789]{5}\b",
+                )
+                .unwrap(),
+                "${1}-<pod>".to_string(),
+            ),
+            (
+                Regex::new(r"\bkl-it-[0-9a-f]{6}\b").unwrap(),
+                "<lab>".to_string(),
+            ),
+            (
+                Regex::new(r"\b([a-z][a-z0-9-]*?)-\d+-\d+\b").unwrap(),
+                "${1}-<id>".to_string(),
+            ),
+            (
+                Regex::new(r"\b(localhost|127\.0\.0\.1|0\.0\.0\.0):\d{2,5}\b").unwrap(),
+                "${1}:<port>".to_string(),
+            ),
+            (
+                Regex::new(r"\b(port|port other than) \d{2,5}\b").unwrap(),
+                "${1} <port>".to_string(),
+            ),
+            (
+                Regex::new(r"\b(\d+(\.\d+)?(ms|µs|h|m|s))+\b").unwrap(),
+                "<duration>".to_string(),
+            ),
+        ]
+    });
+    let mut text = text.to_string();
+    for (pattern, placeholder) in rules {
+        text = pattern
+            .replace_all(&text, placeholder.as_str())
+            .into_owned();
+    }
+    text
+}
+
 /// Runs `kindlab ARGS` with extra environment.
 pub fn kindlab_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kindlab"));
@@ -590,6 +743,20 @@ impl Spawned {
         }
     }
 
+    /// Waits until every one of `needles` has been in a stderr line (seen before or now), in
+    /// any order: for steps that run side by side.
+    #[track_caller]
+    pub fn wait_for_lines(&mut self, needles: &[&str], within: std::time::Duration) {
+        let deadline = std::time::Instant::now() + within;
+        for needle in needles {
+            if self.seen.iter().any(|line| line.contains(needle)) {
+                continue;
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            self.wait_for_line(needle, left.max(std::time::Duration::from_millis(1)));
+        }
+    }
+
     /// Sends `signal` to kindlab (not to its process group: as `kill -INT <pid>` does).
     pub fn signal(&self, signal: rustix::process::Signal) {
         let pid = rustix::process::Pid::from_raw(self.child.id() as i32).unwrap();
@@ -803,4 +970,130 @@ pub fn manifest(cluster: &str, registry: &str, port: &str) -> String {
 pub fn own_cluster_slot() -> std::sync::MutexGuard<'static, ()> {
     static SLOT: std::sync::Mutex<()> = std::sync::Mutex::new(());
     SLOT.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Checks that gate no later step of a long scenario: a failed one is recorded with its name
+/// and the scenario goes on, so one failure does not hide the next; the checks that failed
+/// are listed together when the collector drops (at the end of the test).
+#[derive(Default)]
+pub struct Checks {
+    failed: Vec<String>,
+}
+
+impl Checks {
+    pub fn new() -> Checks {
+        Checks::default()
+    }
+
+    /// Runs `check` (ordinary assertions); if it panics, records `name` and its message.
+    pub fn soft(&mut self, name: &str, check: impl FnOnce()) {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(check));
+        if let Err(payload) = outcome {
+            let message = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            self.failed.push(format!("{name}: {message}"));
+        }
+    }
+}
+
+impl Drop for Checks {
+    fn drop(&mut self) {
+        if !self.failed.is_empty() && !std::thread::panicking() {
+            panic!(
+                "{} check(s) failed:\n\n{}",
+                self.failed.len(),
+                self.failed.join("\n\n")
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_replaces_each_variable_part_by_its_placeholder() {
+        let tmp = std::env::temp_dir().join(".tmpAb12Cd");
+        let text = format!(
+            "error: {}/kindlab.yaml: cluster kind-kl-f-25517-87 (node kl-f-25517-87-control-plane) and registry kl-registry-25517-88 on localhost:35085 and 127.0.0.1:5300, port 5001; {}/shared-lab of kind-kl-it-0a1b2c; took 1.2s, then 350ms, then 2m3s\nhelp: use a port other than 5301; image sha256:{} tagged 3f2a9c0d1e2b, see {}/README.md; saw pod orders-api-7fc7bd7598-ttmbb",
+            tmp.display(),
+            env!("CARGO_TARGET_TMPDIR"),
+            "ab".repeat(32),
+            env!("CARGO_MANIFEST_DIR"),
+        );
+        assert_eq!(
+            redact(&text),
+            "error: <tmp>/kindlab.yaml: cluster kind-kl-f-<id> (node kl-f-<id>-control-plane) and registry kl-registry-<id> on localhost:<port> and 127.0.0.1:<port>, port <port>; <target-tmp>/shared-lab of kind-<lab>; took <duration>, then <duration>, then <duration>\nhelp: use a port other than <port>; image sha256:<digest> tagged <hex>, see <checkout>/README.md; saw pod orders-api-<pod>"
+        );
+    }
+
+    #[test]
+    fn redact_leaves_versions_counts_and_words_alone() {
+        let text =
+            "error: [2/2] RUN exit 3 failed on v1.34.12 with 0 of 1 replicas; kl-it-registry";
+        assert_eq!(redact(text), text);
+    }
+
+    #[test]
+    fn any_matches_anything_within_its_line_only() {
+        let expected = "error: building failed: <any>: exit code: 3\nhelp: fix it";
+        assert!(error_matches(
+            "error: building failed: executor failed running [/bin/sh -c exit 3]: exit code: 3\nhelp: fix it",
+            expected
+        ));
+        assert!(!error_matches(
+            "error: building failed: a\nb: exit code: 3\nhelp: fix it",
+            expected
+        ));
+        assert!(!error_matches(
+            "error: building failed: x: exit code: 3\nhelp: fix it now",
+            expected
+        ));
+        assert!(error_matches(
+            "error: a (b) [c] *\nhelp: d?",
+            "error: a (b) [c] *\nhelp: d?"
+        ));
+    }
+
+    #[test]
+    fn the_error_block_is_the_last_error_and_its_fix_without_causes() {
+        let stderr = " • Registry ...\nerror: an old one\n • Deploy ...\nerror: deploying failed\n  second line of the message\n  caused by: the server said no\n    and more\nhelp: run `kindlab up` again";
+        assert_eq!(
+            error_block(stderr),
+            "error: deploying failed\n  second line of the message\nhelp: run `kindlab up` again"
+        );
+    }
+
+    #[test]
+    fn with_json_output_the_error_text_is_the_documents_error_and_fix() {
+        let run = Run {
+            code: 3,
+            stdout:
+                r#"{"error": "bad port 0", "causes": [], "fix": "use 1 to 65535", "exit_code": 3}"#
+                    .into(),
+            stderr: String::new(),
+        };
+        assert_eq!(run.error_text(), "error: bad port 0\nhelp: use 1 to 65535");
+    }
+
+    #[test]
+    fn failed_soft_checks_are_all_named_at_the_end() {
+        let outcome = std::panic::catch_unwind(|| {
+            let mut checks = Checks::new();
+            checks.soft("first", || panic!("one"));
+            checks.soft("passes", || {});
+            checks.soft("third", || assert_eq!(1, 2, "two"));
+        });
+        let payload = outcome.unwrap_err();
+        let message = payload.downcast_ref::<String>().unwrap();
+        assert!(
+            message.starts_with("2 check(s) failed:\n\nfirst: one\n\nthird: "),
+            "{message}"
+        );
+        assert!(message.contains("two"), "{message}");
+    }
 }
