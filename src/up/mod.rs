@@ -219,29 +219,45 @@ fn account(ctx: &UpContext, i: Interrupted) -> Interrupted {
     if !i.left.is_empty() {
         left.push(i.left);
     }
-    let finished: Vec<&str> = progress
-        .finished
-        .iter()
-        .map(|f| f.split(' ').next().unwrap_or_default())
-        .collect();
-    // The guardrails step counts only where kindlab.yaml has guardrails.
+    // The guardrails step counts only where kindlab.yaml has guardrails; GitOps mode deploys
+    // through its own action.
     let guarded = ctx.workspace.guardrails.any_on();
-    let not_done: Vec<&str> = [
+    let deploy = if ctx.workspace.gitops {
+        "gitops"
+    } else {
+        "deploy"
+    };
+    let pipeline: Vec<&str> = [
         "registry",
         "cluster",
         "images",
         "wire-nodes",
         "guardrails",
-        "deploy",
+        deploy,
     ]
     .into_iter()
     .filter(|a| *a != "guardrails" || guarded)
-    .filter(|a| !finished.contains(a))
     .collect();
-    if progress.finished.is_empty() {
+    let action_of = |f: &String| f.split(' ').next().unwrap_or_default().to_string();
+    let place = |f: &String| {
+        pipeline
+            .iter()
+            .position(|a| *a == action_of(f))
+            .unwrap_or(pipeline.len())
+    };
+    // Actions run side by side and finish in any order: said in the pipeline's order, so
+    // the same interruption reads the same every time.
+    let mut finished = progress.finished.clone();
+    finished.sort_by_key(place);
+    let not_done: Vec<&str> = pipeline
+        .iter()
+        .copied()
+        .filter(|a| !finished.iter().any(|f| action_of(f) == *a))
+        .collect();
+    if finished.is_empty() {
         left.push("nothing was finished".into());
     } else {
-        left.push(format!("finished: {}", progress.finished.join(", ")));
+        left.push(format!("finished: {}", finished.join(", ")));
     }
     if !not_done.is_empty() {
         left.push(format!("not finished: {}", not_done.join(", ")));

@@ -44,6 +44,32 @@ fn the_gitops_loop_push_sync_fail_revert_and_a_hand_edit_undone() {
     // Checks that gate no later step are soft: a failed one hides none of the others.
     let mut checks = Checks::new();
 
+    // A `kindlab` remote the user made is theirs: refused before anything is made.
+    git(
+        ws.path(),
+        &["remote", "add", "kindlab", "git@example.org:team/app.git"],
+    );
+    let refused = ws.run_env(&["up", "--dry-run"], &env);
+    refused.assert_code(5).assert_error(
+        "error: the workspace's git remote \"kindlab\" points at git@example.org:team/app.git, not at kindlab's Git server\n\
+         help: kindlab needs the remote name \"kindlab\" for the lab's Git server: rename yours (`git remote rename kindlab NAME`), then run again",
+    );
+    git(ws.path(), &["remote", "remove", "kindlab"]);
+    // The dry run plans the gitops action, not kindlab's own apply of the overlay.
+    let plan = ws.run_env(&["up", "--dry-run", "-o", "json"], &env);
+    plan.assert_code(0);
+    checks.soft("up --dry-run plans the gitops action", || {
+        let plan = plan.json();
+        let actions: Vec<&str> = plan["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["action"].as_str().unwrap())
+            .collect();
+        assert!(actions.contains(&"gitops"), "{plan}");
+        assert!(!actions.contains(&"deploy"), "{plan}");
+    });
+
     // up from nothing: the server, the controllers, the remote, the push, the sync.
     let up = ws.run_env(&["--output", "json", "up", "--timeout", "300s"], &env);
     assert_eq!(
