@@ -207,6 +207,11 @@ pub fn kindlab(args: &[&str]) -> Run {
 }
 
 /// `docker ARGS`; panics with its stderr when it fails.
+/// Whether the engine has a volume of exactly this name.
+pub fn volume_exists(name: &str) -> bool {
+    !docker(&["volume", "ls", "-q", "--filter", &format!("name=^{name}$")]).is_empty()
+}
+
 pub fn docker(args: &[&str]) -> String {
     let out = Command::new("docker")
         .args(args)
