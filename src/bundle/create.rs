@@ -61,6 +61,12 @@ pub async fn create(
     let mut bases = Vec::new();
     let mut apps = Vec::new();
     let mut warnings = Vec::new();
+    // Said, not left for `up` to find out where nothing can be fetched.
+    if ws.gitops {
+        let warning = "GitOps mode's pieces (the Flux controllers' and the Git server's images, Flux's manifests) are not bundled: where the bundle is loaded, build them with `make offline-images` or turn gitops off in kindlab.yaml".to_string();
+        ui.note(format!("warning: {warning}"));
+        warnings.push(warning);
+    }
     for image in &ws.images {
         step.detail(format!("reading {}", image.name));
         let dockerfile = image.context.join(&image.dockerfile);
