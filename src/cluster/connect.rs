@@ -2,7 +2,6 @@
 //! cluster, namespace-scoped credentials included), else the workspace's own kind cluster.
 
 use super::{ClusterError, Kind, list_nodes};
-use crate::error::Result;
 use crate::k8s::{self, ClusterAccess};
 use crate::workspace::Workspace;
 
@@ -18,7 +17,7 @@ pub struct Connection {
 
 /// Connects as `access` says; without `--kubeconfig` or `--context`, to the workspace's kind
 /// cluster, which must be up (else the error says to run `kindlab up`, not kind's own words).
-pub async fn connect(ws: &Workspace, access: &ClusterAccess) -> Result<Connection> {
+pub async fn connect(ws: &Workspace, access: &ClusterAccess) -> Result<Connection, ClusterError> {
     if access.is_explicit() {
         let connected = access.connect().await?;
         return Ok(Connection {
@@ -35,7 +34,7 @@ pub async fn connect(ws: &Workspace, access: &ClusterAccess) -> Result<Connectio
     let not_up = |why: String| ClusterError::NotUp { why };
     let nodes = list_nodes(&engine, name).await?;
     if nodes.is_empty() {
-        return Err(not_up(format!("there is no kind cluster {name:?}")).into());
+        return Err(not_up(format!("there is no kind cluster {name:?}")));
     }
     let kubeconfig = super::kubeconfig::read(&engine, &kind, name).await?;
     let client = k8s::client_from_kubeconfig(
@@ -46,8 +45,7 @@ pub async fn connect(ws: &Workspace, access: &ClusterAccess) -> Result<Connectio
     if let Err(e) = client.apiserver_version().await {
         return Err(not_up(format!(
             "the API server of kind-{name} does not answer ({e})"
-        ))
-        .into());
+        )));
     }
     Ok(Connection {
         client,

@@ -7,8 +7,8 @@
 use bollard::query_parameters::InspectContainerOptions;
 use kube::config::Kubeconfig;
 
-use super::Kind;
 use super::nodes::{Node, download_file, list_nodes};
+use super::{ClusterError, Kind};
 use crate::docker::{DockerError, Engine};
 use crate::k8s;
 
@@ -22,17 +22,13 @@ pub async fn client(
     engine: &Engine,
     kind: &Kind,
     name: &str,
-) -> Result<kube::Client, crate::error::Error> {
+) -> Result<kube::Client, ClusterError> {
     let kubeconfig = read(engine, kind, name).await?;
     Ok(k8s::client_from_kubeconfig(kubeconfig, "the admin kubeconfig of the kind cluster").await?)
 }
 
 /// The admin kubeconfig of kind cluster `name`, as [`client`] reads it.
-pub async fn read(
-    engine: &Engine,
-    kind: &Kind,
-    name: &str,
-) -> Result<Kubeconfig, crate::error::Error> {
+pub async fn read(engine: &Engine, kind: &Kind, name: &str) -> Result<Kubeconfig, ClusterError> {
     match from_node(engine, name).await {
         Ok(Some(kubeconfig)) => Ok(kubeconfig),
         outcome => {

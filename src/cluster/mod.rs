@@ -70,6 +70,8 @@ pub enum ClusterError {
     NotUp { why: String },
     #[error(transparent)]
     Docker(#[from] DockerError),
+    #[error(transparent)]
+    Kube(#[from] crate::k8s::K8sError),
 }
 
 /// kind's words when its node container exited right after it started (systemd in the node
@@ -132,6 +134,7 @@ impl ClusterError {
             ),
             ClusterError::NotUp { .. } => "run `kindlab up` first".into(),
             ClusterError::Docker(e) => return e.fix(),
+            ClusterError::Kube(e) => return e.fix(),
         })
     }
 
@@ -147,6 +150,7 @@ impl ClusterError {
             ClusterError::ApiNotReady { .. } => exit::TIMEOUT,
             ClusterError::NotUp { .. } => exit::UNHEALTHY,
             ClusterError::Docker(e) => e.exit_code(),
+            ClusterError::Kube(e) => e.exit_code(),
             _ => exit::FAILED,
         }
     }

@@ -182,7 +182,7 @@ async fn observe_node(
     node: &Node,
     desired: WiringDesired<'_>,
     content: &str,
-) -> Result<NodeWiring, crate::error::Error> {
+) -> Result<NodeWiring, ClusterError> {
     let hosts = desired.hosts();
     let checks = hosts
         .iter()
@@ -215,12 +215,12 @@ pub async fn observe(
     nodes: &[Node],
     desired: WiringDesired<'_>,
     registry_networks: Option<Vec<String>>,
-) -> Result<WiringSeen, crate::error::Error> {
+) -> Result<WiringSeen, ClusterError> {
     let content = desired.hosts_toml();
     // Every file of every node at once: each read is a tar download (~50 ms) from the engine.
     let configmap = async {
         match client {
-            Some(client) => Ok::<_, crate::error::Error>(
+            Some(client) => Ok::<_, ClusterError>(
                 k8s::plan_objects(client, &desired.configmap()?)
                     .await?
                     .into_iter()
@@ -253,7 +253,7 @@ pub async fn apply(
     desired: WiringDesired<'_>,
     steps: &[WiringStep],
     mut on_detail: impl FnMut(&str),
-) -> Result<(), crate::error::Error> {
+) -> Result<(), ClusterError> {
     let content = desired.hosts_toml();
     for step in steps {
         on_detail(&step.describe());

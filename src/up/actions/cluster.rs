@@ -164,7 +164,7 @@ impl View {
 pub async fn connect(ctx: &UpContext, kind: Option<&Kind>) -> Result<kube::Client> {
     match kind {
         None => Ok(ctx.options.access.connect().await?.client),
-        Some(kind) => cluster::kubeconfig::client(&ctx.engine, kind, ctx.cluster_name()).await,
+        Some(kind) => Ok(cluster::kubeconfig::client(&ctx.engine, kind, ctx.cluster_name()).await?),
     }
 }
 
