@@ -79,6 +79,9 @@ pub enum ClusterError {
 fn node_stopped_at_start(kind_output: &str) -> bool {
     kind_output.contains("cannot exec in a stopped container")
         || kind_output.contains("is not running")
+        // The node died while kind was exec-ing into it: the runtime cannot even start the
+        // exec'd process.
+        || kind_output.contains("OCI runtime exec failed")
 }
 
 impl ClusterError {
@@ -167,6 +170,16 @@ mod tests {
             stderr: "ERROR: failed to create cluster: failed to generate kubeadm config content: failed to get kubernetes version from node: failed to get file: command \"docker exec --privileged lab-control-plane cat /kind/version\" failed with error: exit status 126\nCommand Output: OCI runtime exec failed: exec failed: cannot exec in a stopped container: unknown".into(),
         };
         assert!(err.fix().unwrap().contains("fs.inotify.max_user_instances"));
+        let died_during_exec = ClusterError::KindFailed {
+            args: "create cluster".into(),
+            stderr: "ERROR: failed to create cluster: failed to copy kubeadm config to node: command \"docker exec --privileged -i lab-control-plane cp /dev/stdin /kind/kubeadm.conf\" failed with error: exit status 126\nCommand Output: OCI runtime exec failed: exec failed: unable to start container process: read init-p: connection reset by peer: unknown".into(),
+        };
+        assert!(
+            died_during_exec
+                .fix()
+                .unwrap()
+                .contains("fs.inotify.max_user_instances")
+        );
         let other = ClusterError::KindFailed {
             args: "create cluster".into(),
             stderr: "ERROR: failed to pull image".into(),
