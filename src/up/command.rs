@@ -3,7 +3,9 @@
 
 use serde::Serialize;
 
-use super::{ActionPlan, UpContext, UpOptions, UpSummary};
+use super::context::{UpContext, UpOptions};
+use super::outcome::UpSummary;
+use super::survey::ActionPlan;
 use crate::cli::UpArgs;
 use crate::docker::Engine;
 use crate::error::Result;

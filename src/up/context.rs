@@ -164,7 +164,7 @@ impl UpContext {
     }
 
     /// Records that an action finished, with its outcome.
-    pub fn finished(&self, report: &super::ActionReport) {
+    pub fn finished(&self, report: &super::outcome::ActionReport) {
         let word = report.summary();
         let word = word.split(':').next().unwrap_or_default().to_string();
         self.with_progress(|p| p.finished.push(format!("{} ({word})", report.action)));

@@ -21,12 +21,11 @@ pub mod survey;
 
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 
 pub use actions::build_push::ImageStep;
 pub use actions::deploy::DeployStep;
 pub use context::{Progress, RegistryTarget, UpContext, UpOptions, interrupted};
-pub use outcome::{ActionReport, Outcome};
+pub use outcome::{ActionReport, Outcome, UpSummary};
 pub use row::Row;
 pub use survey::{ActionPlan, Survey, survey};
 
@@ -40,27 +39,6 @@ use crate::registry::{self, RegistryError};
 
 /// How often `up` looks at the nodes and the registry while it works with them.
 const WATCH_INTERVAL: Duration = Duration::from_secs(1);
-
-#[derive(Debug, Serialize)]
-pub struct UpSummary {
-    pub cluster: String,
-    pub context: String,
-    pub registry: String,
-    pub actions: Vec<ActionReport>,
-    pub images: Vec<ImageResult>,
-    pub applied: Vec<Applied>,
-    #[serde(serialize_with = "crate::images::serialize_secs")]
-    pub duration: std::time::Duration,
-}
-
-impl UpSummary {
-    /// True when this run changed nothing (every action reused or skipped).
-    pub fn is_noop(&self) -> bool {
-        self.actions
-            .iter()
-            .all(|a| matches!(a.outcome, Outcome::Reused | Outcome::Skipped))
-    }
-}
 
 pub async fn run(ctx: &UpContext) -> Result<UpSummary> {
     ctx.interrupt.handle();

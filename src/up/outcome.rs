@@ -90,6 +90,28 @@ impl ActionReport {
     }
 }
 
+/// What one `up` did: each action's report, the images and the objects applied.
+#[derive(Debug, Serialize)]
+pub struct UpSummary {
+    pub cluster: String,
+    pub context: String,
+    pub registry: String,
+    pub actions: Vec<ActionReport>,
+    pub images: Vec<crate::images::ImageResult>,
+    pub applied: Vec<crate::k8s::Applied>,
+    #[serde(serialize_with = "crate::images::serialize_secs")]
+    pub duration: std::time::Duration,
+}
+
+impl UpSummary {
+    /// True when this run changed nothing (every action reused or skipped).
+    pub fn is_noop(&self) -> bool {
+        self.actions
+            .iter()
+            .all(|a| matches!(a.outcome, Outcome::Reused | Outcome::Skipped))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,8 +4,8 @@
 
 use serde::Serialize;
 
-use super::UpContext;
 use super::actions::{build_push, cluster, deploy, gitops, guardrails, registry, wire_nodes};
+use super::context::UpContext;
 use super::row::Row;
 use crate::error::{Error, Result};
 use crate::registry::Probe;

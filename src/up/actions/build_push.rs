@@ -9,8 +9,9 @@ use serde::Serialize;
 use crate::error::Result;
 use crate::images::{self, ImageResult};
 use crate::registry::RegistryClient;
+use crate::up::context::UpContext;
+use crate::up::outcome::{ActionReport, Outcome};
 use crate::up::row::Row;
-use crate::up::{ActionReport, Outcome, UpContext};
 use crate::workspace::{self, DigestChange, WantedImage};
 
 /// One workspace image: the reference it must have, and where it is.

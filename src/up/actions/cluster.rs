@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use crate::cluster::{self, ClusterError, ClusterSeen, ClusterStep, Kind, Node, lifecycle};
 use crate::error::Result;
+use crate::up::context::{UpContext, interrupted};
+use crate::up::outcome::{ActionReport, Outcome};
 use crate::up::row::Row;
-use crate::up::{ActionReport, Outcome, UpContext, interrupted};
 use crate::workspace::Creating;
 
 /// A restarted node's API server needs a while: kubelet restarts the static pods first.

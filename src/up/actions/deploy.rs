@@ -10,8 +10,9 @@ use crate::error::Result;
 use crate::images::ImageResult;
 use crate::k8s::{self, Applied, ApplyOutcome, ObjectChange, ObjectPlan, Rollout};
 use crate::up::actions::build_push::Record;
+use crate::up::context::UpContext;
+use crate::up::outcome::{ActionReport, Outcome};
 use crate::up::row::Row;
-use crate::up::{ActionReport, Outcome, UpContext};
 use crate::workspace::Renderer;
 
 /// One desired object, what applying it would do, and (Deployments) its rollout now.

@@ -11,8 +11,9 @@ use crate::gitops::remote::Repo;
 use crate::gitops::{self, GitOpsError, Images, flux, objects, server};
 use crate::k8s::{self, Applied};
 use crate::ui::Report as _;
+use crate::up::context::UpContext;
+use crate::up::outcome::{ActionReport, Outcome};
 use crate::up::row::Row;
-use crate::up::{ActionReport, Outcome, UpContext};
 use crate::workspace::{Renderer, WorkspaceError};
 
 const SERVER_READY: Duration = Duration::from_secs(20);

@@ -9,8 +9,9 @@ use serde_json::Value;
 
 use crate::error::Result;
 use crate::guardrails::{self, Desired, GuardrailStep, Mode, Rule, Scope, Seen, scope_of};
+use crate::up::context::UpContext;
+use crate::up::outcome::{ActionReport, Outcome};
 use crate::up::row::Row;
-use crate::up::{ActionReport, Outcome, UpContext};
 use crate::workspace::Renderer;
 
 pub fn desired(ctx: &UpContext, docs: &[Value]) -> Desired {

@@ -11,7 +11,7 @@ pub mod registry;
 pub mod wire_nodes;
 
 use crate::error::Result;
-use crate::up::UpContext;
+use crate::up::context::UpContext;
 
 /// Test builds only: `KINDLAB_TEST_HOLD=registry,wire-nodes` makes those actions wait at
 /// their start until the run is interrupted (or two minutes pass), so the integration tests
@@ -31,7 +31,7 @@ pub async fn hold(ctx: &UpContext, action: &str) -> Result<()> {
                 "deploy" => "deploy".to_string(),
                 other => format!("the {other}"),
             };
-            return Err(crate::up::interrupted(&during, "").into());
+            return Err(crate::up::context::interrupted(&during, "").into());
         }
     }
     #[cfg(not(debug_assertions))]

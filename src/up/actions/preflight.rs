@@ -8,7 +8,8 @@ use std::time::Instant;
 use crate::cluster::Kind;
 use crate::doctor::kubectl;
 use crate::error::Result;
-use crate::up::{ActionReport, Outcome, UpContext};
+use crate::up::context::UpContext;
+use crate::up::outcome::{ActionReport, Outcome};
 use crate::workspace::{Renderer, find_renderer};
 
 /// Returns the report, kind (unless `--context`) and the overlay renderer (if the workspace

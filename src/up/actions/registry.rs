@@ -5,8 +5,9 @@ use std::time::Instant;
 
 use crate::error::Result;
 use crate::registry::{self, Probe, RegistryClient, RegistryObserved, RegistryStep};
+use crate::up::context::{RegistryTarget, UpContext};
+use crate::up::outcome::{ActionReport, Outcome};
 use crate::up::row::Row;
-use crate::up::{ActionReport, Outcome, RegistryTarget, UpContext};
 
 /// What `status` and `--dry-run` show of the registry.
 pub struct View {

@@ -8,8 +8,9 @@ use crate::cluster::wiring::{self, WiringDesired, WiringSeen, WiringStep};
 use crate::cluster::{ClusterError, Node};
 use crate::error::Result;
 use crate::registry;
+use crate::up::context::{RegistryTarget, UpContext};
+use crate::up::outcome::{ActionReport, Outcome};
 use crate::up::row::Row;
-use crate::up::{ActionReport, Outcome, RegistryTarget, UpContext};
 
 /// True when this run wires nothing: an existing cluster or registry is wired by its owner.
 fn skipped(ctx: &UpContext) -> bool {
