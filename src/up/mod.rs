@@ -21,7 +21,6 @@ pub mod survey;
 
 use std::time::{Duration, Instant};
 
-
 pub use actions::build_push::ImageStep;
 pub use actions::deploy::DeployStep;
 pub use context::{Progress, RegistryTarget, UpContext, UpOptions, interrupted};
